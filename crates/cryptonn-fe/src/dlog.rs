@@ -1,0 +1,287 @@
+//! Bounded discrete logarithm by baby-step giant-step.
+//!
+//! FE decryption ends with g^v for a small integer v. [`DlogTable`] stores
+//! the fingerprints of j·g for j ∈ [−m, m] (the baby steps) and, for a target
+//! T, tries T − k·(2m+1)·g for k = 0, 1, −1, 2, −2, … (the giant steps),
+//! walking outward from 0 so that small results cost one lookup. It stops
+//! with [`Error::OutOfBound`] once |v| would exceed the bound, so every
+//! search ends in at most ⌈bound/(2m+1)⌉·2 + 1 steps.
+//!
+//! Build the table once and share it (it is `Sync`; wrap it in an `Arc`).
+
+use core::hash::{BuildHasher, Hasher};
+
+use hashbrown::HashMap;
+use rayon::prelude::*;
+
+use crate::group::Group;
+use crate::{Error, Result};
+
+/// Sizes a [`DlogTable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DlogConfig {
+    /// m: the table holds j·g for j ∈ [−m, m]. Memory is about 36 bytes per
+    /// entry (hashbrown at its load factor). Default 2¹⁹ (2²⁰ + 1 entries).
+    pub half_width: u64,
+    /// The largest |v| that will be searched for. Default 2³¹.
+    pub bound: u64,
+}
+
+impl Default for DlogConfig {
+    fn default() -> Self {
+        Self {
+            half_width: 1 << 19,
+            bound: 1 << 31,
+        }
+    }
+}
+
+impl DlogConfig {
+    /// A table of half-width `half_width` searching up to `bound`.
+    pub fn new(half_width: u64, bound: u64) -> Self {
+        Self { half_width, bound }
+    }
+}
+
+/// Keys are already uniform fingerprints, so the hash is the identity.
+#[derive(Clone, Copy, Default)]
+struct Identity;
+
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+impl BuildHasher for Identity {
+    type Hasher = IdentityHasher;
+    fn build_hasher(&self) -> IdentityHasher {
+        IdentityHasher(0)
+    }
+}
+
+/// Baby steps j·g for j ∈ [−m, m], keyed by fingerprint.
+///
+/// Each entry keeps 96 bits of the element's fingerprint (64 as the key, 32
+/// checked on a hit), so a false match has probability about 2⁻⁷⁵ per lookup.
+pub struct DlogTable<G: Group> {
+    map: HashMap<u64, u64, Identity>,
+    config: DlogConfig,
+    /// (2m + 1)·g, one giant step.
+    giant: G::Element,
+}
+
+const BUILD_CHUNK: u64 = 4096;
+const SOLVE_CHUNK: usize = 256;
+
+impl<G: Group> core::fmt::Debug for DlogTable<G> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DlogTable")
+            .field("group", &G::ID)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+fn split(fp: u128) -> (u64, u32) {
+    (fp as u64, (fp >> 64) as u32)
+}
+
+impl<G: Group> DlogTable<G> {
+    /// Builds the table in parallel.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if `half_width` is 0 or above 2²⁸, or
+    /// `bound` is below `half_width` or above 2⁶².
+    pub fn new(config: DlogConfig) -> Result<Self> {
+        let m = config.half_width;
+        if m == 0 || m > 1 << 28 || config.bound < m || config.bound > 1 << 62 {
+            return Err(Error::InvalidParameter(format!(
+                "discrete-log table needs 1 ≤ half_width ≤ 2^28 and half_width ≤ bound ≤ 2^62, got {config:?}"
+            )));
+        }
+        let g = G::generator();
+        let entries = 2 * m + 1;
+        let chunks: Vec<Vec<(u64, u64)>> = (0..entries.div_ceil(BUILD_CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let start = c * BUILD_CHUNK;
+                let end = (start + BUILD_CHUNK).min(entries);
+                let first = start as i64 - m as i64;
+                let mut points = Vec::with_capacity((end - start) as usize);
+                let mut p = G::vartime_mul_small(&g, first);
+                for _ in start..end {
+                    let next = G::add(&p, &g);
+                    points.push(p);
+                    p = next;
+                }
+                G::fingerprints(&points)
+                    .into_iter()
+                    .zip(first..)
+                    .map(|(fp, j)| {
+                        let (key, check) = split(fp);
+                        (key, (u64::from(check) << 32) | u64::from(j as i32 as u32))
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut map = HashMap::with_capacity_and_hasher(entries as usize, Identity);
+        for chunk in chunks {
+            map.extend(chunk);
+        }
+        Ok(Self {
+            map,
+            config,
+            giant: G::vartime_mul_small(&g, entries as i64),
+        })
+    }
+
+    /// The configuration the table was built with.
+    pub fn config(&self) -> DlogConfig {
+        self.config
+    }
+
+    /// Bytes held by the table's hash map.
+    pub fn heap_bytes(&self) -> usize {
+        self.map.allocation_size()
+    }
+
+    fn lookup(&self, fp: u128) -> Option<i64> {
+        let (key, check) = split(fp);
+        let entry = *self.map.get(&key)?;
+        ((entry >> 32) as u32 == check).then_some(i64::from(entry as u32 as i32))
+    }
+
+    /// The v with v·g = target and |v| ≤ bound.
+    ///
+    /// # Errors
+    /// [`Error::OutOfBound`] when no such v exists.
+    pub fn solve(&self, target: &G::Element) -> Result<i64> {
+        self.solve_chunk(core::slice::from_ref(target))
+            .pop()
+            .unwrap_or(Err(Error::OutOfBound {
+                bound: self.config.bound,
+            }))
+    }
+
+    /// Solves every target, in parallel over chunks; results keep the order.
+    pub fn solve_batch(&self, targets: &[G::Element]) -> Vec<Result<i64>> {
+        targets
+            .par_chunks(SOLVE_CHUNK)
+            .flat_map_iter(|c| self.solve_chunk(c))
+            .collect()
+    }
+
+    /// Walks all targets of a chunk outward together, so each round shares
+    /// one batched fingerprint computation.
+    fn solve_chunk(&self, targets: &[G::Element]) -> Vec<Result<i64>> {
+        let m = self.config.half_width as i64;
+        let step = 2 * m + 1;
+        let bound = self.config.bound as i64;
+        let out_of_bound = Err(Error::OutOfBound {
+            bound: self.config.bound,
+        });
+        let mut results: Vec<Result<i64>> = vec![out_of_bound; targets.len()];
+        let accept = |v: i64| {
+            if v.abs() <= bound {
+                Ok(v)
+            } else {
+                Err(Error::OutOfBound {
+                    bound: bound as u64,
+                })
+            }
+        };
+
+        // Round 0: the targets themselves.
+        let mut pending: Vec<(usize, G::Element, G::Element)> = Vec::new();
+        for (i, fp) in G::fingerprints(targets).into_iter().enumerate() {
+            match self.lookup(fp) {
+                Some(j) => results[i] = accept(j),
+                None => pending.push((i, targets[i].clone(), targets[i].clone())),
+            }
+        }
+        // Round k: T − k·step·g (value k·step + j) and T + k·step·g (−k·step + j).
+        let mut k = 1i64;
+        let mut batch = Vec::with_capacity(2 * pending.len());
+        while !pending.is_empty() && k * step - m <= bound {
+            batch.clear();
+            for (_, up, down) in pending.iter_mut() {
+                *up = G::sub(up, &self.giant);
+                *down = G::add(down, &self.giant);
+                batch.push(up.clone());
+                batch.push(down.clone());
+            }
+            let fps = G::fingerprints(&batch);
+            let mut still = Vec::with_capacity(pending.len());
+            for (n, entry) in pending.drain(..).enumerate() {
+                if let Some(j) = self.lookup(fps[2 * n]) {
+                    results[entry.0] = accept(k * step + j);
+                } else if let Some(j) = self.lookup(fps[2 * n + 1]) {
+                    results[entry.0] = accept(-k * step + j);
+                } else {
+                    still.push(entry);
+                }
+            }
+            pending = still;
+            k += 1;
+        }
+        results
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::{Modp2048, Ristretto255};
+
+    fn check<G: Group>(config: DlogConfig, values: &[i64]) {
+        let table = DlogTable::<G>::new(config).unwrap();
+        let g = G::generator();
+        let targets: Vec<_> = values
+            .iter()
+            .map(|&v| G::vartime_mul_small(&g, v))
+            .collect();
+        for (v, r) in values.iter().zip(table.solve_batch(&targets)) {
+            if v.unsigned_abs() <= config.bound {
+                assert_eq!(r, Ok(*v));
+            } else {
+                assert_eq!(
+                    r,
+                    Err(Error::OutOfBound {
+                        bound: config.bound
+                    })
+                );
+            }
+        }
+        assert_eq!(
+            table.solve(&targets[0]).ok(),
+            (values[0].unsigned_abs() <= config.bound).then_some(values[0])
+        );
+    }
+
+    #[test]
+    fn solves_within_and_rejects_outside_bound() {
+        let config = DlogConfig::new(16, 500);
+        let values = [
+            0, 1, -1, 16, -16, 17, -17, 33, 250, -499, 500, -500, 501, -501, 1000, 123_456,
+        ];
+        check::<Ristretto255>(config, &values);
+        check::<Modp2048>(config, &values);
+    }
+
+    #[test]
+    fn rejects_bad_config() {
+        assert!(DlogTable::<Ristretto255>::new(DlogConfig::new(0, 10)).is_err());
+        assert!(DlogTable::<Ristretto255>::new(DlogConfig::new(10, 5)).is_err());
+    }
+}

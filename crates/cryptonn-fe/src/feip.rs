@@ -1,0 +1,565 @@
+//! FEIP: inner-product functional encryption from DDH.
+//!
+//! The scheme of Abdalla, Bourse, De Caro and Pointcheval, *Simple
+//! Functional Encryption Schemes for Inner Products*, PKC 2015, in a group 𝔾
+//! of prime order q with generator g (written additively):
+//!
+//! - **Setup(n)**: sᵢ ← ℤ_q, hᵢ = sᵢ·g. msk = s, mpk = h.
+//! - **Encrypt(mpk, x)**: r ← ℤ_q, ct₀ = r·g, ctᵢ = r·hᵢ + xᵢ·g.
+//! - **KeyDerive(msk, y)**: sk_y = ⟨s, y⟩ mod q.
+//! - **Decrypt(sk_y, ct)**: Σ yᵢ·ctᵢ − sk_y·ct₀ = ⟨x, y⟩·g, then a bounded
+//!   discrete log ([`DlogTable`]).
+//!
+//! The holder of sk_y learns ⟨x, y⟩ and nothing else about x — but n keys
+//! for independent y determine s and so every x (see `docs/THREAT_MODEL.md`).
+
+use std::sync::Arc;
+
+use rand_core::CryptoRng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::dlog::DlogTable;
+use crate::group::Group;
+use crate::key_id::KeyId;
+use crate::multiexp::vartime_multiscalar_mul_small;
+use crate::wire::GroupTag;
+use crate::{Error, Result};
+
+/// The largest vector length accepted by [`setup`].
+pub const MAX_DIM: usize = 1 << 20;
+
+/// The master secret key s ∈ ℤ_qⁿ. Held only by the authority.
+///
+/// Zeroized on drop; `Debug` is redacted; no serde. Writing it out is the
+/// explicit [`MasterSecretKey::to_json_exposing_secret`].
+pub struct MasterSecretKey<G: Group> {
+    id: KeyId,
+    s: Vec<G::Scalar>,
+}
+
+impl<G: Group> core::fmt::Debug for MasterSecretKey<G> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MasterSecretKey")
+            .field("id", &self.id)
+            .field("dim", &self.s.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "", deny_unknown_fields)]
+struct MasterSecretKeyWire<G: Group> {
+    group: GroupTag<G>,
+    id: KeyId,
+    s: Vec<G::Scalar>,
+}
+
+impl<G: Group> MasterSecretKey<G> {
+    /// The name of this master key.
+    pub fn id(&self) -> KeyId {
+        self.id
+    }
+
+    /// The vector length n.
+    pub fn dim(&self) -> usize {
+        self.s.len()
+    }
+
+    /// The key as JSON (format in `docs/FORMAT.md`).
+    ///
+    /// # Security
+    /// The text is the master secret; it is zeroized when dropped, but where
+    /// it is written is up to the caller.
+    pub fn to_json_exposing_secret(&self) -> Zeroizing<String> {
+        let wire = MasterSecretKeyWire::<G> {
+            group: GroupTag::default(),
+            id: self.id,
+            s: self.s.clone(),
+        };
+        // Serializing plain strings and numbers to JSON cannot fail.
+        Zeroizing::new(serde_json::to_string_pretty(&wire).unwrap_or_default())
+    }
+
+    /// Reads a key written by [`MasterSecretKey::to_json_exposing_secret`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidEncoding`] for malformed JSON or a wrong group; the
+    /// scalars are validated as canonical.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let wire: MasterSecretKeyWire<G> = serde_json::from_str(text)
+            .map_err(|_| Error::InvalidEncoding("malformed FEIP master secret key"))?;
+        if wire.s.is_empty() || wire.s.len() > MAX_DIM {
+            return Err(Error::InvalidEncoding(
+                "FEIP master secret key has an invalid dimension",
+            ));
+        }
+        Ok(Self {
+            id: wire.id,
+            s: wire.s,
+        })
+    }
+}
+
+/// The master public key h = (s₁·g, …, sₙ·g).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound = "", deny_unknown_fields)]
+pub struct MasterPublicKey<G: Group> {
+    group: GroupTag<G>,
+    id: KeyId,
+    h: Vec<G::Element>,
+}
+
+impl<G: Group> MasterPublicKey<G> {
+    /// The name of the master key.
+    pub fn id(&self) -> KeyId {
+        self.id
+    }
+
+    /// The vector length n.
+    pub fn dim(&self) -> usize {
+        self.h.len()
+    }
+}
+
+/// A function key for y: sk_y = ⟨s, y⟩ mod q, together with y.
+///
+/// Whoever holds it learns ⟨x, y⟩ from every ciphertext under the same
+/// master key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "", deny_unknown_fields)]
+pub struct FunctionKey<G: Group> {
+    group: GroupTag<G>,
+    id: KeyId,
+    y: Vec<i64>,
+    sk: G::Scalar,
+}
+
+impl<G: Group> FunctionKey<G> {
+    /// The master key this key was derived from.
+    pub fn id(&self) -> KeyId {
+        self.id
+    }
+
+    /// The vector y.
+    pub fn y(&self) -> &[i64] {
+        &self.y
+    }
+}
+
+/// An encryption of x ∈ ℤⁿ: (ct₀, ct₁, …, ctₙ).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound = "", deny_unknown_fields)]
+pub struct Ciphertext<G: Group> {
+    group: GroupTag<G>,
+    id: KeyId,
+    ct0: G::Element,
+    ct: Vec<G::Element>,
+}
+
+impl<G: Group> Ciphertext<G> {
+    /// The master key it was encrypted under.
+    pub fn id(&self) -> KeyId {
+        self.id
+    }
+
+    /// The vector length n.
+    pub fn dim(&self) -> usize {
+        self.ct.len()
+    }
+
+    /// ct₀ = r·g.
+    pub fn commitment(&self) -> &G::Element {
+        &self.ct0
+    }
+
+    /// ct₁ … ctₙ.
+    pub fn elements(&self) -> &[G::Element] {
+        &self.ct
+    }
+}
+
+/// Generates a master key pair for vectors of length `dim`.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] unless 1 ≤ dim ≤ [`MAX_DIM`].
+pub fn setup<G: Group, R: CryptoRng + ?Sized>(
+    dim: usize,
+    rng: &mut R,
+) -> Result<(MasterSecretKey<G>, MasterPublicKey<G>)> {
+    if dim == 0 || dim > MAX_DIM {
+        return Err(Error::InvalidParameter(format!(
+            "FEIP dimension must be in 1..={MAX_DIM}, got {dim}"
+        )));
+    }
+    let id = KeyId::random(rng);
+    let s: Vec<G::Scalar> = (0..dim).map(|_| G::scalar_random(rng)).collect();
+    let h = s.par_iter().map(G::mul_base).collect();
+    Ok((
+        MasterSecretKey { id, s },
+        MasterPublicKey {
+            group: GroupTag::default(),
+            id,
+            h,
+        },
+    ))
+}
+
+/// Derives the function key for y: sk_y = ⟨s, y⟩ mod q.
+///
+/// This is the raw scheme: it issues a key for any y. The authority in
+/// `cryptonn-burn` puts a key policy in front of it.
+///
+/// # Errors
+/// [`Error::LengthMismatch`] if y has the wrong length.
+pub fn derive_key<G: Group>(msk: &MasterSecretKey<G>, y: &[i64]) -> Result<FunctionKey<G>> {
+    check_len(msk.dim(), y.len())?;
+    let sk = msk
+        .s
+        .iter()
+        .zip(y)
+        .fold(G::scalar_from_i64(0), |acc, (s, &yi)| {
+            G::scalar_add(&acc, &G::scalar_mul(s, &G::scalar_from_i64(yi)))
+        });
+    Ok(FunctionKey {
+        group: GroupTag::default(),
+        id: msk.id,
+        y: y.to_vec(),
+        sk,
+    })
+}
+
+fn check_len(expected: usize, got: usize) -> Result<()> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch { expected, got })
+    }
+}
+
+/// Encrypts x under mpk with plain scalar multiplications.
+///
+/// For many encryptions under one key, [`Encryptor`] is several times faster.
+///
+/// # Errors
+/// [`Error::LengthMismatch`] if x has the wrong length; [`Error::Identity`] if
+/// the public key holds the identity (it would expose x).
+pub fn encrypt<G: Group, R: CryptoRng + ?Sized>(
+    mpk: &MasterPublicKey<G>,
+    x: &[i64],
+    rng: &mut R,
+) -> Result<Ciphertext<G>> {
+    check_public_key(mpk)?;
+    let r = G::scalar_random(rng);
+    encrypt_with(mpk, x, &r, |i, r| G::mul(&mpk.h[i], r))
+}
+
+fn check_public_key<G: Group>(mpk: &MasterPublicKey<G>) -> Result<()> {
+    if mpk.h.iter().any(G::is_identity) {
+        return Err(Error::Identity("FEIP public key element"));
+    }
+    Ok(())
+}
+
+/// The scheme's encryption given r and a way to compute r·hᵢ.
+fn encrypt_with<G: Group>(
+    mpk: &MasterPublicKey<G>,
+    x: &[i64],
+    r: &G::Scalar,
+    r_times_h: impl Fn(usize, &G::Scalar) -> G::Element,
+) -> Result<Ciphertext<G>> {
+    check_len(mpk.dim(), x.len())?;
+    let ct = x
+        .iter()
+        .enumerate()
+        .map(|(i, &xi)| G::add(&r_times_h(i, r), &G::mul_base_small(xi)))
+        .collect();
+    Ok(Ciphertext {
+        group: GroupTag::default(),
+        id: mpk.id,
+        ct0: G::mul_base(r),
+        ct,
+    })
+}
+
+/// Encrypts many vectors under one public key, with a fixed-base table per hᵢ.
+///
+/// Building the tables costs about as much as a few plain encryptions; each
+/// encryption after that costs n table multiplications.
+pub struct Encryptor<G: Group> {
+    mpk: MasterPublicKey<G>,
+    tables: Vec<G::FixedBase>,
+}
+
+impl<G: Group> Encryptor<G> {
+    /// Precomputes the tables for mpk, in parallel.
+    ///
+    /// # Errors
+    /// [`Error::Identity`] if mpk holds the identity.
+    pub fn new(mpk: &MasterPublicKey<G>) -> Result<Self> {
+        check_public_key(mpk)?;
+        let tables = mpk.h.par_iter().map(G::fixed_base).collect();
+        Ok(Self {
+            mpk: mpk.clone(),
+            tables,
+        })
+    }
+
+    /// The public key encrypted to.
+    pub fn public_key(&self) -> &MasterPublicKey<G> {
+        &self.mpk
+    }
+
+    /// Encrypts one vector.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if x has the wrong length.
+    pub fn encrypt<R: CryptoRng + ?Sized>(&self, x: &[i64], rng: &mut R) -> Result<Ciphertext<G>> {
+        let r = G::scalar_random(rng);
+        self.encrypt_with_randomness(x, &r)
+    }
+
+    /// Encrypts many vectors in parallel. The randomness of each is drawn
+    /// from `rng` first, in order, so a seeded `rng` gives reproducible output.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if any vector has the wrong length.
+    pub fn encrypt_many<R: CryptoRng + ?Sized>(
+        &self,
+        xs: &[Vec<i64>],
+        rng: &mut R,
+    ) -> Result<Vec<Ciphertext<G>>> {
+        let rs: Vec<G::Scalar> = xs.iter().map(|_| G::scalar_random(rng)).collect();
+        xs.par_iter()
+            .zip(rs.par_iter())
+            .map(|(x, r)| self.encrypt_with_randomness(x, r))
+            .collect()
+    }
+
+    fn encrypt_with_randomness(&self, x: &[i64], r: &G::Scalar) -> Result<Ciphertext<G>> {
+        encrypt_with(&self.mpk, x, r, |i, r| G::mul_fixed(&self.tables[i], r))
+    }
+}
+
+/// Decrypts FEIP ciphertexts with a shared discrete-log table.
+#[derive(Debug, Clone)]
+pub struct Decryptor<G: Group> {
+    table: Arc<DlogTable<G>>,
+}
+
+impl<G: Group> Decryptor<G> {
+    /// A decryptor searching with `table`.
+    pub fn new(table: Arc<DlogTable<G>>) -> Self {
+        Self { table }
+    }
+
+    /// The shared discrete-log table.
+    pub fn table(&self) -> &Arc<DlogTable<G>> {
+        &self.table
+    }
+
+    /// ⟨x, y⟩·g = Σ yᵢ·ctᵢ − sk_y·ct₀, before the discrete log.
+    fn inner_product_point(key: &FunctionKey<G>, ct: &Ciphertext<G>) -> Result<G::Element> {
+        if key.id != ct.id {
+            return Err(Error::KeyMismatch(
+                "function key and ciphertext are under different master keys",
+            ));
+        }
+        check_len(key.y.len(), ct.ct.len())?;
+        let sum = vartime_multiscalar_mul_small::<G>(&ct.ct, &key.y)?;
+        Ok(G::sub(&sum, &G::mul(&ct.ct0, &key.sk)))
+    }
+
+    /// ⟨x, y⟩ for the x inside `ct` and the y of `key`.
+    ///
+    /// # Errors
+    /// [`Error::KeyMismatch`], [`Error::LengthMismatch`], or
+    /// [`Error::OutOfBound`] when ⟨x, y⟩ lies outside the table's bound.
+    pub fn decrypt(&self, key: &FunctionKey<G>, ct: &Ciphertext<G>) -> Result<i64> {
+        self.table.solve(&Self::inner_product_point(key, ct)?)
+    }
+
+    /// ⟨xᵢ, yⱼ⟩ for every ciphertext i and key j, row-major
+    /// (`cts.len()` rows of `keys.len()`), in parallel.
+    ///
+    /// # Errors
+    /// The first error of any pair, as for [`Decryptor::decrypt`].
+    pub fn decrypt_batch(
+        &self,
+        keys: &[FunctionKey<G>],
+        cts: &[Ciphertext<G>],
+    ) -> Result<Vec<i64>> {
+        let points: Vec<G::Element> = (0..cts.len() * keys.len())
+            .into_par_iter()
+            .map(|n| Self::inner_product_point(&keys[n % keys.len()], &cts[n / keys.len()]))
+            .collect::<Result<_>>()?;
+        self.table.solve_batch(&points).into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dlog::DlogConfig;
+    use crate::group::{Modp2048, Ristretto255};
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+    use std::sync::OnceLock;
+
+    fn decryptor<G: Group>() -> Decryptor<G> {
+        Decryptor::new(Arc::new(
+            DlogTable::new(DlogConfig::new(1 << 12, 1 << 24)).unwrap(),
+        ))
+    }
+
+    fn ristretto() -> &'static Decryptor<Ristretto255> {
+        static D: OnceLock<Decryptor<Ristretto255>> = OnceLock::new();
+        D.get_or_init(decryptor)
+    }
+
+    fn modp() -> &'static Decryptor<Modp2048> {
+        static D: OnceLock<Decryptor<Modp2048>> = OnceLock::new();
+        D.get_or_init(decryptor)
+    }
+
+    fn dot(x: &[i64], y: &[i64]) -> i64 {
+        x.iter().zip(y).map(|(a, b)| a * b).sum()
+    }
+
+    fn vectors(max_dim: usize, bound: i64) -> impl Strategy<Value = (Vec<i64>, Vec<i64>)> {
+        (1..=max_dim).prop_flat_map(move |n| {
+            let entry = prop_oneof![Just(-bound), Just(bound), Just(0i64), -bound..=bound];
+            (
+                prop::collection::vec(entry.clone(), n),
+                prop::collection::vec(entry, n),
+            )
+        })
+    }
+
+    fn round_trip<G: Group>(d: &Decryptor<G>, x: &[i64], y: &[i64], seed: u64) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let (msk, mpk) = setup::<G, _>(x.len(), &mut rng).unwrap();
+        let key = derive_key(&msk, y).unwrap();
+        let ct = encrypt(&mpk, x, &mut rng).unwrap();
+        assert_eq!(d.decrypt(&key, &ct), Ok(dot(x, y)));
+        let fast = Encryptor::new(&mpk).unwrap().encrypt(x, &mut rng).unwrap();
+        assert_eq!(d.decrypt(&key, &fast), Ok(dot(x, y)));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn decrypt_encrypt_is_inner_product_ristretto((x, y) in vectors(24, 255), seed: u64) {
+            round_trip(ristretto(), &x, &y, seed);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(6))]
+        #[test]
+        fn decrypt_encrypt_is_inner_product_modp((x, y) in vectors(4, 255), seed: u64) {
+            round_trip(modp(), &x, &y, seed);
+        }
+
+        #[test]
+        fn batch_equals_single(n in 1usize..12, cts in 1usize..4, keys in 1usize..5, seed: u64) {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let d = ristretto();
+            let (msk, mpk) = setup::<Ristretto255, _>(n, &mut rng).unwrap();
+            let xs: Vec<Vec<i64>> = (0..cts).map(|i| (0..n as i64).map(|j| (i as i64 * 31 + j * 7) % 256).collect()).collect();
+            let ys: Vec<FunctionKey<Ristretto255>> = (0..keys)
+                .map(|k| derive_key(&msk, &(0..n as i64).map(|j| (k as i64 * 13 - j * 5) % 300).collect::<Vec<_>>()).unwrap())
+                .collect();
+            let enc = Encryptor::new(&mpk).unwrap().encrypt_many(&xs, &mut rng).unwrap();
+            let batch = d.decrypt_batch(&ys, &enc).unwrap();
+            for (i, ct) in enc.iter().enumerate() {
+                for (j, key) in ys.iter().enumerate() {
+                    prop_assert_eq!(batch[i * keys + j], d.decrypt(key, ct).unwrap());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn out_of_bound_is_an_error() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let (msk, mpk) = setup::<Ristretto255, _>(2, &mut rng).unwrap();
+        let key = derive_key(&msk, &[1 << 20, 1 << 20]).unwrap();
+        let ct = encrypt(&mpk, &[1 << 10, 1 << 10], &mut rng).unwrap();
+        assert_eq!(
+            ristretto().decrypt(&key, &ct),
+            Err(Error::OutOfBound { bound: 1 << 24 })
+        );
+    }
+
+    #[test]
+    fn rejects_wrong_length_key_and_vector() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let (msk, mpk) = setup::<Ristretto255, _>(3, &mut rng).unwrap();
+        assert_eq!(
+            derive_key(&msk, &[1, 2]).err(),
+            Some(Error::LengthMismatch {
+                expected: 3,
+                got: 2
+            })
+        );
+        assert!(encrypt(&mpk, &[1, 2, 3, 4], &mut rng).is_err());
+        let (msk4, _) = setup::<Ristretto255, _>(4, &mut rng).unwrap();
+        let ct = encrypt(&mpk, &[1, 2, 3], &mut rng).unwrap();
+        let key4 = derive_key(&msk4, &[1, 1, 1, 1]).unwrap();
+        assert!(matches!(
+            ristretto().decrypt(&key4, &ct),
+            Err(Error::KeyMismatch(_))
+        ));
+    }
+
+    #[test]
+    fn rejects_bad_dimension() {
+        let mut rng = StdRng::seed_from_u64(3);
+        assert!(setup::<Ristretto255, _>(0, &mut rng).is_err());
+        assert!(setup::<Ristretto255, _>(MAX_DIM + 1, &mut rng).is_err());
+    }
+
+    #[test]
+    fn serde_round_trips() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let (msk, mpk) = setup::<Ristretto255, _>(3, &mut rng).unwrap();
+        let key = derive_key(&msk, &[1, -2, 3]).unwrap();
+        let ct = encrypt(&mpk, &[4, 5, 6], &mut rng).unwrap();
+        let mpk2: MasterPublicKey<Ristretto255> =
+            serde_json::from_str(&serde_json::to_string(&mpk).unwrap()).unwrap();
+        let key2: FunctionKey<Ristretto255> =
+            serde_json::from_str(&serde_json::to_string(&key).unwrap()).unwrap();
+        let ct2: Ciphertext<Ristretto255> =
+            serde_json::from_str(&serde_json::to_string(&ct).unwrap()).unwrap();
+        let msk2 =
+            MasterSecretKey::<Ristretto255>::from_json(&msk.to_json_exposing_secret()).unwrap();
+        assert_eq!((mpk2, &key2, &ct2), (mpk, &key, &ct));
+        assert_eq!(derive_key(&msk2, &[1, -2, 3]).unwrap(), key);
+        assert_eq!(ristretto().decrypt(&key2, &ct2), Ok(4 - 10 + 18));
+    }
+
+    #[test]
+    fn rejects_wrong_group_on_decode() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let (_, mpk) = setup::<Ristretto255, _>(1, &mut rng).unwrap();
+        let text = serde_json::to_string(&mpk)
+            .unwrap()
+            .replace("ristretto255", "modp2048");
+        assert!(serde_json::from_str::<MasterPublicKey<Modp2048>>(&text).is_err());
+        assert!(serde_json::from_str::<MasterPublicKey<Ristretto255>>(&text).is_err());
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let mut rng = StdRng::seed_from_u64(6);
+        let (msk, _) = setup::<Ristretto255, _>(2, &mut rng).unwrap();
+        let shown = format!("{msk:?}");
+        let secret = msk.to_json_exposing_secret();
+        let s_hex: serde_json::Value = serde_json::from_str(&secret).unwrap();
+        let first = s_hex["s"][0].as_str().unwrap().to_string();
+        assert!(!shown.contains(&first));
+    }
+}

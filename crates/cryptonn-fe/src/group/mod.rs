@@ -1,0 +1,215 @@
+//! Prime-order groups, written additively.
+//!
+//! FE schemes here need a cyclic group 𝔾 of prime order q with generator g
+//! in which DDH is hard. Two implementations are provided:
+//!
+//! - [`Ristretto255`]: the prime-order quotient of Curve25519 (q ≈ 2²⁵²),
+//!   the default. Scalar multiplications by secrets are constant-time.
+//! - [`Modp2048`] and [`Modp3072`]: the quadratic residues modulo the RFC 3526
+//!   safe primes (groups 14 and 15), q = (p − 1)/2. This is the option
+//!   faithful to the CryptoNN paper; arithmetic is num-bigint and is **not**
+//!   constant-time.
+//!
+//! Everything is written additively: `add` is the group operation, `mul`
+//! is scalar multiplication (exponentiation in MODP notation).
+
+mod modp;
+mod ristretto;
+
+use core::fmt;
+use core::str::FromStr;
+
+use rand_core::CryptoRng;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use zeroize::Zeroize;
+
+use crate::{Error, Result};
+
+pub use modp::{
+    Modp, Modp2048, Modp3072, ModpElement, ModpParams, ModpScalar, Rfc3526Group14, Rfc3526Group15,
+};
+pub use ristretto::{Ristretto255, RistrettoElement, RistrettoScalar};
+
+/// Names a group on the wire and on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum GroupId {
+    /// Ristretto255 (RFC 9496).
+    #[serde(rename = "ristretto255")]
+    Ristretto255,
+    /// Quadratic residues modulo the RFC 3526 2048-bit prime (group 14).
+    #[serde(rename = "modp2048")]
+    Modp2048,
+    /// Quadratic residues modulo the RFC 3526 3072-bit prime (group 15).
+    #[serde(rename = "modp3072")]
+    Modp3072,
+}
+
+impl GroupId {
+    /// Every supported group.
+    pub const ALL: [GroupId; 3] = [GroupId::Ristretto255, GroupId::Modp2048, GroupId::Modp3072];
+
+    /// The wire name, e.g. `"ristretto255"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            GroupId::Ristretto255 => "ristretto255",
+            GroupId::Modp2048 => "modp2048",
+            GroupId::Modp3072 => "modp3072",
+        }
+    }
+
+    /// Classical security level in bits (NIST SP 800-57 estimates).
+    pub const fn security_bits(self) -> u32 {
+        match self {
+            GroupId::Ristretto255 => 128,
+            GroupId::Modp2048 => 112,
+            GroupId::Modp3072 => 128,
+        }
+    }
+}
+
+impl fmt::Display for GroupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for GroupId {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "ristretto" | "ristretto255" => Ok(GroupId::Ristretto255),
+            "modp2048" => Ok(GroupId::Modp2048),
+            "modp3072" => Ok(GroupId::Modp3072),
+            _ => Err(Error::InvalidParameter(format!(
+                "unknown group {s:?} (expected ristretto255, modp2048 or modp3072)"
+            ))),
+        }
+    }
+}
+
+/// A cyclic group of prime order q, with its scalar field ℤ_q.
+///
+/// Implementations are zero-sized markers; all operations are associated
+/// functions so generic code reads like the math.
+///
+/// # Security
+/// `mul`, `mul_base` and `mul_fixed` may receive secret scalars and are
+/// constant-time where the backend is (Ristretto255). Functions named
+/// `vartime_*` leak their (public) inputs through timing.
+pub trait Group: Copy + Default + fmt::Debug + Send + Sync + 'static {
+    /// Wire name of this group.
+    const ID: GroupId;
+    /// Length in bytes of an encoded element.
+    const ELEMENT_LEN: usize;
+    /// Length in bytes of an encoded scalar.
+    const SCALAR_LEN: usize;
+
+    /// A group element. Its serde form is the canonical encoding in hex,
+    /// validated on the way in.
+    type Element: Clone + PartialEq + Eq + fmt::Debug + Send + Sync + Serialize + DeserializeOwned;
+    /// An element of ℤ_q. Its serde form is the canonical encoding in hex.
+    type Scalar: Clone + PartialEq + Send + Sync + Zeroize + Serialize + DeserializeOwned;
+    /// A precomputed table for fast multiplication of one fixed element.
+    type FixedBase: Send + Sync;
+
+    /// The generator g.
+    fn generator() -> Self::Element;
+    /// The identity element.
+    fn identity() -> Self::Element;
+    /// Whether `a` is the identity.
+    fn is_identity(a: &Self::Element) -> bool;
+    /// a + b.
+    fn add(a: &Self::Element, b: &Self::Element) -> Self::Element;
+    /// a − b.
+    fn sub(a: &Self::Element, b: &Self::Element) -> Self::Element;
+    /// 2a.
+    fn double(a: &Self::Element) -> Self::Element {
+        Self::add(a, a)
+    }
+    /// k·a, constant-time in k where the backend allows.
+    fn mul(a: &Self::Element, k: &Self::Scalar) -> Self::Element;
+    /// k·g.
+    fn mul_base(k: &Self::Scalar) -> Self::Element;
+    /// k·g for a small secret k, such as one entry of a plaintext vector.
+    /// Implementations may specialise |k| < 2¹⁶ (a short constant-time
+    /// comb); the default is [`Group::mul_base`].
+    fn mul_base_small(k: i64) -> Self::Element {
+        Self::mul_base(&Self::scalar_from_i64(k))
+    }
+    /// Precomputes a table for repeated `mul_fixed` by the same element.
+    fn fixed_base(a: &Self::Element) -> Self::FixedBase;
+    /// k·a using a table from [`Group::fixed_base`].
+    fn mul_fixed(table: &Self::FixedBase, k: &Self::Scalar) -> Self::Element;
+
+    /// The scalar v mod q.
+    fn scalar_from_i64(v: i64) -> Self::Scalar;
+    /// A uniformly random scalar.
+    fn scalar_random<R: CryptoRng + ?Sized>(rng: &mut R) -> Self::Scalar;
+    /// a + b mod q.
+    fn scalar_add(a: &Self::Scalar, b: &Self::Scalar) -> Self::Scalar;
+    /// a · b mod q.
+    fn scalar_mul(a: &Self::Scalar, b: &Self::Scalar) -> Self::Scalar;
+    /// −a mod q.
+    fn scalar_neg(a: &Self::Scalar) -> Self::Scalar;
+    /// a⁻¹ mod q, or `None` for zero.
+    fn scalar_invert(a: &Self::Scalar) -> Option<Self::Scalar>;
+
+    /// The canonical encoding of an element (`ELEMENT_LEN` bytes).
+    fn element_to_bytes(a: &Self::Element) -> Vec<u8>;
+    /// Decodes and validates an element.
+    ///
+    /// # Errors
+    /// Wrong length, non-canonical bytes, or a value outside the group.
+    fn element_from_bytes(bytes: &[u8]) -> Result<Self::Element>;
+    /// The canonical encoding of a scalar (`SCALAR_LEN` bytes).
+    fn scalar_to_bytes(a: &Self::Scalar) -> Vec<u8>;
+    /// Decodes a scalar, which must be fully reduced mod q.
+    ///
+    /// # Errors
+    /// Wrong length or a value ≥ q.
+    fn scalar_from_bytes(bytes: &[u8]) -> Result<Self::Scalar>;
+
+    /// A 128-bit fingerprint of each element, for discrete-log table
+    /// lookups. Equal elements give equal fingerprints; the map is fixed per
+    /// group, so tables and queries agree. Batched because a batch can share
+    /// one field inversion.
+    fn fingerprints(points: &[Self::Element]) -> Vec<u128>;
+
+    /// k·a for a small public k, by signed double-and-add.
+    fn vartime_mul_small(a: &Self::Element, k: i64) -> Self::Element {
+        let mut acc = Self::identity();
+        let mag = k.unsigned_abs();
+        for bit in (0..64 - mag.leading_zeros()).rev() {
+            acc = Self::double(&acc);
+            if (mag >> bit) & 1 == 1 {
+                acc = Self::add(&acc, a);
+            }
+        }
+        if k < 0 {
+            Self::sub(&Self::identity(), &acc)
+        } else {
+            acc
+        }
+    }
+}
+
+/// Hex serde for the element and scalar newtypes: lowercase hex of the
+/// canonical bytes, decoded through the group's validating decoder.
+macro_rules! hex_serde {
+    ([$($gen:tt)*] $ty:ty, $len:expr, $to:path, $from:path) => {
+        impl<$($gen)*> serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> core::result::Result<S::Ok, S::Error> {
+                s.serialize_str(&crate::wire::to_hex(&$to(self)))
+            }
+        }
+        impl<'de, $($gen)*> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
+                let text = <String as serde::Deserialize>::deserialize(d)?;
+                let bytes = crate::wire::from_hex(&text, $len).map_err(serde::de::Error::custom)?;
+                $from(&bytes).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use hex_serde;

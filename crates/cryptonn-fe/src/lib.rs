@@ -1,0 +1,18 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+pub mod dlog;
+pub mod encoding;
+mod error;
+pub mod febo;
+pub mod feip;
+pub mod group;
+mod key_id;
+pub mod multiexp;
+mod wire;
+
+pub use dlog::{DlogConfig, DlogTable};
+pub use encoding::{FixedPoint, inner_product_bound};
+pub use error::{Error, Result};
+pub use group::{Group, GroupId, Modp2048, Modp3072, Ristretto255};
+pub use key_id::KeyId;
