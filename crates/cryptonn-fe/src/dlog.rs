@@ -79,6 +79,8 @@ pub struct DlogTable<G: Group> {
     config: DlogConfig,
     /// (2m + 1)·g, one giant step.
     giant: G::Element,
+    /// −(2m + 1)·g, so both walks add (negation is an inversion in MODP).
+    giant_neg: G::Element,
 }
 
 const BUILD_CHUNK: u64 = 4096;
@@ -139,10 +141,13 @@ impl<G: Group> DlogTable<G> {
         for chunk in chunks {
             map.extend(chunk);
         }
+        let giant = G::vartime_mul_small(&g, entries as i64);
+        let giant_neg = G::sub(&G::identity(), &giant);
         Ok(Self {
             map,
             config,
-            giant: G::vartime_mul_small(&g, entries as i64),
+            giant,
+            giant_neg,
         })
     }
 
@@ -216,7 +221,7 @@ impl<G: Group> DlogTable<G> {
         while !pending.is_empty() && k * step - m <= bound {
             batch.clear();
             for (_, up, down) in pending.iter_mut() {
-                *up = G::sub(up, &self.giant);
+                *up = G::add(up, &self.giant_neg);
                 *down = G::add(down, &self.giant);
                 batch.push(up.clone());
                 batch.push(down.clone());
