@@ -1,1 +1,21 @@
-//! Burn glue for CryptoNN: encrypted batches and a first layer that trains on them.
+#![doc = include_str!("../README.md")]
+
+pub mod authority;
+pub mod batch;
+pub mod client;
+mod error;
+pub mod first_layer;
+pub mod labels;
+mod op;
+pub mod quantize;
+pub mod secure_linear;
+pub mod server;
+
+pub use authority::{Authority, BatchPublicKeys, IssueAll, KeyPolicy, KeyService};
+pub use batch::EncryptedBatch;
+pub use client::{Client, Samples};
+pub use error::{Error, Result};
+pub use first_layer::FirstLayer;
+pub use quantize::QuantizationConfig;
+pub use secure_linear::{SecureLinear, SecureLinearConfig};
+pub use server::SecureContext;

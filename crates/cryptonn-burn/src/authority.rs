@@ -1,0 +1,196 @@
+//! The trusted authority: holds every master secret key and answers key requests.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use cryptonn_fe::febo::Op;
+use cryptonn_fe::{Group, KeyId, febo, feip};
+use rand::CryptoRng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// What the server may ask of the authority. The server holds only a
+/// `&dyn KeyService`: no path from it leads to a master secret key.
+pub trait KeyService<G: Group>: Send + Sync {
+    /// FEIP function keys for `ys` under the master key `instance`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKey`], [`Error::KeyRefused`] by the policy, or a
+    /// length mismatch.
+    fn feip_keys(&self, instance: KeyId, ys: &[Vec<i64>]) -> Result<Vec<feip::FunctionKey<G>>>;
+
+    /// FEBO keys, one per request, under the FEBO master key `instance`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKey`], [`Error::KeyRefused`], or an FE error (e.g.
+    /// division by zero).
+    fn febo_keys(
+        &self,
+        instance: KeyId,
+        requests: &[FeboKeyRequest<G>],
+    ) -> Result<Vec<febo::FunctionKey<G>>>;
+}
+
+/// One FEBO key request: `x op operand` on the ciphertext with commitment `commitment`.
+#[derive(Clone, Debug)]
+pub struct FeboKeyRequest<G: Group> {
+    /// The commitment of the one ciphertext the key will work on.
+    pub commitment: G::Element,
+    /// The operation.
+    pub op: Op,
+    /// The plaintext operand.
+    pub operand: i64,
+}
+
+/// Decides which FEIP key vectors the authority may issue.
+///
+/// The policy sees every vector before its key is derived. Policies are
+/// stateful (a rank budget remembers what it has issued), hence `&mut self`.
+pub trait KeyPolicy: Send {
+    /// Approves (and records) `ys` for master key `instance` of dimension `dim`, or refuses all of them.
+    ///
+    /// # Errors
+    /// [`Error::KeyRefused`] with the reason.
+    fn approve(&mut self, instance: KeyId, dim: usize, ys: &[Vec<i64>]) -> Result<()>;
+}
+
+/// Issues every key asked for: the paper's behaviour, which lets a curious
+/// server accumulate keys until the master secret is solvable. See
+/// `docs/THREAT_MODEL.md`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IssueAll;
+
+impl KeyPolicy for IssueAll {
+    fn approve(&mut self, _: KeyId, _: usize, _: &[Vec<i64>]) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The public keys a client needs for one batch: a fresh FEIP master key for
+/// the rows (dimension `features`), one for the columns (dimension `batch`),
+/// and a FEBO key for the labels.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct BatchPublicKeys<G: Group> {
+    /// For the row-wise ciphertexts.
+    pub rows: feip::MasterPublicKey<G>,
+    /// For the column-wise ciphertexts.
+    pub cols: feip::MasterPublicKey<G>,
+    /// For the labels.
+    pub labels: febo::MasterPublicKey<G>,
+}
+
+struct State<G: Group> {
+    feip: HashMap<KeyId, feip::MasterSecretKey<G>>,
+    febo: HashMap<KeyId, febo::MasterSecretKey<G>>,
+    policy: Box<dyn KeyPolicy>,
+    issued: u64,
+}
+
+/// The authority. Master secret keys never leave it; it is `Sync`, so one
+/// instance serves the clients and the server at once.
+pub struct Authority<G: Group> {
+    state: Mutex<State<G>>,
+}
+
+impl<G: Group> core::fmt::Debug for Authority<G> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Authority")
+            .field("group", &G::ID)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<G: Group> Authority<G> {
+    /// An authority applying `policy` to every FEIP key request.
+    pub fn new(policy: impl KeyPolicy + 'static) -> Self {
+        Self {
+            state: Mutex::new(State {
+                feip: HashMap::new(),
+                febo: HashMap::new(),
+                policy: Box::new(policy),
+                issued: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<G>> {
+        // A panic while holding the lock cannot leave the maps half-updated
+        // (inserts are single calls), so a poisoned lock is still consistent.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Fresh master keys for one batch of `batch` samples with `features` features.
+    ///
+    /// # Errors
+    /// An FE error for a zero or oversized dimension.
+    pub fn batch_keys<R: CryptoRng + ?Sized>(
+        &self,
+        features: usize,
+        batch: usize,
+        rng: &mut R,
+    ) -> Result<BatchPublicKeys<G>> {
+        let (row_msk, rows) = feip::setup::<G, _>(features, rng)?;
+        let (col_msk, cols) = feip::setup::<G, _>(batch, rng)?;
+        let (label_msk, labels) = febo::setup::<G, _>(rng);
+        let mut state = self.lock();
+        state.feip.insert(row_msk.id(), row_msk);
+        state.feip.insert(col_msk.id(), col_msk);
+        state.febo.insert(label_msk.id(), label_msk);
+        Ok(BatchPublicKeys { rows, cols, labels })
+    }
+
+    /// How many function keys (FEIP and FEBO) have been issued.
+    pub fn keys_issued(&self) -> u64 {
+        self.lock().issued
+    }
+}
+
+impl<G: Group> KeyService<G> for Authority<G> {
+    fn feip_keys(&self, instance: KeyId, ys: &[Vec<i64>]) -> Result<Vec<feip::FunctionKey<G>>> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let msk = state
+            .feip
+            .get(&instance)
+            .ok_or(Error::UnknownKey(instance))?;
+        for y in ys {
+            if y.len() != msk.dim() {
+                return Err(cryptonn_fe::Error::LengthMismatch {
+                    expected: msk.dim(),
+                    got: y.len(),
+                }
+                .into());
+            }
+        }
+        state.policy.approve(instance, msk.dim(), ys)?;
+        let keys = ys
+            .par_iter()
+            .map(|y| feip::derive_key(msk, y))
+            .collect::<cryptonn_fe::Result<Vec<_>>>()?;
+        state.issued += keys.len() as u64;
+        Ok(keys)
+    }
+
+    fn febo_keys(
+        &self,
+        instance: KeyId,
+        requests: &[FeboKeyRequest<G>],
+    ) -> Result<Vec<febo::FunctionKey<G>>> {
+        let mut state = self.lock();
+        let msk = state
+            .febo
+            .get(&instance)
+            .ok_or(Error::UnknownKey(instance))?;
+        let keys = requests
+            .par_iter()
+            .map(|r| febo::derive_key(msk, &r.commitment, r.op, r.operand))
+            .collect::<cryptonn_fe::Result<Vec<_>>>()?;
+        state.issued += keys.len() as u64;
+        Ok(keys)
+    }
+}

@@ -1,0 +1,133 @@
+//! A data owner: encrypts its samples under an authority's public keys.
+
+use cryptonn_fe::Group;
+use cryptonn_fe::febo;
+use cryptonn_fe::feip::Encryptor;
+use rand::CryptoRng;
+use rayon::prelude::*;
+
+use crate::authority::BatchPublicKeys;
+use crate::batch::{EncryptedBatch, EncryptedLabels};
+use crate::{Error, Result};
+
+/// Encrypts batches for one set of [`BatchPublicKeys`]. Holds public keys
+/// only; building it precomputes fixed-base tables for every public key.
+pub struct Client<G: Group> {
+    rows: Encryptor<G>,
+    cols: Encryptor<G>,
+    labels: febo::MasterPublicKey<G>,
+}
+
+/// Plaintext samples as a client holds them.
+#[derive(Clone, Debug)]
+pub struct Samples<'a> {
+    /// Row-major `[batch, features]` integers, e.g. raw pixels 0..255.
+    pub inputs: &'a [i64],
+    /// Features per sample.
+    pub features: usize,
+    /// The real input is `inputs / input_scale` (255 for pixels in [0, 1]).
+    pub input_scale: f64,
+    /// Class indices, one per sample, with the number of classes; `None` keeps labels out of the batch.
+    pub labels: Option<(&'a [usize], usize)>,
+}
+
+impl<G: Group> Client<G> {
+    /// A client for one batch's public keys.
+    ///
+    /// # Errors
+    /// An FE error if a public key holds the identity.
+    pub fn new(keys: &BatchPublicKeys<G>) -> Result<Self> {
+        Ok(Self {
+            rows: Encryptor::new(&keys.rows)?,
+            cols: Encryptor::new(&keys.cols)?,
+            labels: keys.labels.clone(),
+        })
+    }
+
+    /// Encrypts a batch row-wise and column-wise, and its one-hot labels
+    /// (each entry times `label_scale`).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the inputs do not fill `[batch, features]` for the
+    /// keys' dimensions, or a label is out of range.
+    pub fn encrypt<R: CryptoRng + ?Sized>(
+        &self,
+        samples: &Samples<'_>,
+        label_scale: i64,
+        rng: &mut R,
+    ) -> Result<EncryptedBatch<G>> {
+        let features = self.rows.public_key().dim();
+        let batch = self.cols.public_key().dim();
+        if samples.features != features || samples.inputs.len() != batch * features {
+            return Err(Error::Shape {
+                what: "client samples",
+                expected: vec![batch, features],
+                got: vec![
+                    samples.inputs.len() / samples.features.max(1),
+                    samples.features,
+                ],
+            });
+        }
+        let rows: Vec<Vec<i64>> = samples
+            .inputs
+            .chunks(features)
+            .map(<[i64]>::to_vec)
+            .collect();
+        let cols: Vec<Vec<i64>> = (0..features)
+            .map(|i| {
+                (0..batch)
+                    .map(|b| samples.inputs[b * features + i])
+                    .collect()
+            })
+            .collect();
+        let row_cts = self.rows.encrypt_many(&rows, rng)?;
+        let col_cts = self.cols.encrypt_many(&cols, rng)?;
+        let labels = samples
+            .labels
+            .map(|(labels, classes)| self.encrypt_labels(labels, classes, batch, label_scale, rng))
+            .transpose()?;
+        EncryptedBatch::new(samples.input_scale, row_cts, col_cts, labels)
+    }
+
+    fn encrypt_labels<R: CryptoRng + ?Sized>(
+        &self,
+        labels: &[usize],
+        classes: usize,
+        batch: usize,
+        scale: i64,
+        rng: &mut R,
+    ) -> Result<EncryptedLabels<G>> {
+        if labels.len() != batch || labels.iter().any(|&l| l >= classes) {
+            return Err(Error::Shape {
+                what: "labels",
+                expected: vec![batch],
+                got: vec![labels.len()],
+            });
+        }
+        let one_hot: Vec<i64> = labels
+            .iter()
+            .flat_map(|&l| (0..classes).map(move |c| if c == l { scale } else { 0 }))
+            .collect();
+        // Seeds drawn in order keep a seeded rng reproducible under rayon.
+        let seeds: Vec<[u8; 32]> = one_hot
+            .iter()
+            .map(|_| {
+                let mut s = [0u8; 32];
+                rng.fill_bytes(&mut s);
+                s
+            })
+            .collect();
+        let entries = one_hot
+            .par_iter()
+            .zip(seeds)
+            .map(|(&y, seed)| {
+                febo::encrypt(
+                    &self.labels,
+                    y,
+                    &mut <rand::rngs::StdRng as rand::SeedableRng>::from_seed(seed),
+                )
+            })
+            .collect::<cryptonn_fe::Result<Vec<_>>>()?;
+        Ok(EncryptedLabels::new(classes, scale, entries))
+    }
+}

@@ -1,0 +1,42 @@
+//! The one error type of this crate.
+
+use cryptonn_fe::KeyId;
+
+/// Everything that can go wrong on the secure paths: FE failures, shapes that
+/// do not match, and keys the authority refuses.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The FE layer refused an input or a result was outside its bound.
+    #[error(transparent)]
+    Fe(#[from] cryptonn_fe::Error),
+    /// A tensor or batch of the wrong shape.
+    #[error("shape mismatch for {what}: expected {expected:?}, got {got:?}")]
+    Shape {
+        /// What was being checked.
+        what: &'static str,
+        /// The expected dimensions.
+        expected: Vec<usize>,
+        /// The dimensions that were supplied.
+        got: Vec<usize>,
+    },
+    /// An encrypted batch that contradicts itself (mixed master keys, wrong
+    /// ciphertext dimensions, …).
+    #[error("invalid encrypted batch: {0}")]
+    InvalidBatch(String),
+    /// The authority has no master key of that name.
+    #[error("unknown master key {0}")]
+    UnknownKey(KeyId),
+    /// The authority's key policy refused a request.
+    #[error("key request refused: {0}")]
+    KeyRefused(String),
+    /// An encrypted loss was asked of a batch without encrypted labels.
+    #[error("the batch carries no encrypted labels")]
+    MissingLabels,
+    /// Burn could not read a tensor back to the host.
+    #[error("could not read tensor data: {0}")]
+    TensorRead(String),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T> = core::result::Result<T, Error>;

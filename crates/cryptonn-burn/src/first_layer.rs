@@ -1,0 +1,72 @@
+//! A first layer that is either plain or secure: swapping is one line.
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::Tensor;
+use cryptonn_fe::Group;
+
+use crate::batch::EncryptedBatch;
+use crate::secure_linear::SecureLinear;
+use crate::server::SecureContext;
+use crate::{Error, Result};
+
+/// The first layer of a model: `Plain(Linear)` for plaintext training,
+/// `Secure(SecureLinear)` for training on encrypted inputs. Both hold the
+/// same weights in the same layout.
+#[derive(Module, Debug)]
+pub enum FirstLayer {
+    /// An ordinary Burn linear layer on plaintext input.
+    Plain(Linear),
+    /// A layer on encrypted input.
+    Secure(SecureLinear),
+}
+
+impl FirstLayer {
+    /// The layer on plaintext input; for `Secure` this evaluates its weights in the clear.
+    ///
+    /// # Shapes
+    /// `[batch, d_in] -> [batch, d_out]`
+    pub fn forward_plain(&self, input: Tensor<2>) -> Tensor<2> {
+        match self {
+            FirstLayer::Plain(linear) => linear.forward(input),
+            FirstLayer::Secure(secure) => secure.forward_plain(input),
+        }
+    }
+
+    /// The layer on an encrypted batch.
+    ///
+    /// # Shapes
+    /// `EncryptedBatch [batch, d_in] -> [batch, d_out]`
+    ///
+    /// # Errors
+    /// [`Error::InvalidBatch`] for a `Plain` layer (it cannot read
+    /// ciphertexts); otherwise as [`SecureLinear::forward`].
+    pub fn forward_encrypted<G: Group>(
+        &self,
+        batch: &EncryptedBatch<G>,
+        ctx: &SecureContext<G>,
+    ) -> Result<Tensor<2>> {
+        match self {
+            FirstLayer::Plain(_) => Err(Error::InvalidBatch(
+                "a plain first layer cannot read ciphertexts".into(),
+            )),
+            FirstLayer::Secure(secure) => secure.forward(batch, ctx),
+        }
+    }
+
+    /// The weights as a plain [`Linear`].
+    pub fn into_linear(self) -> Linear {
+        match self {
+            FirstLayer::Plain(linear) => linear,
+            FirstLayer::Secure(secure) => secure.into_linear(),
+        }
+    }
+
+    /// The same weights as a secure layer.
+    pub fn into_secure(self) -> SecureLinear {
+        match self {
+            FirstLayer::Plain(linear) => linear.into(),
+            FirstLayer::Secure(secure) => secure,
+        }
+    }
+}

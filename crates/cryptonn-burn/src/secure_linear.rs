@@ -1,0 +1,225 @@
+//! `SecureLinear`: a linear layer whose input arrives encrypted.
+
+use std::sync::Arc;
+
+use burn::backend::Dispatch;
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::module::linear;
+use burn::tensor::{Device, Tensor, TensorData};
+use cryptonn_fe::{Group, KeyId, feip};
+
+use crate::Error;
+use crate::batch::EncryptedBatch;
+use crate::op::{SecureBackend, SecureGrad, WeightGradient};
+use crate::quantize::quantize_columns;
+use crate::server::SecureContext;
+
+/// Configuration of a [`SecureLinear`] layer, as [`LinearConfig`].
+#[derive(Config, Debug)]
+pub struct SecureLinearConfig {
+    /// Input features (pixels per image for MNIST: 784).
+    pub d_input: usize,
+    /// Output features.
+    pub d_output: usize,
+    /// Whether to add a bias. Default `true`.
+    #[config(default = true)]
+    pub bias: bool,
+    /// Weight initializer. Default: Burn's `Linear` default, Kaiming uniform with gain 1/√3.
+    #[config(
+        default = "Initializer::KaimingUniform { gain: 0.577_350_269_189_625_8, fan_out_only: false }"
+    )]
+    pub initializer: Initializer,
+}
+
+impl SecureLinearConfig {
+    /// Initializes the layer on `device`, exactly as the same [`LinearConfig`] would.
+    pub fn init(&self, device: &Device) -> SecureLinear {
+        LinearConfig::new(self.d_input, self.d_output)
+            .with_bias(self.bias)
+            .with_initializer(self.initializer.clone())
+            .init(device)
+            .into()
+    }
+}
+
+/// A linear layer `z = x·W + b` whose input x is an [`EncryptedBatch`].
+///
+/// The weights are stored as Burn's [`Linear`] stores them (`W: [d_in,
+/// d_out]`), so they move both ways without transposes (`From<Linear>`,
+/// [`SecureLinear::into_linear`]).
+///
+/// - **Forward**: each column wⱼ of W is quantized to an integer key vector;
+///   the authority issues FEIP keys for them under the batch's row-wise master
+///   key; the server decrypts zᵦⱼ = ⟨xᵦ, wⱼ⟩ for every sample b.
+/// - **Backward** (on an autodiff device): a custom autodiff node with W as
+///   its only parent receives δ = ∂L/∂z, quantizes its columns, obtains keys
+///   under the column-wise master key and decrypts (Xᵀδ)ᵢⱼ = ⟨Xᵀᵢ, δⱼ⟩. That
+///   is W's gradient; any Burn optimizer then updates W.
+///
+/// The bias and everything after this layer are ordinary Burn operations.
+#[derive(Module, Debug)]
+pub struct SecureLinear {
+    /// `[d_in, d_out]`, as in [`Linear`].
+    pub weight: Param<Tensor<2>>,
+    /// `[d_out]`.
+    pub bias: Option<Param<Tensor<1>>>,
+}
+
+impl From<Linear> for SecureLinear {
+    fn from(linear: Linear) -> Self {
+        Self {
+            weight: linear.weight,
+            bias: linear.bias,
+        }
+    }
+}
+
+fn read_f32(data: TensorData) -> crate::Result<Vec<f32>> {
+    data.try_to_vec::<f32>()
+        .map_err(|e| Error::TensorRead(format!("{e:?}")))
+}
+
+impl SecureLinear {
+    /// The same weights as a plain [`Linear`].
+    pub fn into_linear(self) -> Linear {
+        Linear {
+            weight: self.weight,
+            bias: self.bias,
+        }
+    }
+
+    /// `[d_in, d_out]`.
+    pub fn dims(&self) -> [usize; 2] {
+        self.weight.shape().dims()
+    }
+
+    /// The layer on plaintext input, for evaluating trained weights.
+    ///
+    /// # Shapes
+    /// `[batch, d_in] -> [batch, d_out]`
+    pub fn forward_plain(&self, input: Tensor<2>) -> Tensor<2> {
+        linear(
+            input,
+            self.weight.val(),
+            self.bias.as_ref().map(|b| b.val()),
+        )
+    }
+
+    /// The layer on an encrypted batch.
+    ///
+    /// # Shapes
+    /// `EncryptedBatch [batch, d_in] -> [batch, d_out]`
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the batch has the wrong number of features; a key
+    /// refusal from the authority; [`cryptonn_fe::Error::OutOfBound`] if a
+    /// pre-activation exceeds the discrete-log bound. Errors of the backward
+    /// pass surface through [`SecureContext::check_backward`].
+    pub fn forward<G: Group>(
+        &self,
+        batch: &EncryptedBatch<G>,
+        ctx: &SecureContext<G>,
+    ) -> crate::Result<Tensor<2>> {
+        let weight = self.weight.val();
+        let [d_in, d_out] = weight.dims();
+        let [rows, features] = batch.shape();
+        if features != d_in {
+            return Err(Error::Shape {
+                what: "encrypted batch",
+                expected: vec![rows, d_in],
+                got: vec![rows, features],
+            });
+        }
+        let w = read_f32(weight.to_data())?;
+        let (columns, scales) = quantize_columns(&w, d_in, d_out, ctx.quantization().weight_bits)?;
+        let keys = ctx.keys().feip_keys(batch.row_key(), &columns)?;
+        let products = ctx.decryptor().decrypt_batch(&keys, batch.rows())?;
+        let z: Vec<f32> = products
+            .iter()
+            .enumerate()
+            .map(|(k, &n)| (n as f64 / (batch.input_scale() * scales[k % d_out].scale())) as f32)
+            .collect();
+        let decrypted = Tensor::<2>::from_data(TensorData::new(z, [rows, d_out]), &weight.device());
+        let grad = SecureGrad(Arc::new(EncryptedWeightGradient {
+            cols: batch.cols(),
+            col_key: batch.col_key(),
+            input_scale: batch.input_scale(),
+            shape: [d_in, d_out],
+            ctx: ctx.clone(),
+        }));
+        let z = Tensor::<2>::from_dispatch(<Dispatch as SecureBackend>::secure_linear(
+            weight.into_dispatch(),
+            decrypted.into_dispatch(),
+            grad,
+        ));
+        Ok(match &self.bias {
+            Some(bias) => z + bias.val().unsqueeze_dim(0),
+            None => z,
+        })
+    }
+}
+
+/// Xᵀ·δ from the column-wise ciphertexts of one batch.
+struct EncryptedWeightGradient<G: Group> {
+    cols: Arc<[feip::Ciphertext<G>]>,
+    col_key: KeyId,
+    input_scale: f64,
+    shape: [usize; 2],
+    ctx: SecureContext<G>,
+}
+
+impl<G: Group> core::fmt::Debug for EncryptedWeightGradient<G> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("EncryptedWeightGradient")
+            .field("col_key", &self.col_key)
+            .field("shape", &self.shape)
+            .finish()
+    }
+}
+
+impl<G: Group> EncryptedWeightGradient<G> {
+    fn compute(&self, delta: TensorData) -> crate::Result<Vec<f32>> {
+        let [d_in, d_out] = self.shape;
+        let batch = self.cols.first().map_or(0, feip::Ciphertext::dim);
+        let delta = read_f32(delta)?;
+        if delta.len() != batch * d_out {
+            return Err(Error::Shape {
+                what: "back-propagated error",
+                expected: vec![batch, d_out],
+                got: vec![delta.len()],
+            });
+        }
+        let (columns, scales) =
+            quantize_columns(&delta, batch, d_out, self.ctx.quantization().delta_bits)?;
+        // An all-zero column needs no key: its gradient is zero (and a zero key
+        // vector would be a degenerate request).
+        let active: Vec<usize> = (0..d_out)
+            .filter(|&j| columns[j].iter().any(|&v| v != 0))
+            .collect();
+        let mut grad = vec![0f32; d_in * d_out];
+        if active.is_empty() {
+            return Ok(grad);
+        }
+        let ys: Vec<Vec<i64>> = active.iter().map(|&j| columns[j].clone()).collect();
+        let keys = self.ctx.keys().feip_keys(self.col_key, &ys)?;
+        let products = self.ctx.decryptor().decrypt_batch(&keys, &self.cols)?;
+        for (i, row) in products.chunks(active.len()).enumerate() {
+            for (&n, &j) in row.iter().zip(&active) {
+                grad[i * d_out + j] = (n as f64 / (self.input_scale * scales[j].scale())) as f32;
+            }
+        }
+        Ok(grad)
+    }
+}
+
+impl<G: Group> WeightGradient for EncryptedWeightGradient<G> {
+    fn weight_gradient(&self, delta: crate::Result<TensorData>) -> TensorData {
+        let grad = delta.and_then(|d| self.compute(d)).unwrap_or_else(|e| {
+            self.ctx.record_backward_error(e);
+            vec![0f32; self.shape[0] * self.shape[1]]
+        });
+        TensorData::new(grad, self.shape)
+    }
+}

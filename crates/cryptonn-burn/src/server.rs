@@ -1,0 +1,85 @@
+//! What the server holds: a key service, a shared discrete-log table and the
+//! quantization settings. Nothing here can reach a master secret key or a
+//! plaintext input.
+
+use std::sync::{Arc, Mutex};
+
+use cryptonn_fe::Group;
+use cryptonn_fe::feip::Decryptor;
+
+use crate::authority::KeyService;
+use crate::quantize::QuantizationConfig;
+use crate::{Error, Result};
+
+/// The server's side of the protocol, shared by every secure layer and step.
+///
+/// Cheap to clone: everything is behind `Arc`s.
+#[derive(Clone)]
+pub struct SecureContext<G: Group> {
+    keys: Arc<dyn KeyService<G>>,
+    decryptor: Decryptor<G>,
+    quantization: QuantizationConfig,
+    /// An error raised inside Burn's backward pass, which cannot return one.
+    backward_error: Arc<Mutex<Option<Error>>>,
+}
+
+impl<G: Group> core::fmt::Debug for SecureContext<G> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SecureContext")
+            .field("group", &G::ID)
+            .field("quantization", &self.quantization)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<G: Group> SecureContext<G> {
+    /// A context asking `keys` for function keys and decrypting with `decryptor`.
+    pub fn new(
+        keys: Arc<dyn KeyService<G>>,
+        decryptor: Decryptor<G>,
+        quantization: QuantizationConfig,
+    ) -> Self {
+        Self {
+            keys,
+            decryptor,
+            quantization,
+            backward_error: Arc::default(),
+        }
+    }
+
+    /// The key service (the authority, seen from the server).
+    pub fn keys(&self) -> &dyn KeyService<G> {
+        self.keys.as_ref()
+    }
+
+    /// The decryptor with its shared discrete-log table.
+    pub fn decryptor(&self) -> &Decryptor<G> {
+        &self.decryptor
+    }
+
+    /// The quantization settings.
+    pub fn quantization(&self) -> &QuantizationConfig {
+        &self.quantization
+    }
+
+    pub(crate) fn record_backward_error(&self, error: Error) {
+        let mut slot = self
+            .backward_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.get_or_insert(error);
+    }
+
+    /// Call after `loss.backward()`: the first error a secure backward pass
+    /// hit (its gradient was then zero, so the step must be discarded).
+    ///
+    /// # Errors
+    /// That error.
+    pub fn check_backward(&self) -> Result<()> {
+        let mut slot = self
+            .backward_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.take().map_or(Ok(()), Err)
+    }
+}
