@@ -112,13 +112,11 @@ impl<G: Group> Parts<G> {
                 self.input_scale
             )));
         }
-        if let Some(labels) = &self.labels {
-            if labels.classes == 0
-                || labels.entries.len() != self.batch * labels.classes
-                || labels.scale <= 0
-            {
-                return Err(Error::InvalidBatch("labels do not match the batch".into()));
-            }
+        let labels_fit = |l: &EncryptedLabels<G>| {
+            l.classes > 0 && l.scale > 0 && l.entries.len() == self.batch * l.classes
+        };
+        if !self.labels.as_ref().is_none_or(labels_fit) {
+            return Err(Error::InvalidBatch("labels do not match the batch".into()));
         }
         Ok(EncryptedBatch(self))
     }

@@ -3,6 +3,7 @@
 pub mod authority;
 pub mod batch;
 pub mod client;
+pub mod equivalence;
 mod error;
 pub mod first_layer;
 pub mod labels;
