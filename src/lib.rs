@@ -7,3 +7,5 @@
 
 pub use cryptonn_burn as nn;
 pub use cryptonn_fe as fe;
+
+pub mod mnist;

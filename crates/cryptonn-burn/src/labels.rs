@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::authority::FeboKeyRequest;
 use crate::batch::EncryptedLabels;
-use crate::server::SecureContext;
+use crate::server::{Phase, SecureContext};
 use crate::{Error, Result};
 
 /// The result of [`cross_entropy_encrypted`].
@@ -75,14 +75,17 @@ pub fn cross_entropy_encrypted<G: Group>(
         .first()
         .map(febo::Ciphertext::id)
         .ok_or(Error::MissingLabels)?;
-    let keys = ctx.keys().febo_keys(instance, &requests)?;
+    let keys = ctx.timed(Phase::KeyDerivation, || {
+        ctx.keys().febo_keys(instance, &requests)
+    })?;
     let table = ctx.decryptor().table();
     // y·s − round(p·s), for every entry.
-    let diffs = keys
-        .par_iter()
-        .zip(entries)
-        .map(|(key, ct)| febo::decrypt(table, key, ct))
-        .collect::<cryptonn_fe::Result<Vec<i64>>>()?;
+    let diffs = ctx.timed(Phase::Decryption, || {
+        keys.par_iter()
+            .zip(entries)
+            .map(|(key, ct)| febo::decrypt(table, key, ct))
+            .collect::<cryptonn_fe::Result<Vec<i64>>>()
+    })?;
 
     let norm = scale as f64 * batch as f64;
     let grad: Vec<f32> = diffs.iter().map(|&d| (-(d as f64) / norm) as f32).collect();

@@ -19,4 +19,4 @@ pub use error::{Error, Result};
 pub use first_layer::FirstLayer;
 pub use quantize::QuantizationConfig;
 pub use secure_linear::{SecureLinear, SecureLinearConfig};
-pub use server::SecureContext;
+pub use server::{PhaseTimes, SecureContext};

@@ -14,7 +14,7 @@ use crate::Error;
 use crate::batch::EncryptedBatch;
 use crate::op::{SecureBackend, SecureGrad, WeightGradient};
 use crate::quantize::quantize_columns;
-use crate::server::SecureContext;
+use crate::server::{Phase, SecureContext};
 
 /// Configuration of a [`SecureLinear`] layer, as [`LinearConfig`].
 #[derive(Config, Debug)]
@@ -134,8 +134,12 @@ impl SecureLinear {
         }
         let w = read_f32(weight.to_data())?;
         let (columns, scales) = quantize_columns(&w, d_in, d_out, ctx.quantization().weight_bits)?;
-        let keys = ctx.keys().feip_keys(batch.row_key(), &columns)?;
-        let products = ctx.decryptor().decrypt_batch(&keys, batch.rows())?;
+        let keys = ctx.timed(Phase::KeyDerivation, || {
+            ctx.keys().feip_keys(batch.row_key(), &columns)
+        })?;
+        let products = ctx.timed(Phase::Decryption, || {
+            ctx.decryptor().decrypt_batch(&keys, batch.rows())
+        })?;
         let z: Vec<f32> = products
             .iter()
             .enumerate()
@@ -203,8 +207,12 @@ impl<G: Group> EncryptedWeightGradient<G> {
             return Ok(grad);
         }
         let ys: Vec<Vec<i64>> = active.iter().map(|&j| columns[j].clone()).collect();
-        let keys = self.ctx.keys().feip_keys(self.col_key, &ys)?;
-        let products = self.ctx.decryptor().decrypt_batch(&keys, &self.cols)?;
+        let keys = self.ctx.timed(Phase::KeyDerivation, || {
+            self.ctx.keys().feip_keys(self.col_key, &ys)
+        })?;
+        let products = self.ctx.timed(Phase::Decryption, || {
+            self.ctx.decryptor().decrypt_batch(&keys, &self.cols)
+        })?;
         for (i, row) in products.chunks(active.len()).enumerate() {
             for (&n, &j) in row.iter().zip(&active) {
                 grad[i * d_out + j] = (n as f64 / (self.input_scale * scales[j].scale())) as f32;

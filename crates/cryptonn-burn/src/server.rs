@@ -3,6 +3,7 @@
 //! plaintext input.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use cryptonn_fe::Group;
 use cryptonn_fe::feip::Decryptor;
@@ -21,6 +22,23 @@ pub struct SecureContext<G: Group> {
     quantization: QuantizationConfig,
     /// An error raised inside Burn's backward pass, which cannot return one.
     backward_error: Arc<Mutex<Option<Error>>>,
+    times: Arc<Mutex<PhaseTimes>>,
+}
+
+/// Wall time spent in each secure phase, summed over every call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct PhaseTimes {
+    /// Waiting for the key service (quantization included).
+    pub key_derivation: Duration,
+    /// FE decryption, discrete logs included.
+    pub decryption: Duration,
+}
+
+/// Which [`PhaseTimes`] counter a measured call adds to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Phase {
+    KeyDerivation,
+    Decryption,
 }
 
 impl<G: Group> core::fmt::Debug for SecureContext<G> {
@@ -44,6 +62,7 @@ impl<G: Group> SecureContext<G> {
             decryptor,
             quantization,
             backward_error: Arc::default(),
+            times: Arc::default(),
         }
     }
 
@@ -60,6 +79,30 @@ impl<G: Group> SecureContext<G> {
     /// The quantization settings.
     pub fn quantization(&self) -> &QuantizationConfig {
         &self.quantization
+    }
+
+    /// Runs `f`, adding its wall time to `phase`.
+    pub(crate) fn timed<T>(&self, phase: Phase, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let out = f();
+        let elapsed = start.elapsed();
+        let mut times = self
+            .times
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match phase {
+            Phase::KeyDerivation => times.key_derivation += elapsed,
+            Phase::Decryption => times.decryption += elapsed,
+        }
+        out
+    }
+
+    /// The time spent so far in each phase.
+    pub fn phase_times(&self) -> PhaseTimes {
+        *self
+            .times
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn record_backward_error(&self, error: Error) {

@@ -1,0 +1,7 @@
+//! The main job, `examples/mnist_secure`: data, model, training and report.
+
+pub mod data;
+pub mod idx;
+pub mod model;
+pub mod report;
+pub mod training;

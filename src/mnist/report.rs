@@ -1,0 +1,118 @@
+//! The JSON report of a run and its human summary.
+
+use serde::Serialize;
+
+use super::training::TrainingConfig;
+
+/// One epoch of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochReport {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches.
+    pub loss: f64,
+    /// Accuracy of the weights after this epoch on the test set, evaluated in plaintext.
+    pub test_accuracy: f64,
+}
+
+/// Wall time per phase, in seconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PhaseSeconds {
+    /// Clients encrypting the training set (secure runs only).
+    pub client_encryption: f64,
+    /// The authority deriving function keys, as seen by the server.
+    pub key_derivation: f64,
+    /// FE decryption including discrete logs.
+    pub decryption: f64,
+    /// Everything else in the training steps: Burn forward, backward and optimizer.
+    pub burn_compute: f64,
+}
+
+/// Secure inference on encrypted test images.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecureInference {
+    /// Encrypted test images classified.
+    pub images: usize,
+    /// Their accuracy, computed from ciphertexts through the secure first layer.
+    pub accuracy: f64,
+}
+
+/// One run (secure or plain).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Per-epoch loss and test accuracy.
+    pub epochs: Vec<EpochReport>,
+    /// Test accuracy of the final weights on the whole test set (plaintext evaluation).
+    pub test_accuracy: f64,
+    /// Time per phase.
+    pub seconds: PhaseSeconds,
+    /// Training samples processed per second of training (encryption excluded).
+    pub train_samples_per_s: f64,
+    /// Secure runs: accuracy on encrypted test images.
+    pub secure_inference: Option<SecureInference>,
+    /// Secure runs: bytes of ciphertext per training image (row-wise, column-wise and labels).
+    pub ciphertext_bytes_per_image: Option<usize>,
+    /// Secure runs: function keys issued by the authority.
+    pub keys_issued: Option<u64>,
+}
+
+/// Everything a run of the main job reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The configuration.
+    pub config: TrainingConfig,
+    /// The group of the secure run.
+    pub group: String,
+    /// Its classical security level in bits.
+    pub security_bits: u32,
+    /// The secure run, if any.
+    pub secure: Option<RunReport>,
+    /// The plaintext baseline, if any.
+    pub plain: Option<RunReport>,
+}
+
+impl Report {
+    /// A short human-readable summary.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "cryptonn mnist: {} train images, {} epochs, batch {}, hidden {:?}, group {} ({}-bit)\n",
+            self.config.train_size,
+            self.config.epochs,
+            self.config.batch_size,
+            self.config.model.hidden,
+            self.group,
+            self.security_bits
+        );
+        for (name, run) in [("secure", &self.secure), ("plain", &self.plain)] {
+            let Some(run) = run else { continue };
+            let s = &run.seconds;
+            out += &format!(
+                "  {name:<6} test accuracy {:.2}% | final loss {:.4} | {:.1} samples/s | encrypt {:.1}s, keys {:.1}s, decrypt {:.1}s, burn {:.1}s\n",
+                100.0 * run.test_accuracy,
+                run.epochs.last().map_or(f64::NAN, |e| e.loss),
+                run.train_samples_per_s,
+                s.client_encryption,
+                s.key_derivation,
+                s.decryption,
+                s.burn_compute,
+            );
+            if let Some(inf) = &run.secure_inference {
+                out += &format!(
+                    "         secure inference on {} encrypted test images: {:.2}%\n",
+                    inf.images,
+                    100.0 * inf.accuracy
+                );
+            }
+            if let Some(bytes) = run.ciphertext_bytes_per_image {
+                out += &format!("         ciphertext {bytes} bytes per training image\n");
+            }
+        }
+        if let (Some(s), Some(p)) = (&self.secure, &self.plain) {
+            out += &format!(
+                "  secure − plain accuracy: {:+.2} percentage points\n",
+                100.0 * (s.test_accuracy - p.test_accuracy)
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,458 @@
+//! The main job: clients encrypt, the authority issues keys, the server trains.
+#![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::config::Config;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use cryptonn_burn::labels::cross_entropy_encrypted;
+use cryptonn_burn::{
+    Authority, Client, EncryptedBatch, IssueAll, QuantizationConfig, Samples, SecureContext,
+};
+use cryptonn_fe::feip::Decryptor;
+use cryptonn_fe::{DlogConfig, DlogTable, Group, GroupId, Modp2048, Modp3072, Ristretto255};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use super::data::{Dataset, Split};
+use super::idx::DataError;
+use super::model::{Mlp, MlpConfig};
+use super::report::{EpochReport, PhaseSeconds, Report, RunReport, SecureInference};
+
+/// Which runs to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Secure training only.
+    Secure,
+    /// The plaintext baseline only.
+    Plain,
+    /// Both, with the same initial weights, seed and data order.
+    Both,
+}
+
+/// The optimizer of every layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Adam with Burn's defaults.
+    Adam,
+    /// Plain stochastic gradient descent.
+    Sgd,
+}
+
+/// How the server gets the output error ŷ − y.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LabelMode {
+    /// FEBO-encrypted one-hot labels (the paper's protocol; the server still learns y).
+    Encrypted,
+    /// Labels sent in the clear.
+    Plain,
+}
+
+/// Configuration of the main job.
+#[derive(Config, Debug)]
+pub struct TrainingConfig {
+    /// Secure, plain or both. Default both.
+    #[config(default = "Mode::Both")]
+    pub mode: Mode,
+    /// The group of the secure run. Default Ristretto255.
+    #[config(default = "GroupId::Ristretto255")]
+    pub group: GroupId,
+    /// Passes over the training images. Default 2.
+    #[config(default = 2)]
+    pub epochs: usize,
+    /// Training images used (the first ones of the training set). Default 6144.
+    #[config(default = 6144)]
+    pub train_size: usize,
+    /// Test images for the accuracy (the first ones of the test set). Default 10000.
+    #[config(default = 10000)]
+    pub test_size: usize,
+    /// Images per batch; one row-wise and one column-wise master key per batch. Default 256.
+    #[config(default = 256)]
+    pub batch_size: usize,
+    /// Layer sizes.
+    #[config(default = "MlpConfig::new()")]
+    pub model: MlpConfig,
+    /// Learning rate. Default 1e-2.
+    #[config(default = 1e-2)]
+    pub lr: f64,
+    /// Optimizer. Default Adam.
+    #[config(default = "OptimizerKind::Adam")]
+    pub optimizer: OptimizerKind,
+    /// Seed of weights, data order, keys and encryption randomness. Default 42.
+    #[config(default = 42)]
+    pub seed: u64,
+    /// Encrypted or plain labels. Default encrypted.
+    #[config(default = "LabelMode::Encrypted")]
+    pub labels: LabelMode,
+    /// Encrypted test images classified by secure inference. Default 512.
+    #[config(default = 512)]
+    pub secure_test_size: usize,
+    /// Quantization of weights and errors.
+    #[config(default = "QuantizationConfig::new()")]
+    pub quantization: QuantizationConfig,
+}
+
+/// Why the main job stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrainError {
+    /// The data could not be loaded.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The secure protocol failed (a key refusal, a value out of bound, …).
+    #[error(transparent)]
+    Secure(#[from] cryptonn_burn::Error),
+    /// A configuration that cannot run.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl From<cryptonn_fe::Error> for TrainError {
+    fn from(e: cryptonn_fe::Error) -> Self {
+        Self::Secure(e.into())
+    }
+}
+
+fn bar(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(what.to_string());
+    bar
+}
+
+fn optimizer(config: &TrainingConfig) -> ModuleOptimizer {
+    match config.optimizer {
+        OptimizerKind::Adam => AdamConfig::new().init(),
+        OptimizerKind::Sgd => SgdConfig::new().init(),
+    }
+}
+
+fn inputs(data: &Dataset, indices: &[usize], device: &Device) -> Tensor<2> {
+    let x: Vec<f32> = data
+        .pixels(indices)
+        .iter()
+        .map(|&p| p as f32 / 255.0)
+        .collect();
+    Tensor::from_data(TensorData::new(x, [indices.len(), data.features]), device)
+}
+
+fn targets(data: &Dataset, indices: &[usize], device: &Device) -> Tensor<1, Int> {
+    let y: Vec<i64> = data.labels_of(indices).iter().map(|&l| l as i64).collect();
+    Tensor::from_data(TensorData::new(y, [indices.len()]), device)
+}
+
+fn predictions(logits: Tensor<2>) -> Vec<i64> {
+    logits
+        .argmax(1)
+        .into_data()
+        .convert::<i64>()
+        .into_vec::<i64>()
+        .unwrap_or_default()
+}
+
+/// Accuracy of the model's weights on plaintext data.
+fn accuracy(model: &Mlp, data: &Dataset, device: &Device) -> f64 {
+    let mut correct = 0;
+    let all: Vec<usize> = (0..data.len()).collect();
+    for chunk in all.chunks(1000) {
+        let preds = predictions(model.forward_plain(inputs(data, chunk, device)).detach());
+        correct += preds
+            .iter()
+            .zip(data.labels_of(chunk))
+            .filter(|(p, l)| **p == *l as i64)
+            .count();
+    }
+    correct as f64 / data.len().max(1) as f64
+}
+
+/// Fixed batch compositions: the first `train_size` images shuffled once by the seed.
+fn batches(config: &TrainingConfig, available: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..available).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(config.seed));
+    order
+        .chunks_exact(config.batch_size)
+        .map(<[usize]>::to_vec)
+        .collect()
+}
+
+/// The order of the batches in each epoch.
+fn epoch_order(config: &TrainingConfig, epoch: usize, count: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..count).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(
+        config.seed.wrapping_add(1 + epoch as u64),
+    ));
+    order
+}
+
+/// Runs the main job on the IDX files in `data_dir`.
+///
+/// # Errors
+/// Missing or corrupt data, an impossible configuration, or a failure of the secure protocol.
+pub fn run(config: &TrainingConfig, data_dir: &Path) -> Result<Report, TrainError> {
+    if config.batch_size == 0 || config.epochs == 0 || config.model.hidden.is_empty() {
+        return Err(TrainError::Config(
+            "batch size, epochs and the hidden widths must be positive".into(),
+        ));
+    }
+    let train =
+        Dataset::load(data_dir, Split::Train, config.model.classes)?.truncate(config.train_size);
+    let test =
+        Dataset::load(data_dir, Split::Test, config.model.classes)?.truncate(config.test_size);
+    if train.features != config.model.d_input {
+        return Err(TrainError::Config(format!(
+            "the data has {} features, the model expects {}",
+            train.features, config.model.d_input
+        )));
+    }
+    let batches = batches(config, train.len());
+    if batches.is_empty() {
+        return Err(TrainError::Config(format!(
+            "{} training images make no batch of {}",
+            train.len(),
+            config.batch_size
+        )));
+    }
+    let plain = matches!(config.mode, Mode::Plain | Mode::Both)
+        .then(|| train_plain(config, &train, &test, &batches));
+    let secure = match config.mode {
+        Mode::Plain => None,
+        Mode::Secure | Mode::Both => Some(match config.group {
+            GroupId::Ristretto255 => train_secure::<Ristretto255>(config, &train, &test, &batches)?,
+            GroupId::Modp2048 => train_secure::<Modp2048>(config, &train, &test, &batches)?,
+            GroupId::Modp3072 => train_secure::<Modp3072>(config, &train, &test, &batches)?,
+        }),
+    };
+    Ok(Report {
+        config: config.clone(),
+        group: config.group.to_string(),
+        security_bits: config.group.security_bits(),
+        secure,
+        plain,
+    })
+}
+
+fn device(config: &TrainingConfig) -> Device {
+    let device = Device::ndarray().autodiff();
+    device.seed(config.seed);
+    device
+}
+
+fn train_plain(
+    config: &TrainingConfig,
+    train: &Dataset,
+    test: &Dataset,
+    batches: &[Vec<usize>],
+) -> RunReport {
+    let device = device(config);
+    let mut model = config.model.init(&device, false);
+    let mut optim = optimizer(config);
+    let ce = CrossEntropyLossConfig::new().init(&device);
+    let mut epochs = Vec::new();
+    let start = Instant::now();
+    for epoch in 0..config.epochs {
+        let progress = bar(batches.len(), &format!("plain {}", epoch + 1));
+        let mut total = 0.0;
+        for &b in &epoch_order(config, epoch, batches.len()) {
+            let loss = ce.forward(
+                model.forward_plain(inputs(train, &batches[b], &device)),
+                targets(train, &batches[b], &device),
+            );
+            total += f64::from(loss.clone().into_scalar::<f32>());
+            model = optim.step(
+                config.lr,
+                model.clone(),
+                GradientsParams::from_grads(loss.backward(), &model),
+            );
+            progress.inc(1);
+        }
+        progress.finish_and_clear();
+        epochs.push(EpochReport {
+            epoch: epoch + 1,
+            loss: total / batches.len() as f64,
+            test_accuracy: accuracy(&model, test, &device),
+        });
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    RunReport {
+        test_accuracy: epochs.last().map_or(0.0, |e| e.test_accuracy),
+        epochs,
+        seconds: PhaseSeconds {
+            burn_compute: elapsed,
+            ..PhaseSeconds::default()
+        },
+        train_samples_per_s: (config.epochs * batches.len() * config.batch_size) as f64 / elapsed,
+        secure_inference: None,
+        ciphertext_bytes_per_image: None,
+        keys_issued: None,
+    }
+}
+
+/// Clients: one fresh key set and one encrypted batch per batch composition.
+fn encrypt_all<G: Group>(
+    authority: &Authority<G>,
+    data: &Dataset,
+    batches: &[Vec<usize>],
+    config: &TrainingConfig,
+    rng: &mut StdRng,
+    what: &str,
+) -> Result<Vec<EncryptedBatch<G>>, TrainError> {
+    let progress = bar(batches.len() * config.batch_size, what);
+    let encrypted = batches
+        .iter()
+        .map(|indices| {
+            let keys = authority.batch_keys(data.features, indices.len(), rng)?;
+            let pixels = data.pixels(indices);
+            let labels = data.labels_of(indices);
+            let with_labels = config.labels == LabelMode::Encrypted;
+            let samples = Samples {
+                inputs: &pixels,
+                features: data.features,
+                input_scale: 255.0,
+                labels: with_labels.then_some((labels.as_slice(), config.model.classes)),
+            };
+            let batch =
+                Client::new(&keys)?.encrypt(&samples, config.quantization.label_scale, rng)?;
+            progress.inc(indices.len() as u64);
+            Ok(batch)
+        })
+        .collect::<Result<Vec<_>, TrainError>>();
+    progress.finish_and_clear();
+    encrypted
+}
+
+fn train_secure<G: Group>(
+    config: &TrainingConfig,
+    train: &Dataset,
+    test: &Dataset,
+    batches: &[Vec<usize>],
+) -> Result<RunReport, TrainError> {
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let authority = Arc::new(Authority::<G>::new(IssueAll));
+    let start = Instant::now();
+    let encrypted = encrypt_all(&authority, train, batches, config, &mut rng, "encrypt")?;
+    let client_encryption = start.elapsed().as_secs_f64();
+    let bytes_per_image = encrypted
+        .first()
+        .map(EncryptedBatch::ciphertext_bytes_per_sample);
+
+    let table = Arc::new(DlogTable::<G>::new(DlogConfig::default())?);
+    let ctx = SecureContext::new(
+        authority.clone(),
+        Decryptor::new(table),
+        config.quantization,
+    );
+    let device = device(config);
+    let mut model = config.model.init(&device, true);
+    let mut optim = optimizer(config);
+    let ce = CrossEntropyLossConfig::new().init(&device);
+    let mut epochs = Vec::new();
+    let train_start = Instant::now();
+    for epoch in 0..config.epochs {
+        let progress = bar(batches.len(), &format!("secure {}", epoch + 1));
+        let mut total = 0.0;
+        for &b in &epoch_order(config, epoch, batches.len()) {
+            let step = Instant::now();
+            let logits = model.forward_encrypted(&encrypted[b], &ctx)?;
+            let (loss, grads) = match (config.labels, encrypted[b].labels()) {
+                (LabelMode::Encrypted, Some(labels)) => {
+                    let out = cross_entropy_encrypted(logits, labels, &ctx)?;
+                    (out.loss, out.surrogate.backward())
+                }
+                _ => {
+                    let loss = ce.forward(logits, targets(train, &batches[b], &device));
+                    (
+                        f64::from(loss.clone().into_scalar::<f32>()),
+                        loss.backward(),
+                    )
+                }
+            };
+            ctx.check_backward()?;
+            model = optim.step(
+                config.lr,
+                model.clone(),
+                GradientsParams::from_grads(grads, &model),
+            );
+            total += loss;
+            progress.set_message(format!(
+                "loss {loss:.4} step {:.2}s",
+                step.elapsed().as_secs_f64()
+            ));
+            progress.inc(1);
+        }
+        progress.finish_and_clear();
+        epochs.push(EpochReport {
+            epoch: epoch + 1,
+            loss: total / batches.len() as f64,
+            test_accuracy: accuracy(&model, test, &device),
+        });
+    }
+    let train_seconds = train_start.elapsed().as_secs_f64();
+    let times = ctx.phase_times();
+
+    // Secure inference on encrypted test images, through the same keys and layer.
+    let inference_batches: Vec<Vec<usize>> = (0..config.secure_test_size.min(test.len()))
+        .collect::<Vec<_>>()
+        .chunks(config.batch_size)
+        .map(<[usize]>::to_vec)
+        .collect();
+    let inference_config = TrainingConfig {
+        labels: LabelMode::Plain,
+        ..config.clone()
+    };
+    let mut correct = 0;
+    let mut classified = 0;
+    for (indices, batch) in inference_batches.iter().zip(encrypt_all(
+        &authority,
+        test,
+        &inference_batches,
+        &inference_config,
+        &mut rng,
+        "encrypt test",
+    )?) {
+        let preds = predictions(model.forward_encrypted(&batch, &ctx)?.detach());
+        correct += preds
+            .iter()
+            .zip(test.labels_of(indices))
+            .filter(|(p, l)| **p == *l as i64)
+            .count();
+        classified += indices.len();
+    }
+
+    Ok(RunReport {
+        test_accuracy: epochs.last().map_or(0.0, |e| e.test_accuracy),
+        epochs,
+        seconds: PhaseSeconds {
+            client_encryption,
+            key_derivation: times.key_derivation.as_secs_f64(),
+            decryption: times.decryption.as_secs_f64(),
+            burn_compute: (train_seconds
+                - times.key_derivation.as_secs_f64()
+                - times.decryption.as_secs_f64())
+            .max(0.0),
+        },
+        train_samples_per_s: (config.epochs * batches.len() * config.batch_size) as f64
+            / train_seconds,
+        secure_inference: (classified > 0).then(|| SecureInference {
+            images: classified,
+            accuracy: correct as f64 / classified as f64,
+        }),
+        ciphertext_bytes_per_image: bytes_per_image,
+        keys_issued: Some(authority.keys_issued()),
+    })
+}

@@ -1,0 +1,85 @@
+//! The main job end to end on a tiny configuration of the shipped MNIST data,
+//! and the data loader on corrupt files.
+
+#![allow(clippy::unwrap_used)] // Unwraps are allowed in tests.
+
+use std::path::{Path, PathBuf};
+
+use cryptonn::mnist::data::{Dataset, Split};
+use cryptonn::mnist::idx::DataError;
+use cryptonn::mnist::model::MlpConfig;
+use cryptonn::mnist::training::{self, Mode, TrainError, TrainingConfig};
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
+}
+
+#[test]
+fn tiny_secure_run_learns_and_reports() {
+    let config = TrainingConfig::new()
+        .with_mode(Mode::Both)
+        .with_epochs(1)
+        .with_train_size(384)
+        .with_batch_size(128)
+        .with_test_size(500)
+        .with_secure_test_size(128)
+        .with_lr(1e-2)
+        .with_model(MlpConfig::new().with_hidden(vec![16]));
+    let report = training::run(&config, &data_dir()).unwrap();
+    let secure = report.secure.as_ref().unwrap();
+    let plain = report.plain.as_ref().unwrap();
+    assert!(secure.test_accuracy > 0.3, "secure accuracy {}", secure.test_accuracy);
+    assert!((secure.test_accuracy - plain.test_accuracy).abs() < 0.05, "{} vs {}", secure.test_accuracy, plain.test_accuracy);
+    assert!(secure.secure_inference.as_ref().unwrap().accuracy > 0.3);
+    let json: serde_json::Value = serde_json::to_value(&report).unwrap();
+    for field in ["config", "group", "security_bits", "secure", "plain"] {
+        assert!(json.get(field).is_some(), "report lacks {field}");
+    }
+    for field in ["epochs", "test_accuracy", "seconds", "ciphertext_bytes_per_image", "keys_issued", "secure_inference"] {
+        assert!(json["secure"].get(field).is_some(), "secure report lacks {field}");
+    }
+    for phase in ["client_encryption", "key_derivation", "decryption", "burn_compute"] {
+        assert!(json["secure"]["seconds"][phase].as_f64().unwrap() >= 0.0);
+    }
+    assert_eq!(json["group"], "ristretto255");
+    assert!(!report.summary().is_empty());
+}
+
+fn copy_with(dir: &Path, name: &str, bytes: &[u8]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for entry in std::fs::read_dir(data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "gz") {
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::remove_file(dir.join(format!("{name}.gz"))).unwrap();
+    std::fs::write(dir.join(name), bytes).unwrap();
+}
+
+#[test]
+fn corrupt_or_missing_files_are_errors() {
+    let base = std::env::temp_dir().join(format!("cryptonn-idx-{}", std::process::id()));
+    let cases: [(&str, &[u8]); 3] = [
+        ("t10k-labels-idx1-ubyte", b"not an idx file"),
+        ("t10k-images-idx3-ubyte", &[0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2, 3]),
+        ("t10k-labels-idx1-ubyte", &[0, 0, 8, 1, 0, 0, 0, 2, 1, 11]),
+    ];
+    for (i, (name, bytes)) in cases.iter().enumerate() {
+        let dir = base.join(i.to_string());
+        copy_with(&dir, name, bytes);
+        let err = Dataset::load(&dir, Split::Test, 10).unwrap_err();
+        assert!(matches!(err, DataError::Format { .. }), "{err}");
+    }
+    let missing = Dataset::load(&base.join("nowhere"), Split::Train, 10).unwrap_err();
+    assert!(matches!(missing, DataError::Missing { .. }), "{missing}");
+    let config = TrainingConfig::new().with_mode(Mode::Plain);
+    assert!(matches!(training::run(&config, &base.join("nowhere")), Err(TrainError::Data(_))));
+}
+
+#[test]
+fn shipped_data_is_complete() {
+    let train = Dataset::load(&data_dir(), Split::Train, 10).unwrap();
+    let test = Dataset::load(&data_dir(), Split::Test, 10).unwrap();
+    assert_eq!((train.len(), test.len(), train.features), (60_000, 10_000, 784));
+}
