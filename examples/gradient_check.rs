@@ -36,6 +36,9 @@ struct Args {
     /// Signed bits of each quantized back-propagated error.
     #[arg(long, default_value_t = 12)]
     delta_bits: u32,
+    /// Digits per quantized value (each adds `bits` of precision and as many keys).
+    #[arg(long, default_value_t = 2)]
+    limbs: u32,
 }
 
 fn main() -> ExitCode {
@@ -48,13 +51,18 @@ fn main() -> ExitCode {
         seed: args.seed,
         quantization: QuantizationConfig::new()
             .with_weight_bits(args.weight_bits)
-            .with_delta_bits(args.delta_bits),
+            .with_delta_bits(args.delta_bits)
+            .with_limbs(args.limbs),
     };
     let result = DlogTable::<Ristretto255>::new(DlogConfig::default())
         .map_err(cryptonn::nn::Error::from)
         .and_then(|table| compare(config, &Device::ndarray().autodiff(), Arc::new(table)));
     match result {
-        Ok(report) if args.json => println!("{}", serde_json::json!(report)),
+        Ok(report) if args.json => {
+            let mut json = serde_json::json!(report);
+            json["quantization"] = serde_json::json!({ "weight_bits": args.weight_bits, "delta_bits": args.delta_bits, "limbs": args.limbs });
+            println!("{json}");
+        }
         Ok(report) => {
             println!(
                 "max_rel_err_forward      {:.3e}",

@@ -28,17 +28,41 @@ fn tiny_secure_run_learns_and_reports() {
     let report = training::run(&config, &data_dir()).unwrap();
     let secure = report.secure.as_ref().unwrap();
     let plain = report.plain.as_ref().unwrap();
-    assert!(secure.test_accuracy > 0.3, "secure accuracy {}", secure.test_accuracy);
-    assert!((secure.test_accuracy - plain.test_accuracy).abs() < 0.05, "{} vs {}", secure.test_accuracy, plain.test_accuracy);
+    assert!(
+        secure.test_accuracy > 0.3,
+        "secure accuracy {}",
+        secure.test_accuracy
+    );
+    assert!(
+        (secure.test_accuracy - plain.test_accuracy).abs() < 0.05,
+        "{} vs {}",
+        secure.test_accuracy,
+        plain.test_accuracy
+    );
     assert!(secure.secure_inference.as_ref().unwrap().accuracy > 0.3);
     let json: serde_json::Value = serde_json::to_value(&report).unwrap();
     for field in ["config", "group", "security_bits", "secure", "plain"] {
         assert!(json.get(field).is_some(), "report lacks {field}");
     }
-    for field in ["epochs", "test_accuracy", "seconds", "ciphertext_bytes_per_image", "keys_issued", "secure_inference"] {
-        assert!(json["secure"].get(field).is_some(), "secure report lacks {field}");
+    for field in [
+        "epochs",
+        "test_accuracy",
+        "seconds",
+        "ciphertext_bytes_per_image",
+        "keys_issued",
+        "secure_inference",
+    ] {
+        assert!(
+            json["secure"].get(field).is_some(),
+            "secure report lacks {field}"
+        );
     }
-    for phase in ["client_encryption", "key_derivation", "decryption", "burn_compute"] {
+    for phase in [
+        "client_encryption",
+        "key_derivation",
+        "decryption",
+        "burn_compute",
+    ] {
         assert!(json["secure"]["seconds"][phase].as_f64().unwrap() >= 0.0);
     }
     assert_eq!(json["group"], "ristretto255");
@@ -62,7 +86,10 @@ fn corrupt_or_missing_files_are_errors() {
     let base = std::env::temp_dir().join(format!("cryptonn-idx-{}", std::process::id()));
     let cases: [(&str, &[u8]); 3] = [
         ("t10k-labels-idx1-ubyte", b"not an idx file"),
-        ("t10k-images-idx3-ubyte", &[0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2, 3]),
+        (
+            "t10k-images-idx3-ubyte",
+            &[0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2, 3],
+        ),
         ("t10k-labels-idx1-ubyte", &[0, 0, 8, 1, 0, 0, 0, 2, 1, 11]),
     ];
     for (i, (name, bytes)) in cases.iter().enumerate() {
@@ -74,12 +101,18 @@ fn corrupt_or_missing_files_are_errors() {
     let missing = Dataset::load(&base.join("nowhere"), Split::Train, 10).unwrap_err();
     assert!(matches!(missing, DataError::Missing { .. }), "{missing}");
     let config = TrainingConfig::new().with_mode(Mode::Plain);
-    assert!(matches!(training::run(&config, &base.join("nowhere")), Err(TrainError::Data(_))));
+    assert!(matches!(
+        training::run(&config, &base.join("nowhere")),
+        Err(TrainError::Data(_))
+    ));
 }
 
 #[test]
 fn shipped_data_is_complete() {
     let train = Dataset::load(&data_dir(), Split::Train, 10).unwrap();
     let test = Dataset::load(&data_dir(), Split::Test, 10).unwrap();
-    assert_eq!((train.len(), test.len(), train.features), (60_000, 10_000, 784));
+    assert_eq!(
+        (train.len(), test.len(), train.features),
+        (60_000, 10_000, 784)
+    );
 }

@@ -76,14 +76,14 @@ fn parse_group(s: &str) -> Result<GroupId, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(threads) = args.threads {
-        if let Err(e) = rayon::ThreadPoolBuilder::new()
+    let pool = args.threads.map(|threads| {
+        rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build_global()
-        {
-            eprintln!("error: cannot start {threads} threads: {e}");
-            return ExitCode::FAILURE;
-        }
+    });
+    if let Some(Err(e)) = pool {
+        eprintln!("error: cannot start the worker threads: {e}");
+        return ExitCode::FAILURE;
     }
     let config = TrainingConfig::new()
         .with_mode(args.mode)

@@ -133,17 +133,17 @@ impl SecureLinear {
             });
         }
         let w = read_f32(weight.to_data())?;
-        let (columns, scales) = quantize_columns(&w, d_in, d_out, ctx.quantization().weight_bits)?;
+        let q = ctx.quantization();
+        let weights = quantize_columns(&w, d_in, d_out, q.weight_bits, q.limbs)?;
         let keys = ctx.timed(Phase::KeyDerivation, || {
-            ctx.keys().feip_keys(batch.row_key(), &columns)
+            ctx.keys().feip_keys(batch.row_key(), &weights.vectors)
         })?;
         let products = ctx.timed(Phase::Decryption, || {
             ctx.decryptor().decrypt_batch(&keys, batch.rows())
         })?;
         let z: Vec<f32> = products
-            .iter()
-            .enumerate()
-            .map(|(k, &n)| (n as f64 / (batch.input_scale() * scales[k % d_out].scale())) as f32)
+            .chunks(keys.len())
+            .flat_map(|row| (0..d_out).map(|j| weights.decode(row, j, batch.input_scale()) as f32))
             .collect();
         let decrypted = Tensor::<2>::from_data(TensorData::new(z, [rows, d_out]), &weight.device());
         let grad = SecureGrad(Arc::new(EncryptedWeightGradient {
@@ -195,27 +195,31 @@ impl<G: Group> EncryptedWeightGradient<G> {
                 got: vec![delta.len()],
             });
         }
-        let (columns, scales) =
-            quantize_columns(&delta, batch, d_out, self.ctx.quantization().delta_bits)?;
-        // An all-zero column needs no key: its gradient is zero (and a zero key
-        // vector would be a degenerate request).
-        let active: Vec<usize> = (0..d_out)
-            .filter(|&j| columns[j].iter().any(|&v| v != 0))
+        let q = self.ctx.quantization();
+        let deltas = quantize_columns(&delta, batch, d_out, q.delta_bits, q.limbs)?;
+        // An all-zero vector needs no key: its products are zero (and a zero
+        // key vector would be a degenerate request).
+        let active: Vec<usize> = (0..deltas.vectors.len())
+            .filter(|&v| deltas.vectors[v].iter().any(|&d| d != 0))
             .collect();
         let mut grad = vec![0f32; d_in * d_out];
         if active.is_empty() {
             return Ok(grad);
         }
-        let ys: Vec<Vec<i64>> = active.iter().map(|&j| columns[j].clone()).collect();
+        let ys: Vec<Vec<i64>> = active.iter().map(|&v| deltas.vectors[v].clone()).collect();
         let keys = self.ctx.timed(Phase::KeyDerivation, || {
             self.ctx.keys().feip_keys(self.col_key, &ys)
         })?;
         let products = self.ctx.timed(Phase::Decryption, || {
             self.ctx.decryptor().decrypt_batch(&keys, &self.cols)
         })?;
+        let mut full = vec![0i64; deltas.vectors.len()];
         for (i, row) in products.chunks(active.len()).enumerate() {
-            for (&n, &j) in row.iter().zip(&active) {
-                grad[i * d_out + j] = (n as f64 / (self.input_scale * scales[j].scale())) as f32;
+            for (&n, &v) in row.iter().zip(&active) {
+                full[v] = n;
+            }
+            for (j, g) in grad[i * d_out..(i + 1) * d_out].iter_mut().enumerate() {
+                *g = deltas.decode(&full, j, self.input_scale) as f32;
             }
         }
         Ok(grad)

@@ -270,7 +270,7 @@ mod tests {
         check_shared::<Modp2048>(10, 8, 255);
         let g = Ristretto255::generator();
         let zeros = vec![0i64; 9];
-        let r = vartime_multiscalar_mul_shared::<Ristretto255>(&[g; 9], &vec![zeros.as_slice(); 8])
+        let r = vartime_multiscalar_mul_shared::<Ristretto255>(&[g; 9], &[zeros.as_slice(); 8])
             .unwrap();
         assert!(r.iter().all(Ristretto255::is_identity));
         assert!(vartime_multiscalar_mul_shared::<Ristretto255>(&[g; 2], &[&[1]]).is_err());
