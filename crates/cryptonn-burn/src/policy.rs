@@ -1,0 +1,232 @@
+//! Key policies that bound what a curious server can learn.
+//!
+//! A FEIP function key for y under master key s reveals ⟨x, y⟩ for every x
+//! encrypted under s. Keys for vectors spanning a space V reveal the
+//! projection of every such x onto V, and keys for n independent vectors
+//! reveal s itself. [`RankBudget`] therefore tracks, per master key, the
+//! exact rank of every vector it has approved and refuses any request that
+//! would raise it above `dim − margin`: the server's solution space for each
+//! encrypted vector keeps at least `margin` dimensions. It also refuses
+//! degenerate vectors, such as a unit vector eᵢ, which hands out xᵢ.
+
+use std::collections::HashMap;
+
+use cryptonn_fe::KeyId;
+use rand::{CryptoRng, RngExt};
+
+use crate::authority::KeyPolicy;
+use crate::{Error, Result};
+
+/// The rank budget and degenerate-vector filter.
+///
+/// Ranks are computed modulo a random 62-bit prime chosen by the authority
+/// and never shown to the server: a rank mod p never exceeds the rank over
+/// the rationals, and vectors crafted to be dependent mod an unknown p are
+/// out of the server's reach.
+#[derive(Debug)]
+pub struct RankBudget {
+    margin: usize,
+    min_support: usize,
+    max_share: f64,
+    prime: u64,
+    bases: HashMap<KeyId, Basis>,
+}
+
+/// Rows in echelon form: each has a pivot column where it is 1.
+#[derive(Debug, Default)]
+struct Basis {
+    rows: Vec<(usize, Vec<u64>)>,
+}
+
+impl RankBudget {
+    /// A budget leaving `margin` dimensions unknown per master key, refusing
+    /// vectors with fewer than `min_support` non-zero entries or with one
+    /// entry above `max_share` of the ℓ₁ norm.
+    pub fn new<R: CryptoRng + ?Sized>(
+        margin: usize,
+        min_support: usize,
+        max_share: f64,
+        rng: &mut R,
+    ) -> Self {
+        Self {
+            margin,
+            min_support,
+            max_share,
+            prime: random_prime(rng),
+            bases: HashMap::new(),
+        }
+    }
+
+    /// Rank approved so far under `instance`.
+    pub fn rank(&self, instance: KeyId) -> usize {
+        self.bases.get(&instance).map_or(0, |b| b.rows.len())
+    }
+
+    fn degenerate(&self, y: &[i64]) -> Option<String> {
+        let support = y.iter().filter(|&&v| v != 0).count();
+        if support < self.min_support {
+            return Some(format!(
+                "vector has {support} non-zero entries, fewer than {}",
+                self.min_support
+            ));
+        }
+        let l1: f64 = y.iter().map(|&v| (v as f64).abs()).sum();
+        let max = y.iter().map(|&v| (v as f64).abs()).fold(0.0, f64::max);
+        (max > self.max_share * l1).then(|| {
+            format!(
+                "one entry holds {:.0}% of the vector's ℓ₁ norm",
+                100.0 * max / l1
+            )
+        })
+    }
+}
+
+impl KeyPolicy for RankBudget {
+    fn approve(&mut self, instance: KeyId, dim: usize, ys: &[Vec<i64>]) -> Result<()> {
+        if let Some(reason) = ys.iter().find_map(|y| self.degenerate(y)) {
+            return Err(Error::KeyRefused(format!(
+                "degenerate key vector: {reason}"
+            )));
+        }
+        let limit = dim.saturating_sub(self.margin);
+        let p = self.prime;
+        let basis = self.bases.entry(instance).or_default();
+        let mut added = Vec::new();
+        for y in ys {
+            let mut v: Vec<u64> = y.iter().map(|&e| reduce(e, p)).collect();
+            for (pivot, row) in basis.rows.iter().chain(&added) {
+                let f = v[*pivot];
+                if f != 0 {
+                    for (a, &b) in v.iter_mut().zip(row) {
+                        *a = sub_mod(*a, mul_mod(f, b, p), p);
+                    }
+                }
+            }
+            if let Some(pivot) = v.iter().position(|&e| e != 0) {
+                let inv = pow_mod(v[pivot], p - 2, p);
+                v.iter_mut().for_each(|e| *e = mul_mod(*e, inv, p));
+                added.push((pivot, v));
+            }
+            if basis.rows.len() + added.len() > limit {
+                return Err(Error::KeyRefused(format!(
+                    "rank budget of master key {instance} spent: {} of {dim} dimensions may be revealed (margin {}), \
+                     this request needs more; rotate to fresh master keys",
+                    limit, self.margin
+                )));
+            }
+        }
+        basis.rows.extend(added);
+        Ok(())
+    }
+}
+
+fn reduce(v: i64, p: u64) -> u64 {
+    (i128::from(v).rem_euclid(i128::from(p))) as u64
+}
+
+fn mul_mod(a: u64, b: u64, p: u64) -> u64 {
+    ((u128::from(a) * u128::from(b)) % u128::from(p)) as u64
+}
+
+fn sub_mod(a: u64, b: u64, p: u64) -> u64 {
+    if a >= b { a - b } else { a + p - b }
+}
+
+fn pow_mod(mut base: u64, mut exp: u64, p: u64) -> u64 {
+    let mut acc = 1;
+    while exp > 0 {
+        if exp & 1 == 1 {
+            acc = mul_mod(acc, base, p);
+        }
+        base = mul_mod(base, base, p);
+        exp >>= 1;
+    }
+    acc
+}
+
+/// Deterministic Miller–Rabin: these bases decide primality for all n < 2⁶⁴.
+fn is_prime(n: u64) -> bool {
+    if n < 2 || n.is_multiple_of(2) {
+        return n == 2;
+    }
+    let (mut d, mut s) = (n - 1, 0);
+    while d.is_multiple_of(2) {
+        d /= 2;
+        s += 1;
+    }
+    [2u64, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37]
+        .iter()
+        .all(|&a| {
+            if a.is_multiple_of(n) {
+                return true;
+            }
+            let mut x = pow_mod(a, d, n);
+            if x == 1 || x == n - 1 {
+                return true;
+            }
+            (1..s).any(|_| {
+                x = mul_mod(x, x, n);
+                x == n - 1
+            })
+        })
+}
+
+fn random_prime<R: CryptoRng + ?Sized>(rng: &mut R) -> u64 {
+    loop {
+        let candidate = (rng.random::<u64>() >> 2) | (1 << 61) | 1;
+        if is_prime(candidate) {
+            return candidate;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn budget(margin: usize) -> RankBudget {
+        RankBudget::new(margin, 2, 0.9, &mut StdRng::seed_from_u64(1))
+    }
+
+    #[test]
+    fn primes_are_prime() {
+        assert!(is_prime(2_305_843_009_213_693_951)); // 2^61 − 1
+        assert!(!is_prime(2_305_843_009_213_693_953));
+        let p = random_prime(&mut StdRng::seed_from_u64(2));
+        assert!(is_prime(p) && p >= 1 << 61);
+    }
+
+    #[test]
+    fn counts_rank_exactly() {
+        let mut b = budget(1);
+        let id = KeyId::random(&mut StdRng::seed_from_u64(3));
+        b.approve(
+            id,
+            4,
+            &[vec![1, 1, 0, 0], vec![2, 2, 0, 0], vec![0, 1, 1, 0]],
+        )
+        .unwrap();
+        assert_eq!(b.rank(id), 2);
+        // A dependent vector costs nothing.
+        b.approve(id, 4, &[vec![1, 2, 1, 0]]).unwrap();
+        assert_eq!(b.rank(id), 2);
+        b.approve(id, 4, &[vec![0, 0, 1, 1]]).unwrap();
+        assert!(matches!(
+            b.approve(id, 4, &[vec![1, 0, 0, 2]]),
+            Err(Error::KeyRefused(_))
+        ));
+        // A refused request leaves the budget untouched.
+        assert_eq!(b.rank(id), 3);
+    }
+
+    #[test]
+    fn rejects_degenerate_vectors() {
+        let mut b = budget(0);
+        let id = KeyId::random(&mut StdRng::seed_from_u64(4));
+        assert!(b.approve(id, 3, &[vec![0, 5, 0]]).is_err(), "unit vector");
+        assert!(b.approve(id, 3, &[vec![100, 1, 1]]).is_err(), "dominated");
+        assert!(b.approve(id, 3, &[vec![3, 2, 1]]).is_ok());
+    }
+}
