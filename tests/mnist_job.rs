@@ -24,6 +24,7 @@ fn tiny_secure_run_learns_and_reports() {
         .with_test_size(500)
         .with_secure_test_size(128)
         .with_lr(1e-2)
+        .with_key_margin(64)
         .with_model(MlpConfig::new().with_hidden(vec![16]));
     let report = training::run(&config, &data_dir()).unwrap();
     let secure = report.secure.as_ref().unwrap();

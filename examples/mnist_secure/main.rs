@@ -59,6 +59,11 @@ struct Args {
     /// Encrypted test images classified by secure inference after training.
     #[arg(long, default_value_t = 512)]
     secure_test_size: usize,
+    /// Dimensions of every master key that stay unknown to the server: the
+    /// authority refuses keys that would raise the rank of what it issued
+    /// under one master key above its dimension minus this margin.
+    #[arg(long, default_value_t = 128)]
+    key_margin: usize,
     /// Worker threads for encryption and decryption (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -97,7 +102,8 @@ fn main() -> ExitCode {
         .with_optimizer(args.optimizer)
         .with_seed(args.seed)
         .with_labels(args.labels)
-        .with_secure_test_size(args.secure_test_size);
+        .with_secure_test_size(args.secure_test_size)
+        .with_key_margin(args.key_margin);
     let report = match training::run(&config, &args.data_dir) {
         Ok(report) => report,
         Err(e) => {

@@ -11,7 +11,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use cryptonn_burn::labels::cross_entropy_encrypted;
 use cryptonn_burn::{
-    Authority, Client, EncryptedBatch, IssueAll, QuantizationConfig, Samples, SecureContext,
+    Authority, Client, EncryptedBatch, QuantizationConfig, RankBudget, Samples, SecureContext,
 };
 use cryptonn_fe::feip::Decryptor;
 use cryptonn_fe::{DlogConfig, DlogTable, Group, GroupId, Modp2048, Modp3072, Ristretto255};
@@ -97,6 +97,10 @@ pub struct TrainingConfig {
     /// Encrypted test images classified by secure inference. Default 512.
     #[config(default = 512)]
     pub secure_test_size: usize,
+    /// Dimensions of every master key the server must never learn: the
+    /// authority's rank budget refuses keys beyond `dim − key_margin`. Default 128.
+    #[config(default = 128)]
+    pub key_margin: usize,
     /// Quantization of weights and errors.
     #[config(default = "QuantizationConfig::new()")]
     pub quantization: QuantizationConfig,
@@ -343,7 +347,15 @@ fn train_secure<G: Group>(
     batches: &[Vec<usize>],
 ) -> Result<RunReport, TrainError> {
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let authority = Arc::new(Authority::<G>::new(IssueAll));
+    // The rank budget guards the master keys; sparse error vectors are never
+    // requested (see `min_key_support`), so only the rank can refuse a key.
+    let policy = RankBudget::new(
+        config.key_margin,
+        config.quantization.min_key_support,
+        1.0,
+        &mut rng,
+    );
+    let authority = Arc::new(Authority::<G>::new(policy));
     let start = Instant::now();
     let encrypted = encrypt_all(&authority, train, batches, config, &mut rng, "encrypt")?;
     let client_encryption = start.elapsed().as_secs_f64();

@@ -30,6 +30,12 @@ pub struct QuantizationConfig {
     /// precision at `limbs` times the keys and decryptions. Default 1.
     #[config(default = 1)]
     pub limbs: u32,
+    /// Back-propagated error vectors with fewer non-zero entries are not sent
+    /// for keys (their gradient columns stay zero): a key for a sparse vector
+    /// reveals individual samples, and a rank-budget authority refuses it.
+    /// Default 8.
+    #[config(default = 8)]
+    pub min_key_support: usize,
     /// Units per 1.0 of the softmax output used with encrypted labels. Default 2¹⁶.
     #[config(default = 65536)]
     pub label_scale: i64,

@@ -197,10 +197,12 @@ impl<G: Group> EncryptedWeightGradient<G> {
         }
         let q = self.ctx.quantization();
         let deltas = quantize_columns(&delta, batch, d_out, q.delta_bits, q.limbs)?;
-        // An all-zero vector needs no key: its products are zero (and a zero
-        // key vector would be a degenerate request).
+        // Sparse vectors get no key (see `min_key_support`): their products
+        // count as zero.
+        let supported =
+            |v: &Vec<i64>| v.iter().filter(|&&d| d != 0).count() >= q.min_key_support.max(1);
         let active: Vec<usize> = (0..deltas.vectors.len())
-            .filter(|&v| deltas.vectors[v].iter().any(|&d| d != 0))
+            .filter(|&v| supported(&deltas.vectors[v]))
             .collect();
         let mut grad = vec![0f32; d_in * d_out];
         if active.is_empty() {
