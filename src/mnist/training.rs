@@ -8,7 +8,7 @@ use std::time::Instant;
 use burn::config::Config;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
 use cryptonn_burn::labels::cross_entropy_encrypted;
 use cryptonn_burn::{
     Authority, Client, EncryptedBatch, QuantizationConfig, RankBudget, Samples, SecureContext,
@@ -233,7 +233,8 @@ pub fn run(config: &TrainingConfig, data_dir: &Path) -> Result<Report, TrainErro
         )));
     }
     let plain = matches!(config.mode, Mode::Plain | Mode::Both)
-        .then(|| train_plain(config, &train, &test, &batches));
+        .then(|| train_plain(config, &train, &test, &batches))
+        .transpose()?;
     let secure = match config.mode {
         Mode::Plain => None,
         Mode::Secure | Mode::Both => Some(match config.group {
@@ -257,43 +258,78 @@ fn device(config: &TrainingConfig) -> Device {
     device
 }
 
-fn train_plain(
+/// The epochs both runs share: batches in each epoch's order, an optimizer
+/// step per batch, and the test accuracy after each epoch. `step` returns a
+/// batch's loss and gradients.
+fn train_epochs(
     config: &TrainingConfig,
-    train: &Dataset,
     test: &Dataset,
-    batches: &[Vec<usize>],
-) -> RunReport {
-    let device = device(config);
-    let mut model = config.model.init(&device, false);
+    batches: usize,
+    device: &Device,
+    mut model: Mlp,
+    name: &str,
+    mut step: impl FnMut(&Mlp, usize) -> Result<(f64, Gradients), TrainError>,
+) -> Result<(Mlp, Vec<EpochReport>), TrainError> {
     let mut optim = optimizer(config);
-    let ce = CrossEntropyLossConfig::new().init(&device);
     let mut epochs = Vec::new();
-    let start = Instant::now();
     for epoch in 0..config.epochs {
-        let progress = bar(batches.len(), &format!("plain {}", epoch + 1));
+        let progress = bar(batches, &format!("{name} {}", epoch + 1));
         let mut total = 0.0;
-        for &b in &epoch_order(config, epoch, batches.len()) {
-            let loss = ce.forward(
-                model.forward_plain(inputs(train, &batches[b], &device)),
-                targets(train, &batches[b], &device),
-            );
-            total += f64::from(loss.clone().into_scalar::<f32>());
+        for b in epoch_order(config, epoch, batches) {
+            let start = Instant::now();
+            let (loss, grads) = step(&model, b)?;
             model = optim.step(
                 config.lr,
                 model.clone(),
-                GradientsParams::from_grads(loss.backward(), &model),
+                GradientsParams::from_grads(grads, &model),
             );
+            total += loss;
+            progress.set_message(format!(
+                "loss {loss:.4} step {:.2}s",
+                start.elapsed().as_secs_f64()
+            ));
             progress.inc(1);
         }
         progress.finish_and_clear();
         epochs.push(EpochReport {
             epoch: epoch + 1,
-            loss: total / batches.len() as f64,
-            test_accuracy: accuracy(&model, test, &device),
+            loss: total / batches as f64,
+            test_accuracy: accuracy(&model, test, device),
         });
     }
+    Ok((model, epochs))
+}
+
+fn train_plain(
+    config: &TrainingConfig,
+    train: &Dataset,
+    test: &Dataset,
+    batches: &[Vec<usize>],
+) -> Result<RunReport, TrainError> {
+    let device = device(config);
+    let model = config.model.init(&device, false);
+    let ce = CrossEntropyLossConfig::new().init(&device);
+    let start = Instant::now();
+    let (_, epochs) = train_epochs(
+        config,
+        test,
+        batches.len(),
+        &device,
+        model,
+        "plain",
+        |model, b| {
+            let loss = ce.forward(
+                model.forward_plain(inputs(train, &batches[b], &device)),
+                targets(train, &batches[b], &device),
+            );
+            Ok((
+                f64::from(loss.clone().into_scalar::<f32>()),
+                loss.backward(),
+            ))
+        },
+    )?;
     let elapsed = start.elapsed().as_secs_f64();
-    RunReport {
+    Ok(RunReport {
         test_accuracy: epochs.last().map_or(0.0, |e| e.test_accuracy),
         epochs,
         seconds: PhaseSeconds {
@@ -304,7 +340,7 @@ fn train_plain(
         secure_inference: None,
         ciphertext_bytes_per_image: None,
         keys_issued: None,
-    }
+    })
 }
 
 /// Clients: one fresh key set and one encrypted batch per batch composition.
@@ -370,16 +406,17 @@ fn train_secure<G: Group>(
         config.quantization,
     );
     let device = device(config);
-    let mut model = config.model.init(&device, true);
-    let mut optim = optimizer(config);
+    let model = config.model.init(&device, true);
     let ce = CrossEntropyLossConfig::new().init(&device);
-    let mut epochs = Vec::new();
     let train_start = Instant::now();
-    for epoch in 0..config.epochs {
-        let progress = bar(batches.len(), &format!("secure {}", epoch + 1));
-        let mut total = 0.0;
-        for &b in &epoch_order(config, epoch, batches.len()) {
-            let step = Instant::now();
+    let (model, epochs) = train_epochs(
+        config,
+        test,
+        batches.len(),
+        &device,
+        model,
+        "secure",
+        |model, b| {
             let logits = model.forward_encrypted(&encrypted[b], &ctx)?;
             let (loss, grads) = match (config.labels, encrypted[b].labels()) {
                 (LabelMode::Encrypted, Some(labels)) => {
@@ -395,25 +432,9 @@ fn train_secure<G: Group>(
                 }
             };
             ctx.check_backward()?;
-            model = optim.step(
-                config.lr,
-                model.clone(),
-                GradientsParams::from_grads(grads, &model),
-            );
-            total += loss;
-            progress.set_message(format!(
-                "loss {loss:.4} step {:.2}s",
-                step.elapsed().as_secs_f64()
-            ));
-            progress.inc(1);
-        }
-        progress.finish_and_clear();
-        epochs.push(EpochReport {
-            epoch: epoch + 1,
-            loss: total / batches.len() as f64,
-            test_accuracy: accuracy(&model, test, &device),
-        });
-    }
+            Ok((loss, grads))
+        },
+    )?;
     let train_seconds = train_start.elapsed().as_secs_f64();
     let times = ctx.phase_times();
 
