@@ -1,0 +1,203 @@
+//! One secure training step, measured: `cargo run --release --example step_bench -- --json`.
+//!
+//! Batch 256, 784 → 128 → 10, Ristretto255, all threads. Prints one JSON
+//! object of medians; client encryption is excluded from the step.
+
+#![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use clap::Parser;
+use cryptonn::fe::feip::{self, Decryptor};
+use cryptonn::fe::{DlogConfig, DlogTable, Group, Ristretto255};
+use cryptonn::mnist::model::MlpConfig;
+use cryptonn::nn::{Authority, Client, IssueAll, QuantizationConfig, Samples, SecureContext};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use rayon::prelude::*;
+
+/// Measures the secure training step against plaintext Burn and a naive decryption.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Repetitions of the secure step (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+}
+
+const BATCH: usize = 256;
+const FEATURES: usize = 784;
+const HIDDEN: usize = 128;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn time<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
+    median(
+        (0..reps)
+            .map(|_| {
+                let start = Instant::now();
+                std::hint::black_box(f());
+                start.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let mut rng = StdRng::seed_from_u64(5);
+    let pixels: Vec<i64> = (0..BATCH * FEATURES)
+        .map(|_| rng.random_range(0..256))
+        .collect();
+    let labels: Vec<usize> = (0..BATCH).map(|_| rng.random_range(0..10)).collect();
+
+    let g = Ristretto255::generator();
+    let h = Ristretto255::double(&g);
+    let group_add = time(11, || {
+        (0..10_000).fold(g, |acc, _| Ristretto255::add(&acc, &h))
+    }) / 10_000.0;
+
+    // Clients: one batch with fresh keys, rows and columns (timed for the projection).
+    let authority = Arc::new(Authority::<Ristretto255>::new(IssueAll));
+    let samples = Samples {
+        inputs: &pixels,
+        features: FEATURES,
+        input_scale: 255.0,
+        labels: None,
+    };
+    let start = Instant::now();
+    let keys = authority.batch_keys(FEATURES, BATCH, &mut rng)?;
+    let batch = Client::new(&keys)?.encrypt(&samples, 1, &mut rng)?;
+    let encrypt_batch = start.elapsed().as_secs_f64();
+    let encryptor = feip::Encryptor::new(&keys.rows)?;
+    let encrypt_image = {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+        pool.install(|| time(11, || encryptor.encrypt(&pixels[..FEATURES], &mut rng)))
+    };
+
+    let table = Arc::new(DlogTable::<Ristretto255>::new(DlogConfig::default())?);
+    let decryptor = Decryptor::new(table.clone());
+    let ctx = SecureContext::new(
+        authority.clone(),
+        decryptor.clone(),
+        QuantizationConfig::new(),
+    );
+
+    // Server: one training step of the MLP, forward and backward.
+    let device = Device::ndarray().autodiff();
+    device.seed(5);
+    let model = MlpConfig::new()
+        .with_hidden(vec![HIDDEN])
+        .init(&device, true);
+    let targets = Tensor::<1, Int>::from_data(
+        TensorData::new(labels.iter().map(|&l| l as i64).collect(), [BATCH]),
+        &device,
+    );
+    let ce = CrossEntropyLossConfig::new().init(&device);
+    let secure_step = time(args.reps, || -> Result<(), cryptonn::nn::Error> {
+        let loss = ce.forward(model.forward_encrypted(&batch, &ctx)?, targets.clone());
+        let _grads = loss.backward();
+        ctx.check_backward()
+    });
+    let x = Tensor::<2>::from_data(
+        TensorData::new(
+            pixels.iter().map(|&p| p as f32 / 255.0).collect(),
+            [BATCH, FEATURES],
+        ),
+        &device,
+    );
+    let plain_step = time(11, || {
+        ce.forward(model.forward_plain(x.clone()), targets.clone())
+            .backward()
+    });
+
+    // The engine's two shapes on their own, and a naive per-output decryption.
+    let ys = |n: usize, rng: &mut StdRng| {
+        (0..HIDDEN)
+            .map(|_| (0..n).map(|_| rng.random_range(-2047..2048)).collect())
+            .collect::<Vec<Vec<i64>>>()
+    };
+    let forward_keys = authority_keys(&authority, batch.row_key(), ys(FEATURES, &mut rng))?;
+    let backward_keys = authority_keys(&authority, batch.col_key(), ys(BATCH, &mut rng))?;
+    let cols = batch.cols();
+    let forward =
+        time(1, || decryptor.decrypt_batch(&forward_keys, batch.rows())) / (BATCH * HIDDEN) as f64;
+    let backward =
+        time(1, || decryptor.decrypt_batch(&backward_keys, &cols)) / (FEATURES * HIDDEN) as f64;
+    let sample = 64;
+    let naive = |keys: &[feip::FunctionKey<Ristretto255>],
+                 cts: &[feip::Ciphertext<Ristretto255>]| {
+        // Parallel across outputs, as the engine is.
+        time(1, || {
+            cts[..sample]
+                .par_iter()
+                .map(|ct| decryptor.decrypt(&keys[0], ct))
+                .collect::<Vec<_>>()
+        }) / sample as f64
+    };
+    let (naive_forward, naive_backward) = (
+        naive(&forward_keys, batch.rows()),
+        naive(&backward_keys, &cols),
+    );
+    let naive_step = naive_forward * (BATCH * HIDDEN) as f64
+        + naive_backward * (FEATURES * HIDDEN) as f64
+        + plain_step;
+    let values: Vec<_> = (0..4096)
+        .map(|_| Ristretto255::vartime_mul_small(&g, rng.random_range(-(1 << 24)..(1 << 24))))
+        .collect();
+    let dlog = time(3, || table.solve_batch(&values)) / values.len() as f64;
+
+    let batches_per_epoch = 60_000.0 / BATCH as f64;
+    let results = [
+        ("group_add_ns", group_add * 1e9),
+        ("forward_per_output_us", forward * 1e6),
+        ("backward_per_output_us", backward * 1e6),
+        ("dlog_per_value_us", dlog * 1e6),
+        ("secure_step_ms", secure_step * 1e3),
+        ("secure_samples_per_s", BATCH as f64 / secure_step),
+        ("plain_step_ms", plain_step * 1e3),
+        ("naive_step_ms", naive_step * 1e3),
+        ("encrypt_image_ms", encrypt_image * 1e3),
+        ("epoch_projection_s", secure_step * batches_per_epoch),
+        ("encrypt_projection_s", encrypt_batch * batches_per_epoch),
+        ("threads", rayon::current_num_threads() as f64),
+    ];
+    if args.json {
+        let object: serde_json::Map<String, serde_json::Value> = results
+            .iter()
+            .map(|(k, v)| {
+                (
+                    (*k).to_string(),
+                    serde_json::json!((v * 1000.0).round() / 1000.0),
+                )
+            })
+            .collect();
+        println!("{}", serde_json::Value::Object(object));
+    } else {
+        for (k, v) in results {
+            println!("{k:>24}: {v:.3}");
+        }
+        println!(
+            "(naive_step_ms: one multi-exponentiation, ct₀ multiplication and discrete log per output, \
+             timed on {sample} outputs per phase and scaled)"
+        );
+    }
+    Ok(())
+}
+
+fn authority_keys<G: Group>(
+    authority: &Authority<G>,
+    instance: cryptonn::fe::KeyId,
+    ys: Vec<Vec<i64>>,
+) -> cryptonn::nn::Result<Vec<feip::FunctionKey<G>>> {
+    use cryptonn::nn::KeyService;
+    authority.feip_keys(instance, &ys)
+}
