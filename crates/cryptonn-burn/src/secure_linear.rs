@@ -125,6 +125,13 @@ impl SecureLinear {
         let weight = self.weight.val();
         let [d_in, d_out] = weight.dims();
         let [rows, features] = batch.shape();
+        if d_out == 0 {
+            return Err(Error::Shape {
+                what: "secure layer with no outputs",
+                expected: vec![d_in, 1],
+                got: vec![d_in, 0],
+            });
+        }
         if features != d_in {
             return Err(Error::Shape {
                 what: "encrypted batch",

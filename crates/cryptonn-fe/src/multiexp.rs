@@ -94,18 +94,19 @@ pub fn vartime_multiscalar_mul_shared<G: Group>(
             got: y.len(),
         });
     }
-    if ys.len() < SHARED_MIN_KEYS || points.is_empty() {
-        return ys
-            .iter()
-            .map(|y| vartime_multiscalar_mul_small::<G>(points, y))
-            .collect();
-    }
     let max = ys
         .iter()
         .flat_map(|y| y.iter())
         .map(|k| k.unsigned_abs())
         .max()
         .unwrap_or(0);
+    // Few vectors, or digits too wide for the offset-binary planes: bucket method per vector.
+    if ys.len() < SHARED_MIN_KEYS || points.is_empty() || max >= 1 << 61 {
+        return ys
+            .iter()
+            .map(|y| vartime_multiscalar_mul_small::<G>(points, y))
+            .collect();
+    }
     // Offset binary: u = y + 2^(bits−1) ∈ [0, 2^bits).
     let bits = 65 - max.leading_zeros();
     let offset = 1i128 << (bits - 1);
@@ -274,6 +275,11 @@ mod tests {
             .unwrap();
         assert!(r.iter().all(Ristretto255::is_identity));
         assert!(vartime_multiscalar_mul_shared::<Ristretto255>(&[g; 2], &[&[1]]).is_err());
+        // Extreme coefficients take the bucket path and stay exact.
+        let wide = vec![i64::MIN + 1, i64::MAX];
+        let r =
+            vartime_multiscalar_mul_shared::<Ristretto255>(&[g; 2], &[wide.as_slice(); 8]).unwrap();
+        assert!(r.iter().all(Ristretto255::is_identity));
     }
 
     #[test]
