@@ -11,6 +11,7 @@ use std::time::Instant;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use clap::Parser;
+use cryptonn::fe::bench::{median_seconds, print_results};
 use cryptonn::fe::feip::{self, Decryptor};
 use cryptonn::fe::{DlogConfig, DlogTable, Group, Ristretto255};
 use cryptonn::mnist::model::MlpConfig;
@@ -34,23 +35,6 @@ const BATCH: usize = 256;
 const FEATURES: usize = 784;
 const HIDDEN: usize = 128;
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn time<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
-    median(
-        (0..reps)
-            .map(|_| {
-                let start = Instant::now();
-                std::hint::black_box(f());
-                start.elapsed().as_secs_f64()
-            })
-            .collect(),
-    )
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let mut rng = StdRng::seed_from_u64(5);
@@ -61,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let g = Ristretto255::generator();
     let h = Ristretto255::double(&g);
-    let group_add = time(11, || {
+    let group_add = median_seconds(11, || {
         (0..10_000).fold(g, |acc, _| Ristretto255::add(&acc, &h))
     }) / 10_000.0;
 
@@ -80,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let encryptor = feip::Encryptor::new(&keys.rows)?;
     let encrypt_image = {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-        pool.install(|| time(11, || encryptor.encrypt(&pixels[..FEATURES], &mut rng)))
+        pool.install(|| median_seconds(11, || encryptor.encrypt(&pixels[..FEATURES], &mut rng)))
     };
 
     let table = Arc::new(DlogTable::<Ristretto255>::new(DlogConfig::default())?);
@@ -102,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &device,
     );
     let ce = CrossEntropyLossConfig::new().init(&device);
-    let secure_step = time(args.reps, || -> Result<(), cryptonn::nn::Error> {
+    let secure_step = median_seconds(args.reps, || -> Result<(), cryptonn::nn::Error> {
         let loss = ce.forward(model.forward_encrypted(&batch, &ctx)?, targets.clone());
         let _grads = loss.backward();
         ctx.check_backward()
@@ -114,7 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         &device,
     );
-    let plain_step = time(11, || {
+    let plain_step = median_seconds(11, || {
         ce.forward(model.forward_plain(x.clone()), targets.clone())
             .backward()
     });
@@ -128,15 +112,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let forward_keys = authority_keys(&authority, batch.row_key(), ys(FEATURES, &mut rng))?;
     let backward_keys = authority_keys(&authority, batch.col_key(), ys(BATCH, &mut rng))?;
     let cols = batch.cols();
-    let forward =
-        time(1, || decryptor.decrypt_batch(&forward_keys, batch.rows())) / (BATCH * HIDDEN) as f64;
-    let backward =
-        time(1, || decryptor.decrypt_batch(&backward_keys, &cols)) / (FEATURES * HIDDEN) as f64;
+    let forward = median_seconds(1, || decryptor.decrypt_batch(&forward_keys, batch.rows()))
+        / (BATCH * HIDDEN) as f64;
+    let backward = median_seconds(1, || decryptor.decrypt_batch(&backward_keys, &cols))
+        / (FEATURES * HIDDEN) as f64;
     let sample = 64;
     let naive = |keys: &[feip::FunctionKey<Ristretto255>],
                  cts: &[feip::Ciphertext<Ristretto255>]| {
         // Parallel across outputs, as the engine is.
-        time(1, || {
+        median_seconds(1, || {
             cts[..sample]
                 .par_iter()
                 .map(|ct| decryptor.decrypt(&keys[0], ct))
@@ -153,7 +137,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let values: Vec<_> = (0..4096)
         .map(|_| Ristretto255::vartime_mul_small(&g, rng.random_range(-(1 << 24)..(1 << 24))))
         .collect();
-    let dlog = time(3, || table.solve_batch(&values)) / values.len() as f64;
+    let dlog = median_seconds(3, || table.solve_batch(&values)) / values.len() as f64;
 
     let batches_per_epoch = 60_000.0 / BATCH as f64;
     let results = [
@@ -170,21 +154,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("encrypt_projection_s", encrypt_batch * batches_per_epoch),
         ("threads", rayon::current_num_threads() as f64),
     ];
-    if args.json {
-        let object: serde_json::Map<String, serde_json::Value> = results
-            .iter()
-            .map(|(k, v)| {
-                (
-                    (*k).to_string(),
-                    serde_json::json!((v * 1000.0).round() / 1000.0),
-                )
-            })
-            .collect();
-        println!("{}", serde_json::Value::Object(object));
-    } else {
-        for (k, v) in results {
-            println!("{k:>24}: {v:.3}");
-        }
+    print_results(&results, args.json);
+    if !args.json {
         println!(
             "(naive_step_ms: one multi-exponentiation, ct₀ multiplication and discrete log per output, \
              timed on {sample} outputs per phase and scaled)"

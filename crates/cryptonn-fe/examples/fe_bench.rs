@@ -6,25 +6,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use cryptonn_fe::bench::{median_seconds, print_results};
 use cryptonn_fe::feip::{self, Decryptor, Encryptor};
 use cryptonn_fe::{DlogConfig, DlogTable, Group, Modp2048, Ristretto255};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 const N: usize = 784;
-
-/// Median wall time of `reps` runs of `f`, in seconds.
-fn median<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
-    let mut times: Vec<f64> = (0..reps)
-        .map(|_| {
-            let start = Instant::now();
-            std::hint::black_box(f());
-            start.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
-}
 
 fn single_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -59,7 +47,7 @@ fn main() -> cryptonn_fe::Result<()> {
         let g = Ristretto255::generator();
         let h = Ristretto255::double(&g);
         let adds = 10_000;
-        let group_add = median(21, || {
+        let group_add = median_seconds(21, || {
             (0..adds).fold(g, |acc, _| Ristretto255::add(&acc, &h))
         }) / adds as f64;
 
@@ -67,11 +55,11 @@ fn main() -> cryptonn_fe::Result<()> {
         let encryptor = Encryptor::new(&mpk)?;
         let x = pixels(&mut rng, N);
         let y = weights(&mut rng, N);
-        let encrypt = median(21, || encryptor.encrypt(&x, &mut rng));
-        let derive = median(21, || feip::derive_key(&msk, &y));
+        let encrypt = median_seconds(21, || encryptor.encrypt(&x, &mut rng));
+        let derive = median_seconds(21, || feip::derive_key(&msk, &y));
         let key = feip::derive_key(&msk, &y)?;
         let ct = encryptor.encrypt(&x, &mut rng)?;
-        let decrypt = median(21, || decryptor.decrypt(&key, &ct));
+        let decrypt = median_seconds(21, || decryptor.decrypt(&key, &ct));
 
         let (mmsk, mmpk) = feip::setup::<Modp2048, _>(N, &mut rng)?;
         let mtable = Arc::new(DlogTable::<Modp2048>::new(DlogConfig::new(
@@ -80,7 +68,7 @@ fn main() -> cryptonn_fe::Result<()> {
         ))?);
         let mkey = feip::derive_key(&mmsk, &y)?;
         let mct = feip::encrypt(&mmpk, &x, &mut rng)?;
-        let mdecrypt = median(5, || Decryptor::new(mtable.clone()).decrypt(&mkey, &mct));
+        let mdecrypt = median_seconds(5, || Decryptor::new(mtable.clone()).decrypt(&mkey, &mct));
         Ok(vec![
             ("group_add_ns", group_add * 1e9),
             ("encrypt_784_ms", encrypt * 1e3),
@@ -96,28 +84,13 @@ fn main() -> cryptonn_fe::Result<()> {
     let keys = (0..128)
         .map(|_| feip::derive_key(&msk, &weights(&mut rng, N)))
         .collect::<Result<Vec<_>, _>>()?;
-    let batch = median(3, || decryptor.decrypt_batch(&keys, &cts)) / (64.0 * 128.0);
+    let batch = median_seconds(3, || decryptor.decrypt_batch(&keys, &cts)) / (64.0 * 128.0);
 
     let mut all = results;
     all.push(("batch_decrypt_per_output_us", batch * 1e6));
     all.push(("dlog_table_build_ms", table_build * 1e3));
     all.push(("dlog_table_bytes", table.heap_bytes() as f64));
     all.push(("threads", rayon::current_num_threads() as f64));
-    if json {
-        let object: serde_json::Map<String, serde_json::Value> = all
-            .iter()
-            .map(|(k, v)| {
-                (
-                    (*k).to_string(),
-                    serde_json::json!((v * 1000.0).round() / 1000.0),
-                )
-            })
-            .collect();
-        println!("{}", serde_json::Value::Object(object));
-    } else {
-        for (k, v) in all {
-            println!("{k:>28}: {v:.3}");
-        }
-    }
+    print_results(&all, json);
     Ok(())
 }

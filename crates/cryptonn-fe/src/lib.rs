@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+#[doc(hidden)]
+pub mod bench;
 pub mod dlog;
 pub mod encoding;
 mod error;
