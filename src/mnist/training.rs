@@ -209,7 +209,11 @@ fn epoch_order(config: &TrainingConfig, epoch: usize, count: usize) -> Vec<usize
 /// # Errors
 /// Missing or corrupt data, an impossible configuration, or a failure of the secure protocol.
 pub fn run(config: &TrainingConfig, data_dir: &Path) -> Result<Report, TrainError> {
-    if config.batch_size == 0 || config.epochs == 0 || config.model.hidden.is_empty() {
+    if config.batch_size == 0
+        || config.epochs == 0
+        || config.model.hidden.is_empty()
+        || config.model.hidden.contains(&0)
+    {
         return Err(TrainError::Config(
             "batch size, epochs and the hidden widths must be positive".into(),
         ));

@@ -35,6 +35,10 @@ struct Parts<G: Group> {
     labels: Option<EncryptedLabels<G>>,
 }
 
+/// The largest label scale a batch may declare: the loss computes with
+/// y·scale and softmax·scale in i64, so this keeps every sum far from overflow.
+pub const MAX_LABEL_SCALE: i64 = 1 << 30;
+
 /// One-hot labels, `[batch, classes]` FEBO ciphertexts of yᵢⱼ·scale, row-major.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(bound = "", deny_unknown_fields)]
@@ -113,7 +117,9 @@ impl<G: Group> Parts<G> {
             )));
         }
         let labels_fit = |l: &EncryptedLabels<G>| {
-            l.classes > 0 && l.scale > 0 && l.entries.len() == self.batch * l.classes
+            l.classes > 0
+                && (1..=MAX_LABEL_SCALE).contains(&l.scale)
+                && l.entries.len() == self.batch * l.classes
         };
         if !self.labels.as_ref().is_none_or(labels_fit) {
             return Err(Error::InvalidBatch("labels do not match the batch".into()));

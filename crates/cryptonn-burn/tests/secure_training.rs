@@ -143,6 +143,10 @@ fn encrypted_batch_serde_round_trip() {
     let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
     value["batch"] = serde_json::json!(4);
     assert!(serde_json::from_value::<EncryptedBatch<Ristretto255>>(value).is_err());
+    // And one whose label scale would overflow the loss arithmetic.
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["labels"]["scale"] = serde_json::json!(1i64 << 40);
+    assert!(serde_json::from_value::<EncryptedBatch<Ristretto255>>(value).is_err());
     // So is one from another group.
     assert!(serde_json::from_str::<EncryptedBatch<Modp2048>>(&text).is_err());
 }

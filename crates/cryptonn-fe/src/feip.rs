@@ -23,9 +23,13 @@ use zeroize::Zeroizing;
 use crate::dlog::DlogTable;
 use crate::group::Group;
 use crate::key_id::KeyId;
-use crate::multiexp::{vartime_multiscalar_mul_shared, vartime_multiscalar_mul_small};
+use crate::multiexp::vartime_multiscalar_mul_shared;
 use crate::wire::GroupTag;
 use crate::{Error, Result};
+
+/// From this many keys on, one fixed-base table of ct₀ is cheaper than
+/// separate multiplications (building it costs about four of them).
+const CT0_TABLE_MIN_KEYS: usize = 8;
 
 /// The largest vector length accepted by [`setup`].
 pub const MAX_DIM: usize = 1 << 20;
@@ -368,17 +372,11 @@ impl<G: Group> Decryptor<G> {
         check_len(key.y.len(), ct.ct.len())
     }
 
-    /// ⟨x, y⟩·g = Σ yᵢ·ctᵢ − sk_y·ct₀, before the discrete log. Adding
-    /// (−sk_y)·ct₀ rather than subtracting avoids an inversion in MODP.
-    fn inner_product_point(key: &FunctionKey<G>, ct: &Ciphertext<G>) -> Result<G::Element> {
-        Self::check_pair(key, ct)?;
-        let sum = vartime_multiscalar_mul_small::<G>(&ct.ct, &key.y)?;
-        Ok(G::add(&sum, &G::mul(&ct.ct0, &G::scalar_neg(&key.sk))))
-    }
-
-    /// The points ⟨x, yⱼ⟩·g of one ciphertext for every key, sharing the work
-    /// on ct's points ([`vartime_multiscalar_mul_shared`]) and a fixed-base
-    /// table of ct₀ across the keys.
+    /// The points ⟨x, yⱼ⟩·g = Σ yⱼᵢ·ctᵢ + (−sk_yⱼ)·ct₀ of one ciphertext for
+    /// every key, before the discrete log. The work on ct's points is shared
+    /// ([`vartime_multiscalar_mul_shared`]), and so is a fixed-base table of
+    /// ct₀ once enough keys amortize it. Adding (−sk)·ct₀ rather than
+    /// subtracting avoids an inversion in MODP.
     fn inner_product_points(
         keys: &[FunctionKey<G>],
         ct: &Ciphertext<G>,
@@ -388,11 +386,17 @@ impl<G: Group> Decryptor<G> {
         }
         let ys: Vec<&[i64]> = keys.iter().map(|k| k.y.as_slice()).collect();
         let sums = vartime_multiscalar_mul_shared::<G>(&ct.ct, &ys)?;
-        let ct0 = G::fixed_base(&ct.ct0);
+        let table = (keys.len() >= CT0_TABLE_MIN_KEYS).then(|| G::fixed_base(&ct.ct0));
         Ok(sums
             .iter()
             .zip(keys)
-            .map(|(sum, key)| G::add(sum, &G::mul_fixed(&ct0, &G::scalar_neg(&key.sk))))
+            .map(|(sum, key)| {
+                let neg_sk = G::scalar_neg(&key.sk);
+                let term = table
+                    .as_ref()
+                    .map_or_else(|| G::mul(&ct.ct0, &neg_sk), |t| G::mul_fixed(t, &neg_sk));
+                G::add(sum, &term)
+            })
             .collect())
     }
 
@@ -402,7 +406,13 @@ impl<G: Group> Decryptor<G> {
     /// [`Error::KeyMismatch`], [`Error::LengthMismatch`], or
     /// [`Error::OutOfBound`] when ⟨x, y⟩ lies outside the table's bound.
     pub fn decrypt(&self, key: &FunctionKey<G>, ct: &Ciphertext<G>) -> Result<i64> {
-        self.table.solve(&Self::inner_product_point(key, ct)?)
+        let point = Self::inner_product_points(core::slice::from_ref(key), ct)?.pop();
+        point.map_or(
+            Err(Error::OutOfBound {
+                bound: self.table.config().bound,
+            }),
+            |p| self.table.solve(&p),
+        )
     }
 
     /// ⟨xᵢ, yⱼ⟩ for every ciphertext i and key j, row-major
