@@ -1,7 +1,7 @@
 //! The trusted authority: holds every master secret key and answers key requests.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use cryptonn_fe::febo::Op;
 use cryptonn_fe::{Group, KeyId, febo, feip};
@@ -9,6 +9,7 @@ use rand::CryptoRng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::audit_log::{AuditLog, AuditRecord, Scheme, hash_words, now_unix_ms};
 use crate::{Error, Result};
 
 /// What the server may ask of the authority. The server holds only a
@@ -54,6 +55,30 @@ pub trait KeyPolicy: Send {
     /// # Errors
     /// [`Error::KeyRefused`] with the reason.
     fn approve(&mut self, instance: KeyId, dim: usize, ys: &[Vec<i64>]) -> Result<()>;
+
+    /// How much of `instance`'s budget is spent, for policies that keep one.
+    fn budget(&self, _instance: KeyId, _dim: usize) -> Option<Budget> {
+        None
+    }
+}
+
+/// The rank budget of one master key: how many dimensions of every vector
+/// encrypted under it the issued keys reveal, and how many they may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    /// Rank of the vectors issued so far.
+    pub rank: usize,
+    /// The most the policy allows: dimension − margin.
+    pub limit: usize,
+    /// The dimension of the master key.
+    pub dim: usize,
+}
+
+impl Budget {
+    /// Rank still available.
+    pub fn remaining(&self) -> usize {
+        self.limit.saturating_sub(self.rank)
+    }
 }
 
 /// Issues every key asked for: the paper's behaviour, which lets a curious
@@ -87,6 +112,7 @@ struct State<G: Group> {
     febo: HashMap<KeyId, febo::MasterSecretKey<G>>,
     policy: Box<dyn KeyPolicy>,
     issued: u64,
+    log: Option<AuditLog>,
 }
 
 /// The authority. Master secret keys never leave it; it is `Sync`, so one
@@ -112,7 +138,23 @@ impl<G: Group> Authority<G> {
                 febo: HashMap::new(),
                 policy: Box::new(policy),
                 issued: 0,
+                log: None,
             }),
+        }
+    }
+
+    /// Records every issued key in `log` from now on (see [`AuditLog`]).
+    #[must_use]
+    pub fn with_audit_log(self, log: AuditLog) -> Self {
+        self.lock().log = Some(log);
+        self
+    }
+
+    /// A key service that names its requests `requester` in the audit log.
+    pub fn requester(self: &Arc<Self>, requester: &str) -> Requester<G> {
+        Requester {
+            authority: self.clone(),
+            name: requester.into(),
         }
     }
 
@@ -148,10 +190,20 @@ impl<G: Group> Authority<G> {
     pub fn keys_issued(&self) -> u64 {
         self.lock().issued
     }
-}
 
-impl<G: Group> KeyService<G> for Authority<G> {
-    fn feip_keys(&self, instance: KeyId, ys: &[Vec<i64>]) -> Result<Vec<feip::FunctionKey<G>>> {
+    /// The budget of FEIP master key `instance`, if the policy keeps one.
+    pub fn budget(&self, instance: KeyId) -> Option<Budget> {
+        let state = self.lock();
+        let dim = state.feip.get(&instance)?.dim();
+        state.policy.budget(instance, dim)
+    }
+
+    fn issue_feip(
+        &self,
+        requester: &str,
+        instance: KeyId,
+        ys: &[Vec<i64>],
+    ) -> Result<Vec<feip::FunctionKey<G>>> {
         let mut state = self.lock();
         let state = &mut *state;
         let msk = state
@@ -172,16 +224,34 @@ impl<G: Group> KeyService<G> for Authority<G> {
             .par_iter()
             .map(|y| feip::derive_key(msk, y))
             .collect::<cryptonn_fe::Result<Vec<_>>>()?;
+        let rank_after = state.policy.budget(instance, msk.dim()).map(|b| b.rank);
+        if let Some(log) = &mut state.log {
+            let time_unix_ms = now_unix_ms();
+            let records: Vec<AuditRecord> = ys
+                .iter()
+                .map(|y| AuditRecord {
+                    time_unix_ms,
+                    requester: requester.into(),
+                    scheme: Scheme::Feip,
+                    master_key: instance,
+                    vector_sha256: hash_words(b"feip", y),
+                    rank_after,
+                })
+                .collect();
+            log.write(&records)?;
+        }
         state.issued += keys.len() as u64;
         Ok(keys)
     }
 
-    fn febo_keys(
+    fn issue_febo(
         &self,
+        requester: &str,
         instance: KeyId,
         requests: &[FeboKeyRequest<G>],
     ) -> Result<Vec<febo::FunctionKey<G>>> {
         let mut state = self.lock();
+        let state = &mut *state;
         let msk = state
             .febo
             .get(&instance)
@@ -190,7 +260,70 @@ impl<G: Group> KeyService<G> for Authority<G> {
             .par_iter()
             .map(|r| febo::derive_key(msk, &r.commitment, r.op, r.operand))
             .collect::<cryptonn_fe::Result<Vec<_>>>()?;
+        if let Some(log) = &mut state.log {
+            let time_unix_ms = now_unix_ms();
+            let records: Vec<AuditRecord> = requests
+                .iter()
+                .map(|r| {
+                    let mut prefix = format!("febo {:?} ", r.op).into_bytes();
+                    prefix.extend(G::element_to_bytes(&r.commitment));
+                    AuditRecord {
+                        time_unix_ms,
+                        requester: requester.into(),
+                        scheme: Scheme::Febo,
+                        master_key: instance,
+                        vector_sha256: hash_words(&prefix, &[r.operand]),
+                        rank_after: None,
+                    }
+                })
+                .collect();
+            log.write(&records)?;
+        }
         state.issued += keys.len() as u64;
         Ok(keys)
+    }
+}
+
+/// Requests from unnamed callers are logged as `"unnamed"`.
+impl<G: Group> KeyService<G> for Authority<G> {
+    fn feip_keys(&self, instance: KeyId, ys: &[Vec<i64>]) -> Result<Vec<feip::FunctionKey<G>>> {
+        self.issue_feip("unnamed", instance, ys)
+    }
+
+    fn febo_keys(
+        &self,
+        instance: KeyId,
+        requests: &[FeboKeyRequest<G>],
+    ) -> Result<Vec<febo::FunctionKey<G>>> {
+        self.issue_febo("unnamed", instance, requests)
+    }
+}
+
+/// A named handle on the authority: what a server holds to ask for keys.
+/// It reaches only [`KeyService`], never a master secret key.
+#[derive(Debug, Clone)]
+pub struct Requester<G: Group> {
+    authority: Arc<Authority<G>>,
+    name: Arc<str>,
+}
+
+impl<G: Group> Requester<G> {
+    /// The budget of FEIP master key `instance`, if the policy keeps one.
+    pub fn budget(&self, instance: KeyId) -> Option<Budget> {
+        self.authority.budget(instance)
+    }
+}
+
+impl<G: Group> KeyService<G> for Requester<G> {
+    fn feip_keys(&self, instance: KeyId, ys: &[Vec<i64>]) -> Result<Vec<feip::FunctionKey<G>>> {
+        self.authority.issue_feip(&self.name, instance, ys)
+    }
+
+    fn febo_keys(
+        &self,
+        instance: KeyId,
+        requests: &[FeboKeyRequest<G>],
+    ) -> Result<Vec<febo::FunctionKey<G>>> {
+        self.authority.issue_febo(&self.name, instance, requests)
     }
 }

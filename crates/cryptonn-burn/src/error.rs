@@ -33,6 +33,9 @@ pub enum Error {
     /// An encrypted loss was asked of a batch without encrypted labels.
     #[error("the batch carries no encrypted labels")]
     MissingLabels,
+    /// The audit log could not be written, so no key was handed out.
+    #[error("audit log: {0}")]
+    AuditLog(String),
     /// Burn could not read a tensor back to the host.
     #[error("could not read tensor data: {0}")]
     TensorRead(String),

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod audit_log;
 pub mod authority;
 pub mod batch;
 pub mod client;
@@ -13,7 +14,10 @@ pub mod quantize;
 pub mod secure_linear;
 pub mod server;
 
-pub use authority::{Authority, BatchPublicKeys, IssueAll, KeyPolicy, KeyService};
+pub use audit_log::{AuditLog, AuditRecord};
+pub use authority::{
+    Authority, BatchPublicKeys, Budget, IssueAll, KeyPolicy, KeyService, Requester,
+};
 pub use batch::EncryptedBatch;
 pub use client::{Client, Samples};
 pub use error::{Error, Result};

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use cryptonn_fe::KeyId;
 use rand::{CryptoRng, RngExt};
 
-use crate::authority::KeyPolicy;
+use crate::authority::{Budget, KeyPolicy};
 use crate::{Error, Result};
 
 /// The rank budget and degenerate-vector filter.
@@ -117,6 +117,14 @@ impl KeyPolicy for RankBudget {
         }
         basis.rows.extend(added);
         Ok(())
+    }
+
+    fn budget(&self, instance: KeyId, dim: usize) -> Option<Budget> {
+        Some(Budget {
+            rank: self.rank(instance),
+            limit: dim.saturating_sub(self.margin),
+            dim,
+        })
     }
 }
 

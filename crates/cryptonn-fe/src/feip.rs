@@ -125,6 +125,11 @@ impl<G: Group> MasterPublicKey<G> {
     pub fn dim(&self) -> usize {
         self.h.len()
     }
+
+    /// h₁ … hₙ.
+    pub fn elements(&self) -> &[G::Element] {
+        &self.h
+    }
 }
 
 /// A function key for y: sk_y = ⟨s, y⟩ mod q, together with y.
@@ -149,6 +154,12 @@ impl<G: Group> FunctionKey<G> {
     /// The vector y.
     pub fn y(&self) -> &[i64] {
         &self.y
+    }
+
+    /// sk_y = ⟨s, y⟩ mod q. Not secret from its holder, but keys for n
+    /// independent vectors y determine s (see `docs/THREAT_MODEL.md`).
+    pub fn sk(&self) -> &G::Scalar {
+        &self.sk
     }
 }
 
