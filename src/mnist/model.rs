@@ -61,7 +61,11 @@ impl MlpConfig {
 }
 
 impl Mlp {
-    fn head(&self, z1: Tensor<2>) -> Tensor<2> {
+    /// Logits from the first layer's pre-activation z₁: everything after the secure layer.
+    ///
+    /// # Shapes
+    /// `[batch, hidden[0]] -> [batch, classes]`
+    pub fn head(&self, z1: Tensor<2>) -> Tensor<2> {
         let x = self
             .hidden
             .iter()
