@@ -2,6 +2,7 @@
 //! and the data loader on corrupt files.
 
 #![allow(clippy::unwrap_used)] // Unwraps are allowed in tests.
+#![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
 
 use std::path::{Path, PathBuf};
 
@@ -26,7 +27,7 @@ fn tiny_secure_run_learns_and_reports() {
         .with_lr(1e-2)
         .with_key_margin(64)
         .with_model(MlpConfig::new().with_hidden(vec![16]));
-    let report = training::run(&config, &data_dir()).unwrap();
+    let report = training::run(&config, &data_dir(), &training::Outputs::default()).unwrap();
     let secure = report.secure.as_ref().unwrap();
     let plain = report.plain.as_ref().unwrap();
     assert!(
@@ -103,7 +104,11 @@ fn corrupt_or_missing_files_are_errors() {
     assert!(matches!(missing, DataError::Missing { .. }), "{missing}");
     let config = TrainingConfig::new().with_mode(Mode::Plain);
     assert!(matches!(
-        training::run(&config, &base.join("nowhere")),
+        training::run(
+            &config,
+            &base.join("nowhere"),
+            &training::Outputs::default()
+        ),
         Err(TrainError::Data(_))
     ));
 }
@@ -116,4 +121,47 @@ fn shipped_data_is_complete() {
         (train.len(), test.len(), train.features),
         (60_000, 10_000, 784)
     );
+}
+
+#[test]
+fn spent_budget_stops_cleanly_and_keeps_the_model() {
+    let dir = std::env::temp_dir().join(format!("cryptonn-budget-{}", std::process::id()));
+    let outputs = training::Outputs {
+        model: Some(dir.join("model.bpk")),
+        audit_log: Some(dir.join("keys.log")),
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    // Column-wise master keys of dimension 128 with margin 96 allow rank 32:
+    // two epochs of 16 keys, so the third is never started.
+    let config = TrainingConfig::new()
+        .with_mode(Mode::Secure)
+        .with_epochs(3)
+        .with_train_size(256)
+        .with_batch_size(128)
+        .with_test_size(200)
+        .with_secure_test_size(0)
+        .with_key_margin(96)
+        .with_model(MlpConfig::new().with_hidden(vec![16]));
+    let report = training::run(&config, &data_dir(), &outputs).unwrap();
+    let secure = report.secure.as_ref().unwrap();
+    assert_eq!(secure.epochs.len(), 2);
+    let why = secure.stopped.as_deref().unwrap();
+    assert!(
+        why.contains("rank budget spent") && why.contains("epoch 3"),
+        "{why}"
+    );
+    let meter = secure.budget.last().unwrap();
+    assert_eq!(meter.cols.unwrap().limit, 32);
+    assert!(meter.cols.unwrap().rank <= 32);
+    assert!(report.summary().contains("stopped after 2 epochs"));
+
+    // The weights were saved and load back into the same model.
+    let device = burn::tensor::Device::ndarray().autodiff();
+    let model = config.model.init(&device, true);
+    assert!(burn::module::Module::try_load_file(model, dir.join("model.bpk")).is_ok());
+    // One audit record per issued FEIP and FEBO key, all by the server.
+    let log = std::fs::read_to_string(dir.join("keys.log")).unwrap();
+    assert_eq!(log.lines().count() as u64, secure.keys_issued.unwrap());
+    assert!(log.lines().all(|l| l.contains("\"requester\":\"server\"")));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

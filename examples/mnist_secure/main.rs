@@ -70,9 +70,19 @@ struct Args {
     /// Directory with the four MNIST IDX files (gzipped or raw).
     #[arg(long, default_value = "data/mnist")]
     data_dir: PathBuf,
-    /// Write the JSON report here.
+    /// Write the JSON report here, and a PNG of the loss and accuracy curves
+    /// next to it (same name, .png).
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Save the secure model's weights here (Burn burnpack format), also when
+    /// the rank budget stops training early.
+    #[arg(long, default_value = "target/mnist_secure/secure_model.bpk")]
+    save_model: PathBuf,
+    /// Append a record of every function key the authority issues to this
+    /// file (JSON lines: requester, time, SHA-256 of the key vector, rank
+    /// after issue). About 250 bytes per key, so off unless asked for.
+    #[arg(long)]
+    audit_log: Option<PathBuf>,
 }
 
 fn parse_group(s: &str) -> Result<GroupId, String> {
@@ -104,7 +114,11 @@ fn main() -> ExitCode {
         .with_labels(args.labels)
         .with_secure_test_size(args.secure_test_size)
         .with_key_margin(args.key_margin);
-    let report = match training::run(&config, &args.data_dir) {
+    let outputs = training::Outputs {
+        model: matches!(args.mode, Mode::Secure | Mode::Both).then_some(args.save_model),
+        audit_log: args.audit_log,
+    };
+    let report = match training::run(&config, &args.data_dir, &outputs) {
         Ok(report) => report,
         Err(e) => {
             eprintln!("error: {e}");

@@ -37,6 +37,25 @@ pub struct SecureInference {
     pub accuracy: f64,
 }
 
+/// Rank revealed of one master key and the most its budget allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BudgetUse {
+    /// Rank of the keys issued under it.
+    pub rank: usize,
+    /// Dimension − margin.
+    pub limit: usize,
+}
+
+/// The rank budget after an epoch: the most spent row-wise and column-wise
+/// master keys over all batches (`None` without a budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BudgetMeter {
+    /// Row-wise master keys (dimension: features).
+    pub rows: Option<BudgetUse>,
+    /// Column-wise master keys (dimension: batch size).
+    pub cols: Option<BudgetUse>,
+}
+
 /// One run (secure or plain).
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
@@ -54,6 +73,12 @@ pub struct RunReport {
     pub ciphertext_bytes_per_image: Option<usize>,
     /// Secure runs: function keys issued by the authority.
     pub keys_issued: Option<u64>,
+    /// Secure runs: the rank budget after each epoch.
+    pub budget: Vec<BudgetMeter>,
+    /// Why training stopped before the configured epochs, if it did.
+    pub stopped: Option<String>,
+    /// Where the trained weights were saved.
+    pub model_file: Option<String>,
 }
 
 /// Everything a run of the main job reports.
@@ -105,6 +130,25 @@ impl Report {
             }
             if let Some(bytes) = run.ciphertext_bytes_per_image {
                 out += &format!("         ciphertext {bytes} bytes per training image\n");
+            }
+            if let Some(meter) = run.budget.last() {
+                let show = |u: Option<BudgetUse>| {
+                    u.map_or("unlimited".into(), |u| format!("{}/{}", u.rank, u.limit))
+                };
+                out += &format!(
+                    "         rank budget spent (most used batch): row-wise {}, column-wise {}\n",
+                    show(meter.rows),
+                    show(meter.cols)
+                );
+            }
+            if let Some(why) = &run.stopped {
+                out += &format!(
+                    "         stopped after {} epochs: {why}\n",
+                    run.epochs.len()
+                );
+            }
+            if let Some(file) = &run.model_file {
+                out += &format!("         weights saved to {file}\n");
             }
         }
         if let (Some(s), Some(p)) = (&self.secure, &self.plain) {

@@ -1,17 +1,19 @@
 //! The main job: clients encrypt, the authority issues keys, the server trains.
 #![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use burn::config::Config;
+use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
 use cryptonn_burn::labels::cross_entropy_encrypted;
 use cryptonn_burn::{
-    Authority, Client, EncryptedBatch, QuantizationConfig, RankBudget, Samples, SecureContext,
+    AuditLog, Authority, Budget, Client, EncryptedBatch, QuantizationConfig, RankBudget, Requester,
+    Samples, SecureContext,
 };
 use cryptonn_fe::feip::Decryptor;
 use cryptonn_fe::{DlogConfig, DlogTable, Group, GroupId, Modp2048, Modp3072, Ristretto255};
@@ -24,7 +26,9 @@ use serde::{Deserialize, Serialize};
 use super::data::{Dataset, Split};
 use super::idx::DataError;
 use super::model::{Mlp, MlpConfig};
-use super::report::{EpochReport, PhaseSeconds, Report, RunReport, SecureInference};
+use super::report::{
+    BudgetMeter, BudgetUse, EpochReport, PhaseSeconds, Report, RunReport, SecureInference,
+};
 
 /// Which runs to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -119,6 +123,24 @@ pub enum TrainError {
     /// A configuration that cannot run.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The trained weights could not be saved.
+    #[error("cannot save the model to {path}: {reason}")]
+    Save {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Files a run writes besides its report.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    /// The secure run's final weights (Burn's burnpack format), also written
+    /// when the rank budget stops training early.
+    pub model: Option<PathBuf>,
+    /// The authority's append-only audit log of issued keys (JSON lines).
+    pub audit_log: Option<PathBuf>,
 }
 
 impl From<cryptonn_fe::Error> for TrainError {
@@ -207,8 +229,14 @@ fn epoch_order(config: &TrainingConfig, epoch: usize, count: usize) -> Vec<usize
 /// Runs the main job on the IDX files in `data_dir`.
 ///
 /// # Errors
-/// Missing or corrupt data, an impossible configuration, or a failure of the secure protocol.
-pub fn run(config: &TrainingConfig, data_dir: &Path) -> Result<Report, TrainError> {
+/// Missing or corrupt data, an impossible configuration, a failure of the
+/// secure protocol, or an output that cannot be written. A spent rank budget
+/// is not an error: training stops early and the report says why.
+pub fn run(
+    config: &TrainingConfig,
+    data_dir: &Path,
+    outputs: &Outputs,
+) -> Result<Report, TrainError> {
     if config.batch_size == 0
         || config.epochs == 0
         || config.model.hidden.is_empty()
@@ -242,9 +270,15 @@ pub fn run(config: &TrainingConfig, data_dir: &Path) -> Result<Report, TrainErro
     let secure = match config.mode {
         Mode::Plain => None,
         Mode::Secure | Mode::Both => Some(match config.group {
-            GroupId::Ristretto255 => train_secure::<Ristretto255>(config, &train, &test, &batches)?,
-            GroupId::Modp2048 => train_secure::<Modp2048>(config, &train, &test, &batches)?,
-            GroupId::Modp3072 => train_secure::<Modp3072>(config, &train, &test, &batches)?,
+            GroupId::Ristretto255 => {
+                train_secure::<Ristretto255>(config, &train, &test, &batches, outputs)?
+            }
+            GroupId::Modp2048 => {
+                train_secure::<Modp2048>(config, &train, &test, &batches, outputs)?
+            }
+            GroupId::Modp3072 => {
+                train_secure::<Modp3072>(config, &train, &test, &batches, outputs)?
+            }
         }),
     };
     Ok(Report {
@@ -262,9 +296,15 @@ fn device(config: &TrainingConfig) -> Device {
     device
 }
 
+/// Decides before each epoch (0-based) whether training may go on: `None`,
+/// or the reason to stop.
+type Guard<'a> = dyn FnMut(usize) -> Option<String> + 'a;
+
 /// The epochs both runs share: batches in each epoch's order, an optimizer
 /// step per batch, and the test accuracy after each epoch. `step` returns a
-/// batch's loss and gradients.
+/// batch's loss and gradients. Training stops early, keeping the model, when
+/// `guard` says so or the authority refuses a key mid-epoch.
+#[allow(clippy::too_many_arguments)]
 fn train_epochs(
     config: &TrainingConfig,
     test: &Dataset,
@@ -272,22 +312,38 @@ fn train_epochs(
     device: &Device,
     mut model: Mlp,
     name: &str,
+    guard: &mut Guard<'_>,
     mut step: impl FnMut(&Mlp, usize) -> Result<(f64, Gradients), TrainError>,
-) -> Result<(Mlp, Vec<EpochReport>), TrainError> {
+) -> Result<(Mlp, Vec<EpochReport>, Option<String>), TrainError> {
     let mut optim = optimizer(config);
     let mut epochs = Vec::new();
+    let mut stopped = None;
     for epoch in 0..config.epochs {
+        if let Some(reason) = guard(epoch) {
+            stopped = Some(reason);
+            break;
+        }
         let progress = bar(batches, &format!("{name} {}", epoch + 1));
-        let mut total = 0.0;
+        let (mut total, mut done) = (0.0, 0);
         for b in epoch_order(config, epoch, batches) {
             let start = Instant::now();
-            let (loss, grads) = step(&model, b)?;
+            let (loss, grads) = match step(&model, b) {
+                Err(TrainError::Secure(cryptonn_burn::Error::KeyRefused(why))) => {
+                    stopped = Some(format!(
+                        "the authority refused a key in epoch {}: {why}",
+                        epoch + 1
+                    ));
+                    break;
+                }
+                other => other?,
+            };
             model = optim.step(
                 config.lr,
                 model.clone(),
                 GradientsParams::from_grads(grads, &model),
             );
             total += loss;
+            done += 1;
             progress.set_message(format!(
                 "loss {loss:.4} step {:.2}s",
                 start.elapsed().as_secs_f64()
@@ -295,13 +351,18 @@ fn train_epochs(
             progress.inc(1);
         }
         progress.finish_and_clear();
-        epochs.push(EpochReport {
-            epoch: epoch + 1,
-            loss: total / batches as f64,
-            test_accuracy: accuracy(&model, test, device),
-        });
+        if done > 0 {
+            epochs.push(EpochReport {
+                epoch: epoch + 1,
+                loss: total / done as f64,
+                test_accuracy: accuracy(&model, test, device),
+            });
+        }
+        if stopped.is_some() {
+            break;
+        }
     }
-    Ok((model, epochs))
+    Ok((model, epochs, stopped))
 }
 
 fn train_plain(
@@ -314,13 +375,14 @@ fn train_plain(
     let model = config.model.init(&device, false);
     let ce = CrossEntropyLossConfig::new().init(&device);
     let start = Instant::now();
-    let (_, epochs) = train_epochs(
+    let (_, epochs, _) = train_epochs(
         config,
         test,
         batches.len(),
         &device,
         model,
         "plain",
+        &mut |_| None,
         |model, b| {
             let loss = ce.forward(
                 model.forward_plain(inputs(train, &batches[b], &device)),
@@ -344,7 +406,38 @@ fn train_plain(
         secure_inference: None,
         ciphertext_bytes_per_image: None,
         keys_issued: None,
+        budget: Vec::new(),
+        stopped: None,
+        model_file: None,
     })
+}
+
+/// The most spent rank budget over every batch's master keys.
+fn budget_meter<G: Group>(server: &Requester<G>, encrypted: &[EncryptedBatch<G>]) -> BudgetMeter {
+    let most_spent = |budgets: Vec<Option<Budget>>| {
+        budgets
+            .into_iter()
+            .flatten()
+            .max_by_key(|b| (b.rank, std::cmp::Reverse(b.limit)))
+            .map(|b| BudgetUse {
+                rank: b.rank,
+                limit: b.limit,
+            })
+    };
+    BudgetMeter {
+        rows: most_spent(
+            encrypted
+                .iter()
+                .map(|e| server.budget(e.row_key()))
+                .collect(),
+        ),
+        cols: most_spent(
+            encrypted
+                .iter()
+                .map(|e| server.budget(e.col_key()))
+                .collect(),
+        ),
+    }
 }
 
 /// Clients: one fresh key set and one encrypted batch per batch composition.
@@ -385,6 +478,7 @@ fn train_secure<G: Group>(
     train: &Dataset,
     test: &Dataset,
     batches: &[Vec<usize>],
+    outputs: &Outputs,
 ) -> Result<RunReport, TrainError> {
     let mut rng = StdRng::seed_from_u64(config.seed);
     // The rank budget guards the master keys; sparse error vectors are never
@@ -395,7 +489,12 @@ fn train_secure<G: Group>(
         1.0,
         &mut rng,
     );
-    let authority = Arc::new(Authority::<G>::new(policy));
+    let mut authority = Authority::<G>::new(policy);
+    if let Some(path) = &outputs.audit_log {
+        authority = authority.with_audit_log(AuditLog::append_to(path)?);
+    }
+    let authority = Arc::new(authority);
+    let server = authority.requester("server");
     let start = Instant::now();
     let encrypted = encrypt_all(&authority, train, batches, config, &mut rng, "encrypt")?;
     let client_encryption = start.elapsed().as_secs_f64();
@@ -405,21 +504,50 @@ fn train_secure<G: Group>(
 
     let table = Arc::new(DlogTable::<G>::new(DlogConfig::default())?);
     let ctx = SecureContext::new(
-        authority.clone(),
+        Arc::new(server.clone()),
         Decryptor::new(table),
         config.quantization,
     );
     let device = device(config);
     let model = config.model.init(&device, true);
     let ce = CrossEntropyLossConfig::new().init(&device);
+    // Each epoch asks every batch's master keys for up to this many more
+    // dimensions; an epoch that would not fit is not started.
+    let need = config.model.hidden[0] * config.quantization.limbs as usize;
+    let mut meters = Vec::new();
+    let mut budget_stopped = false;
+    let mut guard = |epoch: usize| {
+        let meter = budget_meter(&server, &encrypted);
+        let short = [("row-wise", meter.rows), ("column-wise", meter.cols)]
+            .into_iter()
+            .find_map(|(side, used)| {
+                used.filter(|u| u.limit.saturating_sub(u.rank) < need)
+                    .map(|u| (side, u))
+            });
+        if epoch > 0 {
+            meters.push(meter);
+        }
+        budget_stopped = short.is_some();
+        short.map(|(side, used)| {
+            format!(
+                "rank budget spent: epoch {} needs {need} more dimensions of a {side} master key, \
+                 which has revealed {} of the {} allowed; rotate to fresh master keys \
+                 (clients re-encrypt) to train on",
+                epoch + 1,
+                used.rank,
+                used.limit
+            )
+        })
+    };
     let train_start = Instant::now();
-    let (model, epochs) = train_epochs(
+    let (model, epochs, stopped) = train_epochs(
         config,
         test,
         batches.len(),
         &device,
         model,
         "secure",
+        &mut guard,
         |model, b| {
             let logits = model.forward_encrypted(&encrypted[b], &ctx)?;
             let (loss, grads) = match (config.labels, encrypted[b].labels()) {
@@ -439,8 +567,30 @@ fn train_secure<G: Group>(
             Ok((loss, grads))
         },
     )?;
+    if !budget_stopped {
+        meters.push(budget_meter(&server, &encrypted));
+    }
     let train_seconds = train_start.elapsed().as_secs_f64();
+    let trained = epochs.len() * batches.len() * config.batch_size;
     let times = ctx.phase_times();
+    if let Some(why) = &stopped {
+        eprintln!("secure training stopped early: {why}");
+    }
+    if let Some(path) = &outputs.model {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| TrainError::Save {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        model
+            .clone()
+            .save_file(path)
+            .map_err(|e| TrainError::Save {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+    }
 
     // Secure inference on encrypted test images, through the same keys and layer.
     let inference_batches: Vec<Vec<usize>> = (0..config.secure_test_size.min(test.len()))
@@ -483,13 +633,15 @@ fn train_secure<G: Group>(
                 - times.decryption.as_secs_f64())
             .max(0.0),
         },
-        train_samples_per_s: (config.epochs * batches.len() * config.batch_size) as f64
-            / train_seconds,
+        train_samples_per_s: trained as f64 / train_seconds,
         secure_inference: (classified > 0).then(|| SecureInference {
             images: classified,
             accuracy: correct as f64 / classified as f64,
         }),
         ciphertext_bytes_per_image: bytes_per_image,
         keys_issued: Some(authority.keys_issued()),
+        budget: meters,
+        stopped,
+        model_file: outputs.model.as_ref().map(|p| p.display().to_string()),
     })
 }
