@@ -42,6 +42,10 @@ fn tiny_secure_run_learns_and_reports() {
         plain.test_accuracy
     );
     assert!(secure.secure_inference.as_ref().unwrap().accuracy > 0.3);
+    let png = std::env::temp_dir().join(format!("cryptonn-curves-{}.png", std::process::id()));
+    cryptonn::mnist::plot::write_curves(&report, &png).unwrap();
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    std::fs::remove_file(&png).unwrap();
     let json: serde_json::Value = serde_json::to_value(&report).unwrap();
     for field in ["config", "group", "security_bits", "secure", "plain"] {
         assert!(json.get(field).is_some(), "report lacks {field}");

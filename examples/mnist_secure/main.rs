@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use cryptonn::fe::GroupId;
 use cryptonn::mnist::model::MlpConfig;
+use cryptonn::mnist::plot;
 use cryptonn::mnist::training::{self, LabelMode, Mode, OptimizerKind, TrainingConfig};
 
 /// Train an MLP on MNIST whose first layer only ever sees encrypted images
@@ -133,6 +134,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         println!("report written to {}", path.display());
+        let png = path.with_extension("png");
+        if let Err(e) = plot::write_curves(&report, &png) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        println!("curves drawn in {}", png.display());
     }
     ExitCode::SUCCESS
 }

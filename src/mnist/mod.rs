@@ -3,5 +3,6 @@
 pub mod data;
 pub mod idx;
 pub mod model;
+pub mod plot;
 pub mod report;
 pub mod training;

@@ -13,6 +13,8 @@ pub struct EpochReport {
     pub loss: f64,
     /// Accuracy of the weights after this epoch on the test set, evaluated in plaintext.
     pub test_accuracy: f64,
+    /// The loss of each training step, in order.
+    pub step_losses: Vec<f64>,
 }
 
 /// Wall time per phase, in seconds.

@@ -316,7 +316,7 @@ fn train_epochs(
     mut step: impl FnMut(&Mlp, usize) -> Result<(f64, Gradients), TrainError>,
 ) -> Result<(Mlp, Vec<EpochReport>, Option<String>), TrainError> {
     let mut optim = optimizer(config);
-    let mut epochs = Vec::new();
+    let mut epochs: Vec<EpochReport> = Vec::new();
     let mut stopped = None;
     for epoch in 0..config.epochs {
         if let Some(reason) = guard(epoch) {
@@ -324,7 +324,7 @@ fn train_epochs(
             break;
         }
         let progress = bar(batches, &format!("{name} {}", epoch + 1));
-        let (mut total, mut done) = (0.0, 0);
+        let mut losses = Vec::with_capacity(batches);
         for b in epoch_order(config, epoch, batches) {
             let start = Instant::now();
             let (loss, grads) = match step(&model, b) {
@@ -342,8 +342,7 @@ fn train_epochs(
                 model.clone(),
                 GradientsParams::from_grads(grads, &model),
             );
-            total += loss;
-            done += 1;
+            losses.push(loss);
             progress.set_message(format!(
                 "loss {loss:.4} step {:.2}s",
                 start.elapsed().as_secs_f64()
@@ -351,11 +350,12 @@ fn train_epochs(
             progress.inc(1);
         }
         progress.finish_and_clear();
-        if done > 0 {
+        if !losses.is_empty() {
             epochs.push(EpochReport {
                 epoch: epoch + 1,
-                loss: total / done as f64,
+                loss: losses.iter().sum::<f64>() / losses.len() as f64,
                 test_accuracy: accuracy(&model, test, device),
+                step_losses: losses,
             });
         }
         if stopped.is_some() {

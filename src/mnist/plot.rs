@@ -1,0 +1,157 @@
+//! A PNG of a run's curves: training loss per step and test accuracy per epoch.
+
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+use super::report::{Report, RunReport};
+
+/// The plots' font, shipped so that drawing needs nothing from the system
+/// (license: `assets/LICENSE-DejaVu.txt`).
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+
+/// The curves could not be drawn or written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw {}: {reason}", path.display())]
+pub struct PlotError {
+    /// The PNG.
+    pub path: PathBuf,
+    /// Why.
+    pub reason: String,
+}
+
+const SECURE: RGBColor = RGBColor(200, 60, 40);
+const PLAIN: RGBColor = RGBColor(40, 90, 200);
+
+/// Writes `path` (1200 × 480 PNG): loss per step on the left, test accuracy
+/// per epoch on the right, secure and plain runs in one chart each.
+///
+/// # Errors
+/// [`PlotError`] if the file cannot be written.
+pub fn write_curves(report: &Report, path: &Path) -> Result<(), PlotError> {
+    let fail = |reason: String| PlotError {
+        path: path.to_path_buf(),
+        reason,
+    };
+    register_font("sans-serif", FontStyle::Normal, FONT)
+        .map_err(|_| fail("the shipped font is invalid".into()))?;
+    draw(report, path).map_err(fail)
+}
+
+fn runs(report: &Report) -> Vec<(&'static str, RGBColor, &RunReport)> {
+    [
+        ("secure", SECURE, report.secure.as_ref()),
+        ("plain", PLAIN, report.plain.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(name, color, run)| run.map(|r| (name, color, r)))
+    .collect()
+}
+
+fn draw(report: &Report, path: &Path) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let root = BitMapBackend::new(path, (1200, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let (left, right) = root.split_horizontally(600);
+    let runs = runs(report);
+
+    let losses: Vec<(&str, RGBColor, Vec<f64>)> = runs
+        .iter()
+        .map(|(name, color, run)| {
+            let steps = run
+                .epochs
+                .iter()
+                .flat_map(|e| e.step_losses.iter().copied());
+            (*name, *color, steps.collect())
+        })
+        .collect();
+    let steps = losses.iter().map(|l| l.2.len()).max().unwrap_or(1).max(2);
+    let top = losses
+        .iter()
+        .flat_map(|l| l.2.iter().copied())
+        .filter(|v| v.is_finite())
+        .fold(0.1f64, f64::max);
+    let mut chart = ChartBuilder::on(&left)
+        .caption("training loss per step", ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(1f64..steps as f64, 0f64..top * 1.05)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("cross-entropy")
+        .draw()
+        .map_err(|e| err(&e))?;
+    for (name, color, values) in &losses {
+        let color = *color;
+        chart
+            .draw_series(LineSeries::new(
+                values.iter().enumerate().map(|(i, &v)| (i as f64 + 1.0, v)),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| err(&e))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| err(&e))?;
+
+    let epochs = runs
+        .iter()
+        .map(|r| r.2.epochs.len())
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let accuracies = runs
+        .iter()
+        .flat_map(|r| r.2.epochs.iter().map(|e| 100.0 * e.test_accuracy));
+    let low = accuracies.fold(100.0f64, f64::min).floor() - 1.0;
+    let mut chart = ChartBuilder::on(&right)
+        .caption("test accuracy after each epoch", ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(1f64..epochs as f64, low.max(0.0)..100f64)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc("accuracy (%)")
+        .draw()
+        .map_err(|e| err(&e))?;
+    for (name, color, run) in &runs {
+        let color = *color;
+        let points: Vec<(f64, f64)> = run
+            .epochs
+            .iter()
+            .map(|e| (e.epoch as f64, 100.0 * e.test_accuracy))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+            .map_err(|e| err(&e))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        chart
+            .draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 4, color.filled())),
+            )
+            .map_err(|e| err(&e))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))
+}
