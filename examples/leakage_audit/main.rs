@@ -487,7 +487,7 @@ fn audit_policy(
         let epoch = e + 1;
         // The trainer checks the meter before an epoch and stops cleanly
         // rather than be refused halfway (see mnist_secure).
-        let fits = |id, need: usize| server.budget(id).is_none_or(|bud| bud.remaining() >= need);
+        let fits = |id, need: usize| server.budget(id).is_none_or(|bud| bud.can_serve(need));
         if !fits(batch.row_key(), keys_of_step.weights.len())
             || !fits(batch.col_key(), keys_of_step.deltas.len())
         {

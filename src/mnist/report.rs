@@ -1,5 +1,6 @@
 //! The JSON report of a run and its human summary.
 
+use cryptonn_burn::Budget;
 use serde::Serialize;
 
 use super::training::TrainingConfig;
@@ -39,23 +40,14 @@ pub struct SecureInference {
     pub accuracy: f64,
 }
 
-/// Rank revealed of one master key and the most its budget allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct BudgetUse {
-    /// Rank of the keys issued under it.
-    pub rank: usize,
-    /// Dimension − margin.
-    pub limit: usize,
-}
-
 /// The rank budget after an epoch: the most spent row-wise and column-wise
 /// master keys over all batches (`None` without a budget).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct BudgetMeter {
     /// Row-wise master keys (dimension: features).
-    pub rows: Option<BudgetUse>,
+    pub rows: Option<Budget>,
     /// Column-wise master keys (dimension: batch size).
-    pub cols: Option<BudgetUse>,
+    pub cols: Option<Budget>,
 }
 
 /// One run (secure or plain).
@@ -134,7 +126,7 @@ impl Report {
                 out += &format!("         ciphertext {bytes} bytes per training image\n");
             }
             if let Some(meter) = run.budget.last() {
-                let show = |u: Option<BudgetUse>| {
+                let show = |u: Option<Budget>| {
                     u.map_or("unlimited".into(), |u| format!("{}/{}", u.rank, u.limit))
                 };
                 out += &format!(

@@ -26,9 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::data::{Dataset, Split};
 use super::idx::DataError;
 use super::model::{Mlp, MlpConfig};
-use super::report::{
-    BudgetMeter, BudgetUse, EpochReport, PhaseSeconds, Report, RunReport, SecureInference,
-};
+use super::report::{BudgetMeter, EpochReport, PhaseSeconds, Report, RunReport, SecureInference};
 
 /// Which runs to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -414,16 +412,8 @@ fn train_plain(
 
 /// The most spent rank budget over every batch's master keys.
 fn budget_meter<G: Group>(server: &Requester<G>, encrypted: &[EncryptedBatch<G>]) -> BudgetMeter {
-    let most_spent = |budgets: Vec<Option<Budget>>| {
-        budgets
-            .into_iter()
-            .flatten()
-            .max_by_key(|b| (b.rank, std::cmp::Reverse(b.limit)))
-            .map(|b| BudgetUse {
-                rank: b.rank,
-                limit: b.limit,
-            })
-    };
+    let most_spent =
+        |budgets: Vec<Option<Budget>>| budgets.into_iter().flatten().max_by_key(|b| b.rank);
     BudgetMeter {
         rows: most_spent(
             encrypted
@@ -520,10 +510,7 @@ fn train_secure<G: Group>(
         let meter = budget_meter(&server, &encrypted);
         let short = [("row-wise", meter.rows), ("column-wise", meter.cols)]
             .into_iter()
-            .find_map(|(side, used)| {
-                used.filter(|u| u.limit.saturating_sub(u.rank) < need)
-                    .map(|u| (side, u))
-            });
+            .find_map(|(side, used)| used.filter(|u| !u.can_serve(need)).map(|u| (side, u)));
         if epoch > 0 {
             meters.push(meter);
         }

@@ -79,6 +79,12 @@ impl Budget {
     pub fn remaining(&self) -> usize {
         self.limit.saturating_sub(self.rank)
     }
+
+    /// Whether a request for `vectors` more keys is sure to be granted: it
+    /// raises the rank by at most `vectors`, and never beyond `dim`.
+    pub fn can_serve(&self, vectors: usize) -> bool {
+        self.rank + vectors.min(self.dim.saturating_sub(self.rank)) <= self.limit
+    }
 }
 
 /// Issues every key asked for: the paper's behaviour, which lets a curious
