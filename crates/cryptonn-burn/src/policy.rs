@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use cryptonn_fe::KeyId;
 use rand::{CryptoRng, RngExt};
+use zeroize::Zeroize;
 
 use crate::authority::{Budget, KeyPolicy};
 use crate::{Error, Result};
@@ -22,14 +23,31 @@ use crate::{Error, Result};
 /// Ranks are computed modulo a random 62-bit prime chosen by the authority
 /// and never shown to the server: a rank mod p never exceeds the rank over
 /// the rationals, and vectors crafted to be dependent mod an unknown p are
-/// out of the server's reach.
-#[derive(Debug)]
+/// out of the server's reach. The prime is zeroized on drop and left out of
+/// `Debug`.
 pub struct RankBudget {
     margin: usize,
     min_support: usize,
     max_share: f64,
     prime: u64,
     bases: HashMap<KeyId, Basis>,
+}
+
+impl core::fmt::Debug for RankBudget {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RankBudget")
+            .field("margin", &self.margin)
+            .field("min_support", &self.min_support)
+            .field("max_share", &self.max_share)
+            .field("master_keys", &self.bases.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for RankBudget {
+    fn drop(&mut self) {
+        self.prime.zeroize();
+    }
 }
 
 /// Rows in echelon form: each has a pivot column where it is 1.
@@ -227,6 +245,12 @@ mod tests {
         ));
         // A refused request leaves the budget untouched.
         assert_eq!(b.rank(id), 3);
+    }
+
+    #[test]
+    fn debug_hides_the_prime() {
+        let b = budget(1);
+        assert!(!format!("{b:?}").contains(&b.prime.to_string()));
     }
 
     #[test]
