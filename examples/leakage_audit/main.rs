@@ -67,6 +67,10 @@ struct Args {
     /// Seed of weights, batches and keys.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Draw the first 8 images of the batch and their reconstructions under
+    /// the key policy here (PNG).
+    #[arg(long)]
+    png: Option<PathBuf>,
     /// Directory with the four MNIST IDX files.
     #[arg(long, default_value = "data/mnist")]
     data_dir: PathBuf,
@@ -104,6 +108,9 @@ struct Reconstruction {
     method: &'static str,
     /// The result.
     quality: Quality,
+    /// The reconstructed pixels, for the PNG.
+    #[serde(skip)]
+    pixels: Vec<f64>,
 }
 
 /// The weight-gradient attack (leak 2) on a batch narrower than the layer.
@@ -225,6 +232,21 @@ fn run(args: &Args) -> AuditResult<Audit> {
         policies.push(audit_policy(
             args, on, policy, &data, target, &truth, &trace, &small, &table, &mut rng,
         )?);
+    }
+    if let Some(path) = &args.png {
+        let mut rows = vec![(
+            "the batch".to_string(),
+            truth.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+        )];
+        if let Some(on) = policies.iter().find(|p| p.policy == "on") {
+            rows.extend(on.reconstructions.iter().map(|r| {
+                (
+                    format!("{}: {:.1} dB", r.after, r.quality.mean_psnr_db),
+                    r.pixels.clone(),
+                )
+            }));
+        }
+        cryptonn::mnist::plot::write_image_rows(path, &rows, 8, 28)?;
     }
     let black = vec![0.0; truth.len()];
     Ok(Audit {
@@ -578,6 +600,7 @@ fn audit_policy(
                     gradient_equations: eqs.gradient.len(),
                     method: "master key",
                     quality: attack::quality(x, truth, n),
+                    pixels: x.clone(),
                 },
                 None => least_squares(args, &after, &eqs, b, n, truth),
             });
@@ -618,6 +641,7 @@ fn least_squares(
         gradient_equations: eqs.gradient.len(),
         method: "least squares",
         quality: attack::quality(&x, truth, n),
+        pixels: x,
     }
 }
 

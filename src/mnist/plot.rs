@@ -1,4 +1,5 @@
-//! A PNG of a run's curves: training loss per step and test accuracy per epoch.
+//! PNGs: a run's curves (training loss per step, test accuracy per epoch), and
+//! rows of images (the leakage audit's reconstructions).
 
 use std::path::{Path, PathBuf};
 
@@ -30,13 +31,71 @@ const PLAIN: RGBColor = RGBColor(40, 90, 200);
 /// # Errors
 /// [`PlotError`] if the file cannot be written.
 pub fn write_curves(report: &Report, path: &Path) -> Result<(), PlotError> {
+    with_font(path, || draw(report, path))
+}
+
+fn with_font(path: &Path, draw: impl FnOnce() -> Result<(), String>) -> Result<(), PlotError> {
     let fail = |reason: String| PlotError {
         path: path.to_path_buf(),
         reason,
     };
     register_font("sans-serif", FontStyle::Normal, FONT)
         .map_err(|_| fail("the shipped font is invalid".into()))?;
-    draw(report, path).map_err(fail)
+    draw().map_err(fail)
+}
+
+/// Writes `path`: one labelled row per entry of `rows`, each showing its first
+/// `images` square grey-level images (`side` × `side` pixels in [0, 255],
+/// row-major, one after the other), magnified three times.
+///
+/// # Errors
+/// [`PlotError`] if the file cannot be written.
+pub fn write_image_rows(
+    path: &Path,
+    rows: &[(String, Vec<f64>)],
+    images: usize,
+    side: usize,
+) -> Result<(), PlotError> {
+    with_font(path, || draw_image_rows(path, rows, images, side))
+}
+
+fn draw_image_rows(
+    path: &Path,
+    rows: &[(String, Vec<f64>)],
+    images: usize,
+    side: usize,
+) -> Result<(), String> {
+    const ZOOM: usize = 3;
+    const LABEL: usize = 260;
+    let cell = side * ZOOM + 4;
+    let size = (
+        (LABEL + images * cell) as u32,
+        (rows.len() * cell + 8) as u32,
+    );
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    for (r, (label, pixels)) in rows.iter().enumerate() {
+        let top = (r * cell + 4) as i32;
+        root.draw_text(
+            label,
+            &("sans-serif", 15).into_font().color(&BLACK),
+            (6, top + (cell / 2) as i32 - 8),
+        )
+        .map_err(|e| e.to_string())?;
+        for (i, image) in pixels.chunks(side * side).take(images).enumerate() {
+            let left = LABEL + i * cell;
+            for (p, &v) in image.iter().enumerate() {
+                let grey = 255 - v.clamp(0.0, 255.0).round() as u8;
+                let (x, y) = (left + (p % side) * ZOOM, top as usize + (p / side) * ZOOM);
+                root.draw(&Rectangle::new(
+                    [(x as i32, y as i32), ((x + ZOOM) as i32, (y + ZOOM) as i32)],
+                    RGBColor(grey, grey, grey).filled(),
+                ))
+                .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    root.present().map_err(|e| e.to_string())
 }
 
 fn runs(report: &Report) -> Vec<(&'static str, RGBColor, &RunReport)> {
