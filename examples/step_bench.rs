@@ -29,6 +29,12 @@ struct Args {
     /// Repetitions of the secure step (the median is reported).
     #[arg(long, default_value_t = 3)]
     reps: usize,
+    /// Signed bits per quantized weight (the library default is 12).
+    #[arg(long, default_value_t = 12)]
+    weight_bits: u32,
+    /// Signed bits per quantized back-propagated error (the library default is 12).
+    #[arg(long, default_value_t = 12)]
+    delta_bits: u32,
 }
 
 const BATCH: usize = 256;
@@ -72,7 +78,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ctx = SecureContext::new(
         authority.clone(),
         decryptor.clone(),
-        QuantizationConfig::new(),
+        QuantizationConfig::new()
+            .with_weight_bits(args.weight_bits)
+            .with_delta_bits(args.delta_bits),
     );
 
     // Server: one training step of the MLP, forward and backward.

@@ -9,6 +9,7 @@ use cryptonn::fe::GroupId;
 use cryptonn::mnist::model::MlpConfig;
 use cryptonn::mnist::plot;
 use cryptonn::mnist::training::{self, LabelMode, Mode, OptimizerKind, TrainingConfig};
+use cryptonn::nn::QuantizationConfig;
 
 /// Train an MLP on MNIST whose first layer only ever sees encrypted images
 /// (CryptoNN with functional encryption), next to the same model trained in
@@ -65,6 +66,13 @@ struct Args {
     /// under one master key above its dimension minus this margin.
     #[arg(long, default_value_t = 128)]
     key_margin: usize,
+    /// Signed bits per quantized weight in a key vector: fewer bits, fewer
+    /// group additions per decryption, coarser forward pass.
+    #[arg(long, default_value_t = 12)]
+    weight_bits: u32,
+    /// Signed bits per quantized back-propagated error in a key vector.
+    #[arg(long, default_value_t = 12)]
+    delta_bits: u32,
     /// Worker threads for encryption and decryption (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -114,7 +122,12 @@ fn main() -> ExitCode {
         .with_seed(args.seed)
         .with_labels(args.labels)
         .with_secure_test_size(args.secure_test_size)
-        .with_key_margin(args.key_margin);
+        .with_key_margin(args.key_margin)
+        .with_quantization(
+            QuantizationConfig::new()
+                .with_weight_bits(args.weight_bits)
+                .with_delta_bits(args.delta_bits),
+        );
     let outputs = training::Outputs {
         model: matches!(args.mode, Mode::Secure | Mode::Both).then_some(args.save_model),
         audit_log: args.audit_log,
