@@ -214,6 +214,7 @@ fn run(args: &Args) -> AuditResult<Audit> {
     let trace = train_trace(args, &data, &batches, &q)?;
     let table = Arc::new(DlogTable::<Ristretto255>::new(DlogConfig::default())?);
 
+    let small = small_batch_deltas(args, &data, &q)?;
     let mut rng = StdRng::seed_from_u64(args.seed);
     let mut policies = Vec::new();
     for on in [false, true] {
@@ -221,14 +222,7 @@ fn run(args: &Args) -> AuditResult<Audit> {
             "policy {}: the curious server at work…",
             if on { "on" } else { "off" }
         );
-        let policy = if on {
-            RankBudget::new(args.key_margin, q.min_key_support, 1.0, &mut rng)
-        } else {
-            // Margin 0 and no degenerate filter: every key is issued, as in
-            // the paper; the budget only measures the rank.
-            RankBudget::new(0, 0, 1.0, &mut rng)
-        };
-        let small = small_batch_deltas(args, &data, &q)?;
+        let policy = key_policy(on, args.key_margin, &mut rng);
         policies.push(audit_policy(
             args, on, policy, &data, target, &truth, &trace, &small, &table, &mut rng,
         )?);
@@ -262,6 +256,17 @@ fn run(args: &Args) -> AuditResult<Audit> {
         policies,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// The main job's rank budget (on), or a budget of margin 0 without the
+/// degenerate filter (off): every key is issued, as in the paper, and the
+/// budget only measures the rank.
+fn key_policy(on: bool, margin: usize, rng: &mut StdRng) -> RankBudget {
+    if on {
+        RankBudget::new(margin, QuantizationConfig::new().min_key_support, 1.0, rng)
+    } else {
+        RankBudget::new(0, 0, 1.0, rng)
+    }
 }
 
 fn device(seed: u64) -> Device {
@@ -465,16 +470,7 @@ fn audit_policy(
     let n = data.features;
     let b = target.len();
     let decryptor = Decryptor::new(table.clone());
-    let leak2_policy = if on {
-        RankBudget::new(
-            args.key_margin,
-            QuantizationConfig::new().min_key_support,
-            1.0,
-            rng,
-        )
-    } else {
-        RankBudget::new(0, 0, 1.0, rng)
-    };
+    let leak2_policy = key_policy(on, args.key_margin, rng);
     let gradient_leak = gradient_leak(args, leak2_policy, data, small_deltas, &decryptor, rng)?;
 
     let authority = Arc::new(Authority::<Ristretto255>::new(policy));
