@@ -142,6 +142,7 @@ fn draw(report: &Report, path: &Path) -> Result<(), String> {
         .configure_mesh()
         .x_desc("step")
         .y_desc("cross-entropy")
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .draw()
         .map_err(|e| err(&e))?;
     for (name, color, values) in &losses {
@@ -183,6 +184,8 @@ fn draw(report: &Report, path: &Path) -> Result<(), String> {
         .configure_mesh()
         .x_desc("epoch")
         .y_desc("accuracy (%)")
+        .x_labels(epochs)
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .draw()
         .map_err(|e| err(&e))?;
     for (name, color, run) in &runs {
