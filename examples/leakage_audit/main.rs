@@ -265,7 +265,12 @@ fn run(args: &Args) -> AuditResult<Audit> {
 /// budget only measures the rank.
 fn key_policy(on: bool, margin: usize, rng: &mut StdRng) -> RankBudget {
     if on {
-        RankBudget::new(margin, TrainingConfig::new().quantization.min_key_support, 1.0, rng)
+        RankBudget::new(
+            margin,
+            TrainingConfig::new().quantization.min_key_support,
+            1.0,
+            rng,
+        )
     } else {
         RankBudget::new(0, 0, 1.0, rng)
     }

@@ -80,8 +80,31 @@ impl AuditLog {
         Ok(Self::new(file))
     }
 
+    /// Records one key per hash, all issued now to `requester` under `master_key`.
+    pub(crate) fn record(
+        &mut self,
+        requester: &str,
+        scheme: Scheme,
+        master_key: KeyId,
+        rank_after: Option<usize>,
+        hashes: impl Iterator<Item = String>,
+    ) -> Result<()> {
+        let time_unix_ms = now_unix_ms();
+        let records: Vec<AuditRecord> = hashes
+            .map(|vector_sha256| AuditRecord {
+                time_unix_ms,
+                requester: requester.into(),
+                scheme,
+                master_key,
+                vector_sha256,
+                rank_after,
+            })
+            .collect();
+        self.write(&records)
+    }
+
     /// Writes and flushes `records`.
-    pub(crate) fn write(&mut self, records: &[AuditRecord]) -> Result<()> {
+    fn write(&mut self, records: &[AuditRecord]) -> Result<()> {
         let mut text = String::new();
         for record in records {
             let line = serde_json::to_string(record).map_err(|e| Error::AuditLog(e.to_string()))?;
@@ -96,7 +119,7 @@ impl AuditLog {
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
-pub(crate) fn now_unix_ms() -> u64 {
+fn now_unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

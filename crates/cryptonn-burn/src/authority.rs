@@ -9,7 +9,7 @@ use rand::CryptoRng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::audit_log::{AuditLog, AuditRecord, Scheme, hash_words, now_unix_ms};
+use crate::audit_log::{AuditLog, Scheme, hash_words};
 use crate::{Error, Result};
 
 /// What the server may ask of the authority. The server holds only a
@@ -232,19 +232,8 @@ impl<G: Group> Authority<G> {
             .collect::<cryptonn_fe::Result<Vec<_>>>()?;
         let rank_after = state.policy.budget(instance, msk.dim()).map(|b| b.rank);
         if let Some(log) = &mut state.log {
-            let time_unix_ms = now_unix_ms();
-            let records: Vec<AuditRecord> = ys
-                .iter()
-                .map(|y| AuditRecord {
-                    time_unix_ms,
-                    requester: requester.into(),
-                    scheme: Scheme::Feip,
-                    master_key: instance,
-                    vector_sha256: hash_words(b"feip", y),
-                    rank_after,
-                })
-                .collect();
-            log.write(&records)?;
+            let hashes = ys.iter().map(|y| hash_words(b"feip", y));
+            log.record(requester, Scheme::Feip, instance, rank_after, hashes)?;
         }
         state.issued += keys.len() as u64;
         Ok(keys)
@@ -267,23 +256,12 @@ impl<G: Group> Authority<G> {
             .map(|r| febo::derive_key(msk, &r.commitment, r.op, r.operand))
             .collect::<cryptonn_fe::Result<Vec<_>>>()?;
         if let Some(log) = &mut state.log {
-            let time_unix_ms = now_unix_ms();
-            let records: Vec<AuditRecord> = requests
-                .iter()
-                .map(|r| {
-                    let mut prefix = format!("febo {:?} ", r.op).into_bytes();
-                    prefix.extend(G::element_to_bytes(&r.commitment));
-                    AuditRecord {
-                        time_unix_ms,
-                        requester: requester.into(),
-                        scheme: Scheme::Febo,
-                        master_key: instance,
-                        vector_sha256: hash_words(&prefix, &[r.operand]),
-                        rank_after: None,
-                    }
-                })
-                .collect();
-            log.write(&records)?;
+            let hashes = requests.iter().map(|r| {
+                let mut prefix = format!("febo {:?} ", r.op).into_bytes();
+                prefix.extend(G::element_to_bytes(&r.commitment));
+                hash_words(&prefix, &[r.operand])
+            });
+            log.record(requester, Scheme::Febo, instance, None, hashes)?;
         }
         state.issued += keys.len() as u64;
         Ok(keys)
