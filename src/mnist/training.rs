@@ -559,7 +559,8 @@ fn train_secure<G: Group>(
         meters.push(budget_meter(&server, &encrypted));
     }
     let train_seconds = train_start.elapsed().as_secs_f64();
-    let trained = epochs.len() * batches.len() * config.batch_size;
+    let steps: usize = epochs.iter().map(|e| e.step_losses.len()).sum();
+    let trained = steps * config.batch_size;
     let times = ctx.phase_times();
     if let Some(why) = &stopped {
         eprintln!("secure training stopped early: {why}");
