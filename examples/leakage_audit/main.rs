@@ -14,13 +14,13 @@ use std::time::Instant;
 use attack::{Equations, Quality};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use clap::Parser;
 use cryptonn::fe::feip::{Decryptor, FunctionKey};
 use cryptonn::fe::{DlogConfig, DlogTable, Group, Ristretto255};
 use cryptonn::mnist::data::{Dataset, Split};
 use cryptonn::mnist::model::{Mlp, MlpConfig};
-use cryptonn::mnist::training::TrainingConfig;
+use cryptonn::mnist::training::{TrainingConfig, device};
 use cryptonn::nn::quantize::quantize_columns;
 use cryptonn::nn::{
     Authority, Client, Error, FirstLayer, KeyService, QuantizationConfig, RankBudget, Samples,
@@ -276,12 +276,6 @@ fn key_policy(on: bool, margin: usize, rng: &mut StdRng) -> RankBudget {
     }
 }
 
-fn device(seed: u64) -> Device {
-    let device = Device::ndarray().autodiff();
-    device.seed(seed);
-    device
-}
-
 fn read(t: Tensor<2>) -> AuditResult<Vec<f32>> {
     Ok(t.into_data()
         .to_vec::<f32>()
@@ -299,14 +293,8 @@ fn step(
     let FirstLayer::Plain(first) = &model.first else {
         return Err("the audit trains a plain first layer".into());
     };
-    let x: Vec<f32> = data
-        .pixels(indices)
-        .iter()
-        .map(|&p| p as f32 / 255.0)
-        .collect();
-    let x = Tensor::<2>::from_data(TensorData::new(x, [indices.len(), data.features]), device);
-    let y: Vec<i64> = data.labels_of(indices).iter().map(|&l| l as i64).collect();
-    let y = Tensor::<1, Int>::from_data(TensorData::new(y, [indices.len()]), device);
+    let x = data.inputs(indices, device);
+    let y = data.targets(indices, device);
     let hidden = first.weight.dims()[1];
     let probe = Tensor::<2>::zeros([indices.len(), hidden], device).require_grad();
     let logits = model.head(first.forward(x) + probe.clone());

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
 use super::idx::{self, DataError};
 
 /// Which half of the dataset.
@@ -94,5 +96,21 @@ impl Dataset {
             .iter()
             .map(|&i| usize::from(self.labels[i]))
             .collect()
+    }
+
+    /// Images `indices` as a `[len, features]` tensor scaled to [0, 1].
+    pub fn inputs(&self, indices: &[usize], device: &Device) -> Tensor<2> {
+        let x: Vec<f32> = self
+            .pixels(indices)
+            .iter()
+            .map(|&p| p as f32 / 255.0)
+            .collect();
+        Tensor::from_data(TensorData::new(x, [indices.len(), self.features]), device)
+    }
+
+    /// The labels of images `indices` as a `[len]` tensor of class indices.
+    pub fn targets(&self, indices: &[usize], device: &Device) -> Tensor<1, Int> {
+        let y: Vec<i64> = self.labels_of(indices).iter().map(|&l| l as i64).collect();
+        Tensor::from_data(TensorData::new(y, [indices.len()]), device)
     }
 }

@@ -9,7 +9,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
+use burn::tensor::{Device, Gradients, Tensor};
 use cryptonn_burn::labels::cross_entropy_encrypted;
 use cryptonn_burn::{
     AuditLog, Authority, Budget, Client, EncryptedBatch, QuantizationConfig, RankBudget, Requester,
@@ -168,20 +168,6 @@ fn optimizer(config: &TrainingConfig) -> ModuleOptimizer {
     }
 }
 
-fn inputs(data: &Dataset, indices: &[usize], device: &Device) -> Tensor<2> {
-    let x: Vec<f32> = data
-        .pixels(indices)
-        .iter()
-        .map(|&p| p as f32 / 255.0)
-        .collect();
-    Tensor::from_data(TensorData::new(x, [indices.len(), data.features]), device)
-}
-
-fn targets(data: &Dataset, indices: &[usize], device: &Device) -> Tensor<1, Int> {
-    let y: Vec<i64> = data.labels_of(indices).iter().map(|&l| l as i64).collect();
-    Tensor::from_data(TensorData::new(y, [indices.len()]), device)
-}
-
 fn predictions(logits: Tensor<2>) -> Vec<i64> {
     logits
         .argmax(1)
@@ -196,7 +182,7 @@ fn accuracy(model: &Mlp, data: &Dataset, device: &Device) -> f64 {
     let mut correct = 0;
     let all: Vec<usize> = (0..data.len()).collect();
     for chunk in all.chunks(1000) {
-        let preds = predictions(model.forward_plain(inputs(data, chunk, device)).detach());
+        let preds = predictions(model.forward_plain(data.inputs(chunk, device)).detach());
         correct += preds
             .iter()
             .zip(data.labels_of(chunk))
@@ -289,9 +275,10 @@ pub fn run(
     })
 }
 
-fn device(config: &TrainingConfig) -> Device {
+/// The autodiff ndarray device both runs train on, seeded.
+pub fn device(seed: u64) -> Device {
     let device = Device::ndarray().autodiff();
-    device.seed(config.seed);
+    device.seed(seed);
     device
 }
 
@@ -370,7 +357,7 @@ fn train_plain(
     test: &Dataset,
     batches: &[Vec<usize>],
 ) -> Result<RunReport, TrainError> {
-    let device = device(config);
+    let device = device(config.seed);
     let model = config.model.init(&device, false);
     let ce = CrossEntropyLossConfig::new().init(&device);
     let start = Instant::now();
@@ -384,8 +371,8 @@ fn train_plain(
         &mut |_| None,
         |model, b| {
             let loss = ce.forward(
-                model.forward_plain(inputs(train, &batches[b], &device)),
-                targets(train, &batches[b], &device),
+                model.forward_plain(train.inputs(&batches[b], &device)),
+                train.targets(&batches[b], &device),
             );
             Ok((
                 f64::from(loss.clone().into_scalar::<f32>()),
@@ -499,7 +486,7 @@ fn train_secure<G: Group>(
         Decryptor::new(table),
         config.quantization,
     );
-    let device = device(config);
+    let device = device(config.seed);
     let model = config.model.init(&device, true);
     let ce = CrossEntropyLossConfig::new().init(&device);
     // Each epoch asks every batch's master keys for up to this many more
@@ -544,7 +531,7 @@ fn train_secure<G: Group>(
                     (out.loss, out.surrogate.backward())
                 }
                 _ => {
-                    let loss = ce.forward(logits, targets(train, &batches[b], &device));
+                    let loss = ce.forward(logits, train.targets(&batches[b], &device));
                     (
                         f64::from(loss.clone().into_scalar::<f32>()),
                         loss.backward(),
