@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use cryptonn::mnist::data::{Dataset, Split};
 use cryptonn::mnist::idx::DataError;
 use cryptonn::mnist::model::MlpConfig;
-use cryptonn::mnist::training::{self, Mode, TrainError, TrainingConfig};
+use cryptonn::mnist::training::{self, Mode, Privacy, TrainError, TrainingConfig};
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
@@ -25,7 +25,6 @@ fn tiny_secure_run_learns_and_reports() {
         .with_test_size(500)
         .with_secure_test_size(128)
         .with_lr(1e-2)
-        .with_key_margin(64)
         .with_model(MlpConfig::new().with_hidden(vec![16]));
     let report = training::run(&config, &data_dir(), &training::Outputs::default()).unwrap();
     let secure = report.secure.as_ref().unwrap();
@@ -47,7 +46,7 @@ fn tiny_secure_run_learns_and_reports() {
     assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
     std::fs::remove_file(&png).unwrap();
     let json: serde_json::Value = serde_json::to_value(&report).unwrap();
-    for field in ["config", "group", "security_bits", "secure", "plain"] {
+    for field in ["config", "group", "security_bits", "secure", "plain", "privacy"] {
         assert!(json.get(field).is_some(), "report lacks {field}");
     }
     for field in [
@@ -135,8 +134,8 @@ fn spent_budget_stops_cleanly_and_keeps_the_model() {
         audit_log: Some(dir.join("keys.log")),
     };
     std::fs::create_dir_all(&dir).unwrap();
-    // Column-wise master keys of dimension 128 with margin 96 allow rank 32:
-    // two epochs of 16 keys, so the third is never started.
+    // A column cap of 32 allows two epochs of 16 gradient keys, so the third
+    // is never started.
     let config = TrainingConfig::new()
         .with_mode(Mode::Secure)
         .with_epochs(3)
@@ -144,7 +143,7 @@ fn spent_budget_stops_cleanly_and_keeps_the_model() {
         .with_batch_size(128)
         .with_test_size(200)
         .with_secure_test_size(0)
-        .with_key_margin(96)
+        .with_col_cap(32)
         .with_model(MlpConfig::new().with_hidden(vec![16]));
     let report = training::run(&config, &data_dir(), &outputs).unwrap();
     let secure = report.secure.as_ref().unwrap();
@@ -168,4 +167,33 @@ fn spent_budget_stops_cleanly_and_keeps_the_model() {
     assert_eq!(log.lines().count() as u64, secure.keys_issued.unwrap());
     assert!(log.lines().all(|l| l.contains("\"requester\":\"server\"")));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn tiny_projection_run_decrypts_once_and_reports_its_leakage() {
+    let config = TrainingConfig::new()
+        .with_mode(Mode::Both)
+        .with_privacy(Privacy::Projection)
+        .with_projection_dim(16)
+        .with_epochs(3)
+        .with_train_size(512)
+        .with_batch_size(128)
+        .with_test_size(500)
+        .with_secure_test_size(128)
+        .with_model(MlpConfig::new().with_hidden(vec![32]));
+    let report = training::run(&config, &data_dir(), &training::Outputs::default()).unwrap();
+    let secure = report.secure.as_ref().unwrap();
+    let plain = report.plain.as_ref().unwrap();
+    assert_eq!(secure.epochs.len(), 3, "epochs cost no budget");
+    assert!(secure.test_accuracy > 0.5, "{}", secure.test_accuracy);
+    assert!((secure.test_accuracy - plain.test_accuracy).abs() < 0.03);
+    assert!(secure.secure_inference.as_ref().unwrap().accuracy > 0.5);
+    // 16 row keys and 10 label keys per image-batch, once: 4 training and 1 test batch.
+    assert_eq!(secure.keys_issued, Some(5 * 16 + (512 + 128) * 10));
+    let privacy = report.privacy.as_ref().unwrap();
+    assert_eq!(
+        (privacy.row_equations_per_image, privacy.column_equations_per_batch),
+        (16, 0)
+    );
+    assert!(report.summary().contains("16 equations per image for life"));
 }

@@ -8,7 +8,7 @@ use clap::Parser;
 use cryptonn::fe::GroupId;
 use cryptonn::mnist::model::MlpConfig;
 use cryptonn::mnist::plot;
-use cryptonn::mnist::training::{self, LabelMode, Mode, OptimizerKind, TrainingConfig};
+use cryptonn::mnist::training::{self, LabelMode, Mode, OptimizerKind, Privacy, TrainingConfig};
 use cryptonn::nn::QuantizationConfig;
 
 /// Train an MLP on MNIST whose first layer only ever sees encrypted images
@@ -61,11 +61,26 @@ struct Args {
     /// Encrypted test images classified by secure inference after training.
     #[arg(long, default_value_t = 512)]
     secure_test_size: usize,
-    /// Dimensions of every master key that stay unknown to the server: the
-    /// authority refuses keys that would raise the rank of what it issued
-    /// under one master key above its dimension minus this margin.
+    /// cryptonn: the paper's protocol (a secure first layer trained with
+    /// function keys for W and δ every step; the equations on each image grow
+    /// with training, up to the caps); projection: a fixed public projection
+    /// decrypted once per image (K equations for life, no gradient keys),
+    /// the rest trained in the clear. See docs/THREAT_MODEL.md.
+    #[arg(long, value_enum, default_value = "cryptonn")]
+    privacy: Privacy,
+    /// Projection mode: K, the projection's outputs and the equations each
+    /// image reveals for life.
+    #[arg(long, default_value_t = 64)]
+    projection_dim: usize,
+    /// Paper's mode: the most independent equations the authority lets the
+    /// server hold on each image (row keys per master key). 128 = two epochs
+    /// of a 64-wide layer.
     #[arg(long, default_value_t = 128)]
-    key_margin: usize,
+    row_cap: usize,
+    /// Paper's mode: the most independent weight-gradient equations per pixel
+    /// mixing a batch's images (column keys per master key); 0 refuses them all.
+    #[arg(long, default_value_t = 128)]
+    col_cap: usize,
     /// Signed bits per quantized weight in a key vector (2–30): fewer bits,
     /// fewer group additions per decryption and a coarser forward pass. 8 is
     /// as accurate as 12 on the defaults (90.76% vs 90.87%) and 1.2× faster.
@@ -123,7 +138,10 @@ fn main() -> ExitCode {
         .with_seed(args.seed)
         .with_labels(args.labels)
         .with_secure_test_size(args.secure_test_size)
-        .with_key_margin(args.key_margin)
+        .with_privacy(args.privacy)
+        .with_projection_dim(args.projection_dim)
+        .with_row_cap(args.row_cap)
+        .with_col_cap(args.col_cap)
         .with_quantization(
             QuantizationConfig::new()
                 .with_weight_bits(args.weight_bits)

@@ -4,5 +4,7 @@ pub mod data;
 pub mod idx;
 pub mod model;
 pub mod plot;
+pub mod privacy;
+pub mod projection;
 pub mod report;
 pub mod training;

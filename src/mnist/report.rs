@@ -3,6 +3,7 @@
 use cryptonn_burn::Budget;
 use serde::Serialize;
 
+use super::privacy::PrivacyReport;
 use super::training::TrainingConfig;
 
 /// One epoch of one run.
@@ -88,6 +89,8 @@ pub struct Report {
     pub secure: Option<RunReport>,
     /// The plaintext baseline, if any.
     pub plain: Option<RunReport>,
+    /// What the secure run let the server learn, if there was one.
+    pub privacy: Option<PrivacyReport>,
 }
 
 impl Report {
@@ -150,6 +153,9 @@ impl Report {
                 "  secure − plain accuracy: {:+.2} percentage points\n",
                 100.0 * (s.test_accuracy - p.test_accuracy)
             );
+        }
+        if let Some(privacy) = &self.privacy {
+            out += &format!("  {}\n", privacy.line());
         }
         out
     }

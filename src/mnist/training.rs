@@ -12,8 +12,8 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Gradients, Tensor};
 use cryptonn_burn::labels::cross_entropy_encrypted;
 use cryptonn_burn::{
-    AuditLog, Authority, Budget, Client, EncryptedBatch, QuantizationConfig, RankBudget, Requester,
-    Samples, SecureContext,
+    AuditLog, Authority, Budget, Caps, Client, EncryptedBatch, QuantizationConfig, RankBudget,
+    Requester, Samples, SecureContext,
 };
 use cryptonn_fe::feip::Decryptor;
 use cryptonn_fe::{DlogConfig, DlogTable, Group, GroupId, Modp2048, Modp3072, Ristretto255};
@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 use super::data::{Dataset, Split};
 use super::idx::DataError;
 use super::model::{Mlp, MlpConfig};
+use super::privacy::PrivacyReport;
+use super::projection;
 use super::report::{BudgetMeter, EpochReport, PhaseSeconds, Report, RunReport, SecureInference};
 
 /// Which runs to make.
@@ -58,6 +60,19 @@ pub enum LabelMode {
     Encrypted,
     /// Labels sent in the clear.
     Plain,
+}
+
+/// What the server may learn: the paper's protocol or projection mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Privacy {
+    /// CryptoNN as published: a secure first layer trained with row keys for
+    /// W and column keys for δ every step; the equations on each image grow
+    /// with training, up to the caps.
+    Cryptonn,
+    /// A fixed public projection decrypted once per image (K equations for
+    /// life, no gradient keys); the layers after it train in the clear.
+    Projection,
 }
 
 /// Configuration of the main job.
@@ -99,10 +114,23 @@ pub struct TrainingConfig {
     /// Encrypted test images classified by secure inference. Default 512.
     #[config(default = 512)]
     pub secure_test_size: usize,
-    /// Dimensions of every master key the server must never learn: the
-    /// authority's rank budget refuses keys beyond `dim − key_margin`. Default 128.
+    /// The paper's protocol or projection mode. Default the paper's.
+    #[config(default = "Privacy::Cryptonn")]
+    pub privacy: Privacy,
+    /// Projection mode: K, the outputs of the fixed public projection and
+    /// the equations each image reveals for life. Default 64.
+    #[config(default = 64)]
+    pub projection_dim: usize,
+    /// The paper's mode: independent equations the server may hold on each
+    /// image (the rank of the row keys per master key). Default 128: two
+    /// epochs of a 64-wide secure layer.
     #[config(default = 128)]
-    pub key_margin: usize,
+    pub row_cap: usize,
+    /// The paper's mode: independent weight-gradient equations per pixel
+    /// mixing a batch's images (the rank of the column keys per master key).
+    /// Default 128.
+    #[config(default = 128)]
+    pub col_cap: usize,
     /// Quantization of weights and errors. Default: 8-bit weights and errors,
     /// which train as well as the library's 12 bits here at 1.2× the speed.
     #[config(default = "QuantizationConfig::new().with_weight_bits(8).with_delta_bits(8)")]
@@ -148,7 +176,7 @@ impl From<cryptonn_fe::Error> for TrainError {
     }
 }
 
-fn bar(len: usize, what: &str) -> ProgressBar {
+pub(super) fn bar(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -161,14 +189,14 @@ fn bar(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-fn optimizer(config: &TrainingConfig) -> ModuleOptimizer {
+pub(super) fn optimizer(config: &TrainingConfig) -> ModuleOptimizer {
     match config.optimizer {
         OptimizerKind::Adam => AdamConfig::new().init(),
         OptimizerKind::Sgd => SgdConfig::new().init(),
     }
 }
 
-fn predictions(logits: Tensor<2>) -> Vec<i64> {
+pub(super) fn predictions(logits: Tensor<2>) -> Vec<i64> {
     logits
         .argmax(1)
         .into_data()
@@ -193,7 +221,7 @@ fn accuracy(model: &Mlp, data: &Dataset, device: &Device) -> f64 {
 }
 
 /// Fixed batch compositions: the first `train_size` images shuffled once by the seed.
-fn batches(config: &TrainingConfig, available: usize) -> Vec<Vec<usize>> {
+pub(super) fn batches(config: &TrainingConfig, available: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..available).collect();
     order.shuffle(&mut StdRng::seed_from_u64(config.seed));
     order
@@ -203,7 +231,7 @@ fn batches(config: &TrainingConfig, available: usize) -> Vec<Vec<usize>> {
 }
 
 /// The order of the batches in each epoch.
-fn epoch_order(config: &TrainingConfig, epoch: usize, count: usize) -> Vec<usize> {
+pub(super) fn epoch_order(config: &TrainingConfig, epoch: usize, count: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..count).collect();
     order.shuffle(&mut StdRng::seed_from_u64(
         config.seed.wrapping_add(1 + epoch as u64),
@@ -250,29 +278,63 @@ pub fn run(
         )));
     }
     let plain = matches!(config.mode, Mode::Plain | Mode::Both)
-        .then(|| train_plain(config, &train, &test, &batches))
+        .then(|| match config.privacy {
+            Privacy::Cryptonn => train_plain(config, &train, &test, &batches),
+            Privacy::Projection => projection::train_plain(config, &train, &test, &batches),
+        })
         .transpose()?;
     let secure = match config.mode {
         Mode::Plain => None,
         Mode::Secure | Mode::Both => Some(match config.group {
             GroupId::Ristretto255 => {
-                train_secure::<Ristretto255>(config, &train, &test, &batches, outputs)?
+                secure_run::<Ristretto255>(config, &train, &test, &batches, outputs)?
             }
-            GroupId::Modp2048 => {
-                train_secure::<Modp2048>(config, &train, &test, &batches, outputs)?
-            }
-            GroupId::Modp3072 => {
-                train_secure::<Modp3072>(config, &train, &test, &batches, outputs)?
-            }
+            GroupId::Modp2048 => secure_run::<Modp2048>(config, &train, &test, &batches, outputs)?,
+            GroupId::Modp3072 => secure_run::<Modp3072>(config, &train, &test, &batches, outputs)?,
         }),
     };
+    let (secure, privacy) = secure.unzip();
     Ok(Report {
         config: config.clone(),
         group: config.group.to_string(),
         security_bits: config.group.security_bits(),
         secure,
         plain,
+        privacy,
     })
+}
+
+/// The secure run of the configured mode, and what it let the server learn.
+fn secure_run<G: Group>(
+    config: &TrainingConfig,
+    train: &Dataset,
+    test: &Dataset,
+    batches: &[Vec<usize>],
+    outputs: &Outputs,
+) -> Result<(RunReport, PrivacyReport), TrainError> {
+    match config.privacy {
+        Privacy::Cryptonn => {
+            let run = train_secure::<G>(config, train, test, batches, outputs)?;
+            let rank = |b: Option<Budget>| b.map_or(0, |b| b.rank);
+            let (rows, cols) = run
+                .budget
+                .last()
+                .map_or((0, 0), |m| (rank(m.rows), rank(m.cols)));
+            let caps = Caps {
+                rows: config.row_cap,
+                cols: config.col_cap,
+            };
+            Ok((run, PrivacyReport::new(Privacy::Cryptonn, rows, cols, caps)))
+        }
+        Privacy::Projection => {
+            let (run, rows) = projection::train_secure::<G>(config, train, test, batches, outputs)?;
+            let caps = Caps {
+                rows: config.projection_dim,
+                cols: 0,
+            };
+            Ok((run, PrivacyReport::new(Privacy::Projection, rows, 0, caps)))
+        }
+    }
 }
 
 /// The autodiff ndarray device both runs train on, seeded.
@@ -291,11 +353,10 @@ type Guard<'a> = dyn FnMut(usize) -> Option<String> + 'a;
 /// batch's loss and gradients. Training stops early, keeping the model, when
 /// `guard` says so or the authority refuses a key mid-epoch.
 #[allow(clippy::too_many_arguments)]
-fn train_epochs(
+pub(super) fn train_epochs(
     config: &TrainingConfig,
-    test: &Dataset,
+    evaluate: &dyn Fn(&Mlp) -> f64,
     batches: usize,
-    device: &Device,
     mut model: Mlp,
     name: &str,
     guard: &mut Guard<'_>,
@@ -340,7 +401,7 @@ fn train_epochs(
             epochs.push(EpochReport {
                 epoch: epoch + 1,
                 loss: losses.iter().sum::<f64>() / losses.len() as f64,
-                test_accuracy: accuracy(&model, test, device),
+                test_accuracy: evaluate(&model),
                 step_losses: losses,
             });
         }
@@ -363,9 +424,8 @@ fn train_plain(
     let start = Instant::now();
     let (_, epochs, _) = train_epochs(
         config,
-        test,
+        &|m| accuracy(m, test, &device),
         batches.len(),
-        &device,
         model,
         "plain",
         &mut |_| None,
@@ -418,6 +478,33 @@ fn budget_meter<G: Group>(server: &Requester<G>, encrypted: &[EncryptedBatch<G>]
     }
 }
 
+/// Writes `model`'s weights to `path` (Burn's burnpack format).
+pub(super) fn save_model(model: &Mlp, path: &Path) -> Result<(), TrainError> {
+    let failed = |e: String| TrainError::Save {
+        path: path.to_path_buf(),
+        reason: e,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
+    }
+    model
+        .clone()
+        .save_file(path)
+        .map_err(|e| failed(e.to_string()))
+}
+
+/// The authority, with the audit log the outputs ask for.
+pub(super) fn authority<G: Group>(
+    policy: RankBudget,
+    outputs: &Outputs,
+) -> Result<Arc<Authority<G>>, TrainError> {
+    let mut authority = Authority::<G>::new(policy);
+    if let Some(path) = &outputs.audit_log {
+        authority = authority.with_audit_log(AuditLog::append_to(path)?);
+    }
+    Ok(Arc::new(authority))
+}
+
 /// Clients: one fresh key set and one encrypted batch per batch composition.
 fn encrypt_all<G: Group>(
     authority: &Authority<G>,
@@ -461,17 +548,12 @@ fn train_secure<G: Group>(
     let mut rng = StdRng::seed_from_u64(config.seed);
     // The rank budget guards the master keys; sparse error vectors are never
     // requested (see `min_key_support`), so only the rank can refuse a key.
-    let policy = RankBudget::new(
-        config.key_margin,
-        config.quantization.min_key_support,
-        1.0,
-        &mut rng,
-    );
-    let mut authority = Authority::<G>::new(policy);
-    if let Some(path) = &outputs.audit_log {
-        authority = authority.with_audit_log(AuditLog::append_to(path)?);
-    }
-    let authority = Arc::new(authority);
+    let caps = Caps {
+        rows: config.row_cap,
+        cols: config.col_cap,
+    };
+    let policy = RankBudget::new(caps, config.quantization.min_key_support, 1.0, &mut rng);
+    let authority = authority::<G>(policy, outputs)?;
     let server = authority.requester("server");
     let start = Instant::now();
     let encrypted = encrypt_all(&authority, train, batches, config, &mut rng, "encrypt")?;
@@ -517,9 +599,8 @@ fn train_secure<G: Group>(
     let train_start = Instant::now();
     let (model, epochs, stopped) = train_epochs(
         config,
-        test,
+        &|m| accuracy(m, test, &device),
         batches.len(),
-        &device,
         model,
         "secure",
         &mut guard,
@@ -553,19 +634,7 @@ fn train_secure<G: Group>(
         eprintln!("secure training stopped early: {why}");
     }
     if let Some(path) = &outputs.model {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| TrainError::Save {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-        }
-        model
-            .clone()
-            .save_file(path)
-            .map_err(|e| TrainError::Save {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+        save_model(&model, path)?;
     }
 
     // Secure inference on encrypted test images, through the same keys and layer.

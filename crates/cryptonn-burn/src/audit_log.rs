@@ -149,7 +149,7 @@ mod tests {
     use rand::rngs::StdRng;
 
     use super::*;
-    use crate::{Authority, KeyService, RankBudget};
+    use crate::{Authority, Caps, KeyService, RankBudget};
 
     /// A sink the test can read back.
     #[derive(Clone, Default)]
@@ -181,7 +181,7 @@ mod tests {
     fn records_requester_hash_and_rank() {
         let mut rng = StdRng::seed_from_u64(5);
         let sink = Shared::default();
-        let policy = RankBudget::new(1, 2, 1.0, &mut rng);
+        let policy = RankBudget::new(Caps::from_margin(1, 4, 2), 2, 1.0, &mut rng);
         let authority = Arc::new(
             Authority::<Ristretto255>::new(policy).with_audit_log(AuditLog::new(sink.clone())),
         );

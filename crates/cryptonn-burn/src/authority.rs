@@ -45,30 +45,65 @@ pub struct FeboKeyRequest<G: Group> {
     pub operand: i64,
 }
 
+/// Which side of a batch a FEIP master key encrypts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// One ciphertext per sample (dimension: features). A key for y reveals
+    /// ⟨x_b, y⟩ for every sample b: one equation per image.
+    Rows,
+    /// One ciphertext per feature (dimension: batch). A key for δ reveals
+    /// Σ_b δ_b·x_b[i] for every feature i: equations that mix the batch's images.
+    Columns,
+}
+
+impl core::fmt::Display for Side {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Side::Rows => "row",
+            Side::Columns => "column",
+        })
+    }
+}
+
+/// A FEIP master key as a policy sees it: its id, side and dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MasterKey {
+    /// The key's id.
+    pub id: KeyId,
+    /// What it encrypts.
+    pub side: Side,
+    /// Its dimension.
+    pub dim: usize,
+}
+
 /// Decides which FEIP key vectors the authority may issue.
 ///
 /// The policy sees every vector before its key is derived. Policies are
 /// stateful (a rank budget remembers what it has issued), hence `&mut self`.
 pub trait KeyPolicy: Send {
-    /// Approves (and records) `ys` for master key `instance` of dimension `dim`, or refuses all of them.
+    /// Approves (and records) `ys` for master key `key`, or refuses all of them.
     ///
     /// # Errors
     /// [`Error::KeyRefused`] with the reason.
-    fn approve(&mut self, instance: KeyId, dim: usize, ys: &[Vec<i64>]) -> Result<()>;
+    fn approve(&mut self, key: &MasterKey, ys: &[Vec<i64>]) -> Result<()>;
 
-    /// How much of `instance`'s budget is spent, for policies that keep one.
-    fn budget(&self, _instance: KeyId, _dim: usize) -> Option<Budget> {
+    /// How much of `key`'s budget is spent, for policies that keep one.
+    fn budget(&self, _key: &MasterKey) -> Option<Budget> {
         None
     }
 }
 
-/// The rank budget of one master key: how many dimensions of every vector
-/// encrypted under it the issued keys reveal, and how many they may.
+/// The budget of one master key: the rank of the key vectors issued under
+/// it, which is the number of independent equations the server holds on
+/// every vector encrypted under it, and the most the policy allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Budget {
+    /// What the master key encrypts.
+    pub side: Side,
     /// Rank of the vectors issued so far.
     pub rank: usize,
-    /// The most the policy allows: dimension − margin.
+    /// The most the policy allows (the side's cap, at most `dim`).
     pub limit: usize,
     /// The dimension of the master key.
     pub dim: usize,
@@ -94,7 +129,7 @@ impl Budget {
 pub struct IssueAll;
 
 impl KeyPolicy for IssueAll {
-    fn approve(&mut self, _: KeyId, _: usize, _: &[Vec<i64>]) -> Result<()> {
+    fn approve(&mut self, _: &MasterKey, _: &[Vec<i64>]) -> Result<()> {
         Ok(())
     }
 }
@@ -113,8 +148,20 @@ pub struct BatchPublicKeys<G: Group> {
     pub labels: febo::MasterPublicKey<G>,
 }
 
+/// The public keys a client needs to encrypt samples row-wise only (no
+/// weight gradient will be asked for, as in projection mode): a fresh FEIP
+/// master key for the rows and a FEBO key for the labels.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct RowPublicKeys<G: Group> {
+    /// For the row-wise ciphertexts.
+    pub rows: feip::MasterPublicKey<G>,
+    /// For the labels.
+    pub labels: febo::MasterPublicKey<G>,
+}
+
 struct State<G: Group> {
-    feip: HashMap<KeyId, feip::MasterSecretKey<G>>,
+    feip: HashMap<KeyId, (Side, feip::MasterSecretKey<G>)>,
     febo: HashMap<KeyId, febo::MasterSecretKey<G>>,
     policy: Box<dyn KeyPolicy>,
     issued: u64,
@@ -186,10 +233,28 @@ impl<G: Group> Authority<G> {
         let (col_msk, cols) = feip::setup::<G, _>(batch, rng)?;
         let (label_msk, labels) = febo::setup::<G, _>(rng);
         let mut state = self.lock();
-        state.feip.insert(row_msk.id(), row_msk);
-        state.feip.insert(col_msk.id(), col_msk);
+        state.feip.insert(row_msk.id(), (Side::Rows, row_msk));
+        state.feip.insert(col_msk.id(), (Side::Columns, col_msk));
         state.febo.insert(label_msk.id(), label_msk);
         Ok(BatchPublicKeys { rows, cols, labels })
+    }
+
+    /// Fresh master keys for samples of `features` features encrypted
+    /// row-wise only, and their labels.
+    ///
+    /// # Errors
+    /// An FE error for a zero or oversized dimension.
+    pub fn row_keys<R: CryptoRng + ?Sized>(
+        &self,
+        features: usize,
+        rng: &mut R,
+    ) -> Result<RowPublicKeys<G>> {
+        let (row_msk, rows) = feip::setup::<G, _>(features, rng)?;
+        let (label_msk, labels) = febo::setup::<G, _>(rng);
+        let mut state = self.lock();
+        state.feip.insert(row_msk.id(), (Side::Rows, row_msk));
+        state.febo.insert(label_msk.id(), label_msk);
+        Ok(RowPublicKeys { rows, labels })
     }
 
     /// How many function keys (FEIP and FEBO) have been issued.
@@ -200,8 +265,12 @@ impl<G: Group> Authority<G> {
     /// The budget of FEIP master key `instance`, if the policy keeps one.
     pub fn budget(&self, instance: KeyId) -> Option<Budget> {
         let state = self.lock();
-        let dim = state.feip.get(&instance)?.dim();
-        state.policy.budget(instance, dim)
+        let (side, msk) = state.feip.get(&instance)?;
+        state.policy.budget(&MasterKey {
+            id: instance,
+            side: *side,
+            dim: msk.dim(),
+        })
     }
 
     fn issue_feip(
@@ -212,10 +281,15 @@ impl<G: Group> Authority<G> {
     ) -> Result<Vec<feip::FunctionKey<G>>> {
         let mut state = self.lock();
         let state = &mut *state;
-        let msk = state
+        let (side, msk) = state
             .feip
             .get(&instance)
             .ok_or(Error::UnknownKey(instance))?;
+        let master = MasterKey {
+            id: instance,
+            side: *side,
+            dim: msk.dim(),
+        };
         for y in ys {
             if y.len() != msk.dim() {
                 return Err(cryptonn_fe::Error::LengthMismatch {
@@ -225,12 +299,12 @@ impl<G: Group> Authority<G> {
                 .into());
             }
         }
-        state.policy.approve(instance, msk.dim(), ys)?;
+        state.policy.approve(&master, ys)?;
         let keys = ys
             .par_iter()
             .map(|y| feip::derive_key(msk, y))
             .collect::<cryptonn_fe::Result<Vec<_>>>()?;
-        let rank_after = state.policy.budget(instance, msk.dim()).map(|b| b.rank);
+        let rank_after = state.policy.budget(&master).map(|b| b.rank);
         if let Some(log) = &mut state.log {
             let hashes = ys.iter().map(|y| hash_words(b"feip", y));
             log.record(requester, Scheme::Feip, instance, rank_after, hashes)?;

@@ -136,6 +136,84 @@ impl<'de, G: Group> Deserialize<'de> for EncryptedBatch<G> {
     }
 }
 
+/// Samples encrypted row-wise only, as projection mode needs them: one
+/// ciphertext per sample under one master key, and optionally the labels.
+/// No weight-gradient key can ever be asked for them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EncryptedRows<G: Group> {
+    input_scale: f64,
+    rows: Arc<[feip::Ciphertext<G>]>,
+    labels: Option<EncryptedLabels<G>>,
+}
+
+impl<G: Group> EncryptedRows<G> {
+    /// Assembles and validates row-wise ciphertexts.
+    ///
+    /// # Errors
+    /// [`Error::InvalidBatch`] for no rows, rows under different master keys
+    /// or of different dimensions, a non-positive scale, or labels that do
+    /// not match.
+    pub fn new(
+        input_scale: f64,
+        rows: Vec<feip::Ciphertext<G>>,
+        labels: Option<EncryptedLabels<G>>,
+    ) -> Result<Self> {
+        let dim = rows.first().map_or(0, feip::Ciphertext::dim);
+        one_key(&rows, dim, "row")?;
+        if !(input_scale.is_finite() && input_scale > 0.0) {
+            return Err(Error::InvalidBatch(format!(
+                "input scale {input_scale} is not positive"
+            )));
+        }
+        let fits = |l: &EncryptedLabels<G>| {
+            l.classes > 0
+                && (1..=MAX_LABEL_SCALE).contains(&l.scale)
+                && l.entries.len() == rows.len() * l.classes
+        };
+        if !labels.as_ref().is_none_or(fits) {
+            return Err(Error::InvalidBatch("labels do not match the batch".into()));
+        }
+        Ok(Self {
+            input_scale,
+            rows: rows.into(),
+            labels,
+        })
+    }
+
+    /// `[samples, features]`.
+    pub fn shape(&self) -> [usize; 2] {
+        [self.rows.len(), self.rows[0].dim()]
+    }
+
+    /// The real input is the encrypted integer divided by this.
+    pub fn input_scale(&self) -> f64 {
+        self.input_scale
+    }
+
+    /// The row-wise master key.
+    pub fn row_key(&self) -> KeyId {
+        self.rows[0].id()
+    }
+
+    /// One ciphertext per sample.
+    pub fn rows(&self) -> &[feip::Ciphertext<G>] {
+        &self.rows
+    }
+
+    /// The encrypted one-hot labels, if the client sent them.
+    pub fn labels(&self) -> Option<&EncryptedLabels<G>> {
+        self.labels.as_ref()
+    }
+
+    /// Bytes of the ciphertexts per sample (row and labels), in memory
+    /// encoding size (`G::ELEMENT_LEN` per element).
+    pub fn ciphertext_bytes_per_sample(&self) -> usize {
+        let [_, n] = self.shape();
+        let labels = self.labels().map_or(0, |l| 2 * l.classes);
+        (n + 1 + labels) * G::ELEMENT_LEN
+    }
+}
+
 impl<G: Group> EncryptedBatch<G> {
     /// Assembles and validates a batch.
     ///

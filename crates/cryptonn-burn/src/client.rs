@@ -6,15 +6,16 @@ use cryptonn_fe::feip::Encryptor;
 use rand::CryptoRng;
 use rayon::prelude::*;
 
-use crate::authority::BatchPublicKeys;
-use crate::batch::{EncryptedBatch, EncryptedLabels};
+use crate::authority::{BatchPublicKeys, RowPublicKeys};
+use crate::batch::{EncryptedBatch, EncryptedLabels, EncryptedRows};
 use crate::{Error, Result};
 
-/// Encrypts batches for one set of [`BatchPublicKeys`]. Holds public keys
-/// only; building it precomputes fixed-base tables for every public key.
+/// Encrypts batches for one set of [`BatchPublicKeys`] (or [`RowPublicKeys`]).
+/// Holds public keys only; building it precomputes fixed-base tables for
+/// every public key.
 pub struct Client<G: Group> {
     rows: Encryptor<G>,
-    cols: Encryptor<G>,
+    cols: Option<Encryptor<G>>,
     labels: febo::MasterPublicKey<G>,
 }
 
@@ -39,9 +40,56 @@ impl<G: Group> Client<G> {
     pub fn new(keys: &BatchPublicKeys<G>) -> Result<Self> {
         Ok(Self {
             rows: Encryptor::new(&keys.rows)?,
-            cols: Encryptor::new(&keys.cols)?,
+            cols: Some(Encryptor::new(&keys.cols)?),
             labels: keys.labels.clone(),
         })
+    }
+
+    /// A client that encrypts samples row-wise only ([`Client::encrypt_rows`]).
+    ///
+    /// # Errors
+    /// An FE error if a public key holds the identity.
+    pub fn for_rows(keys: &RowPublicKeys<G>) -> Result<Self> {
+        Ok(Self {
+            rows: Encryptor::new(&keys.rows)?,
+            cols: None,
+            labels: keys.labels.clone(),
+        })
+    }
+
+    /// Encrypts samples row-wise only, and their one-hot labels (each entry
+    /// times `label_scale`): what projection mode sends.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the inputs are not whole samples of the key's
+    /// dimension, or a label is out of range.
+    pub fn encrypt_rows<R: CryptoRng + ?Sized>(
+        &self,
+        samples: &Samples<'_>,
+        label_scale: i64,
+        rng: &mut R,
+    ) -> Result<EncryptedRows<G>> {
+        let features = self.rows.public_key().dim();
+        let batch = samples.inputs.len() / features;
+        if samples.features != features || samples.inputs.len() != batch * features || batch == 0
+        {
+            return Err(Error::Shape {
+                what: "client samples",
+                expected: vec![batch.max(1), features],
+                got: vec![batch, samples.features],
+            });
+        }
+        let rows: Vec<Vec<i64>> = samples
+            .inputs
+            .chunks(features)
+            .map(<[i64]>::to_vec)
+            .collect();
+        let row_cts = self.rows.encrypt_many(&rows, rng)?;
+        let labels = samples
+            .labels
+            .map(|(labels, classes)| self.encrypt_labels(labels, classes, batch, label_scale, rng))
+            .transpose()?;
+        EncryptedRows::new(samples.input_scale, row_cts, labels)
     }
 
     /// Encrypts a batch row-wise and column-wise, and its one-hot labels
@@ -56,8 +104,11 @@ impl<G: Group> Client<G> {
         label_scale: i64,
         rng: &mut R,
     ) -> Result<EncryptedBatch<G>> {
+        let cols_key = self.cols.as_ref().ok_or_else(|| {
+            Error::InvalidBatch("this client holds row keys only: use encrypt_rows".into())
+        })?;
         let features = self.rows.public_key().dim();
-        let batch = self.cols.public_key().dim();
+        let batch = cols_key.public_key().dim();
         if samples.features != features || samples.inputs.len() != batch * features {
             return Err(Error::Shape {
                 what: "client samples",
@@ -81,7 +132,7 @@ impl<G: Group> Client<G> {
             })
             .collect();
         let row_cts = self.rows.encrypt_many(&rows, rng)?;
-        let col_cts = self.cols.encrypt_many(&cols, rng)?;
+        let col_cts = cols_key.encrypt_many(&cols, rng)?;
         let labels = samples
             .labels
             .map(|(labels, classes)| self.encrypt_labels(labels, classes, batch, label_scale, rng))

@@ -4,19 +4,60 @@
 //! encrypted under s. Keys for vectors spanning a space V reveal the
 //! projection of every such x onto V, and keys for n independent vectors
 //! reveal s itself. [`RankBudget`] therefore tracks, per master key, the
-//! exact rank of every vector it has approved and refuses any request that
-//! would raise it above `dim − margin`: the server's solution space for each
-//! encrypted vector keeps at least `margin` dimensions. It also refuses
-//! degenerate vectors, such as a unit vector eᵢ, which hands out xᵢ.
+//! exact rank of every vector it has approved, and caps it per side
+//! ([`Caps`]): on the row side the rank is the number of independent
+//! equations the server holds on *each image*, for the life of its
+//! ciphertexts; on the column side, the number of equations mixing the
+//! batch's images, for each pixel. It also refuses degenerate vectors, such
+//! as a unit vector eᵢ, which hands out xᵢ.
+//!
+//! # What a cap protects
+//! A rank below the dimension stops *linear-algebra-only* recovery and the
+//! recovery of the master key. It does not stop recovery under the
+//! constraints every image satisfies (integer pixels in [0, 255], sparsity,
+//! the statistics of public images): `docs/THREAT_MODEL.md` has the
+//! measured attacks for each cap.
 
 use std::collections::HashMap;
 
 use cryptonn_fe::KeyId;
 use rand::{CryptoRng, RngExt};
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
-use crate::authority::{Budget, KeyPolicy};
+use crate::authority::{Budget, KeyPolicy, MasterKey, Side};
 use crate::{Error, Result};
+
+/// The per-image privacy budget in pixel space: how many independent
+/// equations each side may reveal per master key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caps {
+    /// Row side: equations per image, for the life of its ciphertexts.
+    pub rows: usize,
+    /// Column side: equations per pixel mixing the batch's images (0 refuses
+    /// every weight-gradient key).
+    pub cols: usize,
+}
+
+impl Caps {
+    /// The caps that leave `margin` dimensions of every master key unknown,
+    /// for batches of `batch` samples with `features` features (the old
+    /// `--key-margin` knob, as a view of the caps).
+    pub fn from_margin(margin: usize, features: usize, batch: usize) -> Self {
+        Self {
+            rows: features.saturating_sub(margin),
+            cols: batch.saturating_sub(margin),
+        }
+    }
+
+    /// The cap of `side`.
+    pub fn of(&self, side: Side) -> usize {
+        match side {
+            Side::Rows => self.rows,
+            Side::Columns => self.cols,
+        }
+    }
+}
 
 /// The rank budget and degenerate-vector filter.
 ///
@@ -26,7 +67,7 @@ use crate::{Error, Result};
 /// out of the server's reach. The prime is zeroized on drop and left out of
 /// `Debug`.
 pub struct RankBudget {
-    margin: usize,
+    caps: Caps,
     min_support: usize,
     max_share: f64,
     prime: u64,
@@ -36,7 +77,7 @@ pub struct RankBudget {
 impl core::fmt::Debug for RankBudget {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RankBudget")
-            .field("margin", &self.margin)
+            .field("caps", &self.caps)
             .field("min_support", &self.min_support)
             .field("max_share", &self.max_share)
             .field("master_keys", &self.bases.len())
@@ -57,22 +98,33 @@ struct Basis {
 }
 
 impl RankBudget {
-    /// A budget leaving `margin` dimensions unknown per master key, refusing
-    /// vectors with fewer than `min_support` non-zero entries or with one
-    /// entry above `max_share` of the ℓ₁ norm.
+    /// A budget capping each side at `caps`, refusing vectors with fewer
+    /// than `min_support` non-zero entries or with one entry above
+    /// `max_share` of the ℓ₁ norm.
     pub fn new<R: CryptoRng + ?Sized>(
-        margin: usize,
+        caps: Caps,
         min_support: usize,
         max_share: f64,
         rng: &mut R,
     ) -> Self {
         Self {
-            margin,
+            caps,
             min_support,
             max_share,
             prime: random_prime(rng),
             bases: HashMap::new(),
         }
+    }
+
+    /// The policy of projection mode: `k` equations per image for life, no
+    /// weight-gradient key ever.
+    pub fn projection<R: CryptoRng + ?Sized>(k: usize, min_support: usize, rng: &mut R) -> Self {
+        Self::new(Caps { rows: k, cols: 0 }, min_support, 1.0, rng)
+    }
+
+    /// The caps.
+    pub fn caps(&self) -> Caps {
+        self.caps
     }
 
     /// Rank approved so far under `instance`.
@@ -99,16 +151,29 @@ impl RankBudget {
     }
 }
 
+/// Why a request would take a side beyond its cap.
+fn spent(key: &MasterKey, limit: usize, rank: usize, asked: usize) -> Error {
+    let what = match key.side {
+        Side::Rows => "equations per image",
+        Side::Columns => "equations per pixel across the batch",
+    };
+    Error::KeyRefused(format!(
+        "{} budget of master key {} spent: at most {limit} {what}, {rank} issued, \
+         this request of {asked} vectors needs more; rotate to fresh master keys",
+        key.side, key.id
+    ))
+}
+
 impl KeyPolicy for RankBudget {
-    fn approve(&mut self, instance: KeyId, dim: usize, ys: &[Vec<i64>]) -> Result<()> {
+    fn approve(&mut self, key: &MasterKey, ys: &[Vec<i64>]) -> Result<()> {
         if let Some(reason) = ys.iter().find_map(|y| self.degenerate(y)) {
             return Err(Error::KeyRefused(format!(
                 "degenerate key vector: {reason}"
             )));
         }
-        let limit = dim.saturating_sub(self.margin);
+        let limit = self.caps.of(key.side).min(key.dim);
         let p = self.prime;
-        let basis = self.bases.entry(instance).or_default();
+        let basis = self.bases.entry(key.id).or_default();
         let mut added = Vec::new();
         for y in ys {
             let mut v: Vec<u64> = y.iter().map(|&e| reduce(e, p)).collect();
@@ -126,22 +191,19 @@ impl KeyPolicy for RankBudget {
                 added.push((pivot, v));
             }
             if basis.rows.len() + added.len() > limit {
-                return Err(Error::KeyRefused(format!(
-                    "rank budget of master key {instance} spent: {} of {dim} dimensions may be revealed (margin {}), \
-                     this request needs more; rotate to fresh master keys",
-                    limit, self.margin
-                )));
+                return Err(spent(key, limit, basis.rows.len(), ys.len()));
             }
         }
         basis.rows.extend(added);
         Ok(())
     }
 
-    fn budget(&self, instance: KeyId, dim: usize) -> Option<Budget> {
+    fn budget(&self, key: &MasterKey) -> Option<Budget> {
         Some(Budget {
-            rank: self.rank(instance),
-            limit: dim.saturating_sub(self.margin),
-            dim,
+            side: key.side,
+            rank: self.rank(key.id),
+            limit: self.caps.of(key.side).min(key.dim),
+            dim: key.dim,
         })
     }
 }
@@ -212,8 +274,17 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
-    fn budget(margin: usize) -> RankBudget {
-        RankBudget::new(margin, 2, 0.9, &mut StdRng::seed_from_u64(1))
+    fn budget(rows: usize) -> RankBudget {
+        let caps = Caps { rows, cols: 0 };
+        RankBudget::new(caps, 2, 0.9, &mut StdRng::seed_from_u64(1))
+    }
+
+    fn rows(id: KeyId, dim: usize) -> MasterKey {
+        MasterKey {
+            id,
+            side: Side::Rows,
+            dim,
+        }
     }
 
     #[test]
@@ -226,25 +297,51 @@ mod tests {
 
     #[test]
     fn counts_rank_exactly() {
-        let mut b = budget(1);
-        let id = KeyId::random(&mut StdRng::seed_from_u64(3));
-        b.approve(
-            id,
-            4,
-            &[vec![1, 1, 0, 0], vec![2, 2, 0, 0], vec![0, 1, 1, 0]],
-        )
-        .unwrap();
-        assert_eq!(b.rank(id), 2);
+        let mut b = budget(3);
+        let key = rows(KeyId::random(&mut StdRng::seed_from_u64(3)), 4);
+        b.approve(&key, &[vec![1, 1, 0, 0], vec![2, 2, 0, 0], vec![0, 1, 1, 0]])
+            .unwrap();
+        assert_eq!(b.rank(key.id), 2);
         // A dependent vector costs nothing.
-        b.approve(id, 4, &[vec![1, 2, 1, 0]]).unwrap();
-        assert_eq!(b.rank(id), 2);
-        b.approve(id, 4, &[vec![0, 0, 1, 1]]).unwrap();
+        b.approve(&key, &[vec![1, 2, 1, 0]]).unwrap();
+        assert_eq!(b.rank(key.id), 2);
+        b.approve(&key, &[vec![0, 0, 1, 1]]).unwrap();
         assert!(matches!(
-            b.approve(id, 4, &[vec![1, 0, 0, 2]]),
+            b.approve(&key, &[vec![1, 0, 0, 2]]),
             Err(Error::KeyRefused(_))
         ));
         // A refused request leaves the budget untouched.
-        assert_eq!(b.rank(id), 3);
+        assert_eq!(b.rank(key.id), 3);
+    }
+
+    #[test]
+    fn projection_policy_refuses_the_k_plus_first_row_key_and_every_column_key() {
+        let rng = &mut StdRng::seed_from_u64(5);
+        let mut b = RankBudget::projection(2, 2, rng);
+        let row = rows(KeyId::random(rng), 4);
+        let col = MasterKey {
+            side: Side::Columns,
+            ..rows(KeyId::random(rng), 4)
+        };
+        b.approve(&row, &[vec![1, 2, 0, 0], vec![0, 0, 3, 1]]).unwrap();
+        let Err(Error::KeyRefused(why)) = b.approve(&row, &[vec![1, 0, 1, 0]]) else {
+            panic!("a third row key was issued");
+        };
+        assert!(why.contains("row budget") && why.contains("at most 2"), "{why}");
+        let Err(Error::KeyRefused(why)) = b.approve(&col, &[vec![1, 1, 1, 1]]) else {
+            panic!("a column key was issued");
+        };
+        assert!(why.contains("column budget") && why.contains("at most 0"), "{why}");
+        assert_eq!(b.budget(&row).map(|b| (b.rank, b.limit)), Some((2, 2)));
+    }
+
+    #[test]
+    fn margin_is_a_view_of_the_caps() {
+        assert_eq!(
+            Caps::from_margin(128, 784, 256),
+            Caps { rows: 656, cols: 128 }
+        );
+        assert_eq!(Caps::from_margin(300, 784, 256).cols, 0);
     }
 
     #[test]
@@ -255,10 +352,10 @@ mod tests {
 
     #[test]
     fn rejects_degenerate_vectors() {
-        let mut b = budget(0);
-        let id = KeyId::random(&mut StdRng::seed_from_u64(4));
-        assert!(b.approve(id, 3, &[vec![0, 5, 0]]).is_err(), "unit vector");
-        assert!(b.approve(id, 3, &[vec![100, 1, 1]]).is_err(), "dominated");
-        assert!(b.approve(id, 3, &[vec![3, 2, 1]]).is_ok());
+        let mut b = budget(3);
+        let key = rows(KeyId::random(&mut StdRng::seed_from_u64(4)), 3);
+        assert!(b.approve(&key, &[vec![0, 5, 0]]).is_err(), "unit vector");
+        assert!(b.approve(&key, &[vec![100, 1, 1]]).is_err(), "dominated");
+        assert!(b.approve(&key, &[vec![3, 2, 1]]).is_ok());
     }
 }

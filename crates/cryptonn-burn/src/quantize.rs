@@ -68,6 +68,11 @@ impl Quantized {
     pub fn limbs(&self) -> usize {
         self.limbs
     }
+
+    /// Columns of the quantized matrix.
+    pub fn columns(&self) -> usize {
+        self.scales.len()
+    }
 }
 
 /// The columns of a row-major `[rows, cols]` matrix, each quantized at its

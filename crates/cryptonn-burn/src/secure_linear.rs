@@ -16,6 +16,11 @@ use crate::op::{SecureBackend, SecureGrad, WeightGradient};
 use crate::quantize::quantize_columns;
 use crate::server::{Phase, SecureContext};
 
+pub(crate) fn read_f32(data: TensorData) -> crate::Result<Vec<f32>> {
+    data.try_to_vec::<f32>()
+        .map_err(|e| Error::TensorRead(format!("{e:?}")))
+}
+
 /// Configuration of a [`SecureLinear`] layer, as [`LinearConfig`].
 #[derive(Config, Debug)]
 pub struct SecureLinearConfig {
@@ -74,11 +79,6 @@ impl From<Linear> for SecureLinear {
             bias: linear.bias,
         }
     }
-}
-
-fn read_f32(data: TensorData) -> crate::Result<Vec<f32>> {
-    data.try_to_vec::<f32>()
-        .map_err(|e| Error::TensorRead(format!("{e:?}")))
 }
 
 impl SecureLinear {
@@ -142,16 +142,7 @@ impl SecureLinear {
         let w = read_f32(weight.to_data())?;
         let q = ctx.quantization();
         let weights = quantize_columns(&w, d_in, d_out, q.weight_bits, q.limbs)?;
-        let keys = ctx.timed(Phase::KeyDerivation, || {
-            ctx.keys().feip_keys(batch.row_key(), &weights.vectors)
-        })?;
-        let products = ctx.timed(Phase::Decryption, || {
-            ctx.decryptor().decrypt_batch(&keys, batch.rows())
-        })?;
-        let z: Vec<f32> = products
-            .chunks(keys.len())
-            .flat_map(|row| (0..d_out).map(|j| weights.decode(row, j, batch.input_scale()) as f32))
-            .collect();
+        let z = ctx.decrypt_columns(batch.row_key(), batch.rows(), &weights, batch.input_scale())?;
         let decrypted = Tensor::<2>::from_data(TensorData::new(z, [rows, d_out]), &weight.device());
         let grad = SecureGrad(Arc::new(EncryptedWeightGradient {
             cols: batch.cols(),

@@ -5,11 +5,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cryptonn_fe::Group;
-use cryptonn_fe::feip::Decryptor;
+use cryptonn_fe::feip::{Ciphertext, Decryptor};
+use cryptonn_fe::{Group, KeyId};
 
 use crate::authority::KeyService;
-use crate::quantize::QuantizationConfig;
+use crate::quantize::{QuantizationConfig, Quantized};
 use crate::{Error, Result};
 
 /// The server's side of the protocol, shared by every secure layer and step.
@@ -95,6 +95,33 @@ impl<G: Group> SecureContext<G> {
             Phase::Decryption => times.decryption += elapsed,
         }
         out
+    }
+
+    /// The one path from quantized key vectors to real values: keys for
+    /// `weights` under `row_key`, decryption of every row ciphertext, and
+    /// decoding. Returns `[rows, columns of weights]`, row-major.
+    ///
+    /// # Errors
+    /// A key refusal, or an FE error from decryption (e.g. a result beyond
+    /// the discrete-log bound).
+    pub(crate) fn decrypt_columns(
+        &self,
+        row_key: KeyId,
+        rows: &[Ciphertext<G>],
+        weights: &Quantized,
+        input_scale: f64,
+    ) -> Result<Vec<f32>> {
+        let keys = self.timed(Phase::KeyDerivation, || {
+            self.keys.feip_keys(row_key, &weights.vectors)
+        })?;
+        let products = self.timed(Phase::Decryption, || {
+            self.decryptor.decrypt_batch(&keys, rows)
+        })?;
+        let columns = weights.columns();
+        Ok(products
+            .chunks(keys.len().max(1))
+            .flat_map(|row| (0..columns).map(move |j| weights.decode(row, j, input_scale) as f32))
+            .collect())
     }
 
     /// The time spent so far in each phase.

@@ -1,0 +1,102 @@
+//! What a run let the server learn: the equations actually issued, and the
+//! leakage measured for that mode by the audit (`docs/leakage_table.json`).
+
+use cryptonn_burn::Caps;
+use serde::{Deserialize, Serialize};
+
+use super::training::Privacy;
+
+/// The privacy section of a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrivacyReport {
+    /// The paper's protocol or projection mode.
+    pub mode: Privacy,
+    /// Independent equations the server holds on each training image (the
+    /// rank of the row keys of the most spent batch).
+    pub row_equations_per_image: usize,
+    /// Independent weight-gradient equations per pixel mixing a batch's
+    /// images (the rank of the column keys of the most spent batch).
+    pub column_equations_per_batch: usize,
+    /// The caps the authority enforced.
+    pub caps: Caps,
+    /// The strongest attack measured for this mode and these equations, from
+    /// the audit's table (not measured on this run's images).
+    pub measured_leakage: Option<MeasuredLeakage>,
+}
+
+/// One row of the audit's table: the best attack on one case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredLeakage {
+    /// The mode audited.
+    pub mode: Privacy,
+    /// Equations per image in that case.
+    pub row_equations_per_image: usize,
+    /// Gradient equations per pixel in that case.
+    pub column_equations_per_batch: usize,
+    /// The attack with the highest mean PSNR.
+    pub best_attack: String,
+    /// Its mean PSNR over the audited images, in dB (99 for exact images).
+    pub mean_psnr_db: f64,
+    /// Share of audited images it recovered exactly.
+    pub exact_images: f64,
+    /// Share of audited pixels it recovered exactly.
+    pub exact_pixels: f64,
+    /// Where the number comes from.
+    pub source: String,
+}
+
+/// The measured table, shipped with the crate.
+const TABLE: &str = include_str!("../../docs/leakage_table.json");
+
+/// The audit's row for `mode` with the fewest equations at least as many as
+/// issued: what was measured is then no weaker than this run's leakage.
+pub fn measured(mode: Privacy, rows: usize, cols: usize) -> Option<MeasuredLeakage> {
+    let table: Vec<MeasuredLeakage> = serde_json::from_str(TABLE).ok()?;
+    table
+        .into_iter()
+        .filter(|m| {
+            m.mode == mode
+                && m.row_equations_per_image >= rows
+                && m.column_equations_per_batch >= cols
+        })
+        .min_by_key(|m| (m.row_equations_per_image, m.column_equations_per_batch))
+}
+
+impl PrivacyReport {
+    /// The report for a run that issued `rows` and `cols` equations.
+    pub fn new(mode: Privacy, rows: usize, cols: usize, caps: Caps) -> Self {
+        Self {
+            mode,
+            row_equations_per_image: rows,
+            column_equations_per_batch: cols,
+            caps,
+            measured_leakage: measured(mode, rows, cols),
+        }
+    }
+
+    /// One line for the summary.
+    pub fn line(&self) -> String {
+        let issued = match self.mode {
+            Privacy::Cryptonn => format!(
+                "paper's mode: {} equations per image and {} gradient equations per pixel issued",
+                self.row_equations_per_image, self.column_equations_per_batch
+            ),
+            Privacy::Projection => format!(
+                "projection mode: {} equations per image for life, no gradient keys",
+                self.row_equations_per_image
+            ),
+        };
+        let attack = self.measured_leakage.as_ref().map_or_else(
+            || "no audit measurement covers this case".to_string(),
+            |m| {
+                format!(
+                    "best measured attack ({}, audit table): {:.1} dB mean PSNR, {:.0}% of images exact",
+                    m.best_attack,
+                    m.mean_psnr_db,
+                    100.0 * m.exact_images
+                )
+            },
+        );
+        format!("privacy: {issued}; {attack}")
+    }
+}

@@ -1,0 +1,304 @@
+//! Projection mode: a fixed public projection decrypted once per image, then
+//! every later layer trained in the clear on the cached activations.
+#![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use cryptonn_burn::labels::decrypt_labels;
+use cryptonn_burn::{
+    Authority, Client, RankBudget, Samples, SecureContext, SecureProjection,
+    SecureProjectionConfig,
+};
+use cryptonn_fe::feip::Decryptor;
+use cryptonn_fe::{DlogConfig, DlogTable, Group};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::data::Dataset;
+use super::model::{Mlp, MlpConfig};
+use super::report::{PhaseSeconds, RunReport, SecureInference};
+use super::training::{
+    Outputs, TrainError, TrainingConfig, authority, bar, device, predictions, save_model,
+    train_epochs,
+};
+
+/// Activations of the projection for a list of images, with their labels.
+struct Features {
+    /// `[images, K]`, row-major.
+    values: Vec<f32>,
+    labels: Vec<usize>,
+    k: usize,
+}
+
+impl Features {
+    fn tensor(&self, rows: std::ops::Range<usize>, device: &Device) -> Tensor<2> {
+        let values = self.values[rows.start * self.k..rows.end * self.k].to_vec();
+        Tensor::from_data(TensorData::new(values, [rows.len(), self.k]), device)
+    }
+
+    fn targets(&self, rows: std::ops::Range<usize>, device: &Device) -> Tensor<1, Int> {
+        let labels: Vec<i64> = self.labels[rows].iter().map(|&l| l as i64).collect();
+        Tensor::from_data(TensorData::new(labels.clone(), [labels.len()]), device)
+    }
+
+    fn accuracy(&self, model: &Mlp, device: &Device) -> f64 {
+        let n = self.labels.len();
+        let preds = predictions(model.forward_plain(self.tensor(0..n, device)).detach());
+        let correct = preds
+            .iter()
+            .zip(&self.labels)
+            .filter(|(p, l)| **p == **l as i64)
+            .count();
+        correct as f64 / n.max(1) as f64
+    }
+}
+
+/// The public projection of the configuration.
+pub fn projection(config: &TrainingConfig) -> Result<SecureProjection, TrainError> {
+    Ok(SecureProjectionConfig::new(config.model.d_input, config.projection_dim)
+        .with_seed(config.seed)
+        .with_bits(config.quantization.weight_bits)
+        .init()?)
+}
+
+/// The model after the projection: `K → hidden → classes`, all plain.
+fn head(config: &TrainingConfig, device: &Device) -> Mlp {
+    MlpConfig::new()
+        .with_d_input(config.projection_dim)
+        .with_hidden(config.model.hidden.clone())
+        .with_classes(config.model.classes)
+        .init(device, false)
+}
+
+/// The projection of `data` in the clear: what the plaintext baseline sees,
+/// and what the test accuracy is measured on.
+fn plain_features(
+    projection: &SecureProjection,
+    data: &Dataset,
+    indices: &[usize],
+    device: &Device,
+) -> Result<Features, TrainError> {
+    let mut values = Vec::with_capacity(indices.len() * projection.dims()[1]);
+    for chunk in indices.chunks(1000) {
+        let z = projection.forward_plain(data.inputs(chunk, device)).detach();
+        values.extend(read(z)?);
+    }
+    Ok(Features {
+        values,
+        labels: data.labels_of(indices),
+        k: projection.dims()[1],
+    })
+}
+
+fn read(t: Tensor<2>) -> Result<Vec<f32>, TrainError> {
+    t.into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| cryptonn_burn::Error::TensorRead(format!("{e:?}")).into())
+}
+
+/// Trains the head on `features` in fixed batches of `config.batch_size`.
+fn train_head(
+    config: &TrainingConfig,
+    features: &Features,
+    test: &Features,
+    name: &str,
+) -> Result<(Mlp, RunReport), TrainError> {
+    let device = device(config.seed);
+    let batches = features.labels.len() / config.batch_size;
+    let ce = CrossEntropyLossConfig::new().init(&device);
+    let start = Instant::now();
+    let (model, epochs, stopped) = train_epochs(
+        config,
+        &|m| test.accuracy(m, &device),
+        batches,
+        head(config, &device),
+        name,
+        &mut |_| None,
+        |model, b| {
+            let rows = b * config.batch_size..(b + 1) * config.batch_size;
+            let loss = ce.forward(
+                model.forward_plain(features.tensor(rows.clone(), &device)),
+                features.targets(rows, &device),
+            );
+            Ok((
+                f64::from(loss.clone().into_scalar::<f32>()),
+                loss.backward(),
+            ))
+        },
+    )?;
+    let elapsed = start.elapsed().as_secs_f64();
+    let report = RunReport {
+        test_accuracy: epochs.last().map_or(0.0, |e| e.test_accuracy),
+        epochs,
+        seconds: PhaseSeconds {
+            burn_compute: elapsed,
+            ..PhaseSeconds::default()
+        },
+        train_samples_per_s: (config.epochs * batches * config.batch_size) as f64 / elapsed,
+        secure_inference: None,
+        ciphertext_bytes_per_image: None,
+        keys_issued: None,
+        budget: Vec::new(),
+        stopped,
+        model_file: None,
+    };
+    Ok((model, report))
+}
+
+/// The plaintext baseline: the same projection and head, in the clear.
+pub(super) fn train_plain(
+    config: &TrainingConfig,
+    train: &Dataset,
+    test: &Dataset,
+    batches: &[Vec<usize>],
+) -> Result<RunReport, TrainError> {
+    let device = Device::ndarray();
+    let projection = projection(config)?;
+    let order: Vec<usize> = batches.iter().flatten().copied().collect();
+    let train = plain_features(&projection, train, &order, &device)?;
+    let all: Vec<usize> = (0..test.len()).collect();
+    let test = plain_features(&projection, test, &all, &device)?;
+    Ok(train_head(config, &train, &test, "plain")?.1)
+}
+
+/// The server's side: what it decrypted, and how long each phase took.
+struct Decrypted {
+    features: Features,
+    client_encryption: f64,
+    ctx_times: cryptonn_burn::PhaseTimes,
+    keys_issued: u64,
+    row_equations: usize,
+    bytes_per_image: usize,
+}
+
+/// Clients encrypt each batch row-wise under fresh master keys; the server
+/// decrypts its K activations and its labels once. Batch by batch, so the
+/// ciphertexts of one batch at a time are in memory.
+fn encrypt_and_decrypt<G: Group>(
+    config: &TrainingConfig,
+    projection: &SecureProjection,
+    data: &Dataset,
+    batches: &[Vec<usize>],
+    outputs: &Outputs,
+    rng: &mut StdRng,
+    what: &str,
+) -> Result<Decrypted, TrainError> {
+    let policy =
+        RankBudget::projection(config.projection_dim, config.quantization.min_key_support, rng);
+    let authority: Arc<Authority<G>> = authority(policy, outputs)?;
+    let server = authority.requester("server");
+    let table = Arc::new(DlogTable::<G>::new(DlogConfig::default())?);
+    let ctx = SecureContext::new(
+        Arc::new(server.clone()),
+        Decryptor::new(table),
+        config.quantization,
+    );
+    let device = Device::ndarray();
+    let progress = bar(batches.iter().map(Vec::len).sum(), what);
+    let (mut values, mut labels) = (Vec::new(), Vec::new());
+    let (mut client_encryption, mut row_equations, mut bytes_per_image) = (0.0, 0, 0);
+    for indices in batches {
+        let start = Instant::now();
+        let keys = authority.row_keys(data.features, rng)?;
+        let pixels = data.pixels(indices);
+        let classes = data.labels_of(indices);
+        let samples = Samples {
+            inputs: &pixels,
+            features: data.features,
+            input_scale: 255.0,
+            labels: Some((classes.as_slice(), config.model.classes)),
+        };
+        let encrypted =
+            Client::for_rows(&keys)?.encrypt_rows(&samples, config.quantization.label_scale, rng)?;
+        client_encryption += start.elapsed().as_secs_f64();
+        bytes_per_image = encrypted.ciphertext_bytes_per_sample();
+        let z = projection.forward(&encrypted, &ctx, &device)?;
+        values.extend(read(z)?);
+        if let Some(l) = encrypted.labels() {
+            labels.extend(decrypt_labels(l, &ctx)?);
+        }
+        let rank = server.budget(encrypted.row_key()).map_or(0, |b| b.rank);
+        row_equations = row_equations.max(rank);
+        progress.inc(indices.len() as u64);
+    }
+    progress.finish_and_clear();
+    Ok(Decrypted {
+        features: Features {
+            values,
+            labels,
+            k: projection.dims()[1],
+        },
+        client_encryption,
+        ctx_times: ctx.phase_times(),
+        keys_issued: authority.keys_issued(),
+        row_equations,
+        bytes_per_image,
+    })
+}
+
+/// Projection mode, secure: encrypt, decrypt once, train the head in the
+/// clear, then classify encrypted test images.
+pub(super) fn train_secure<G: Group>(
+    config: &TrainingConfig,
+    train: &Dataset,
+    test: &Dataset,
+    batches: &[Vec<usize>],
+    outputs: &Outputs,
+) -> Result<(RunReport, usize), TrainError> {
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let projection = projection(config)?;
+    let decrypted =
+        encrypt_and_decrypt::<G>(config, &projection, train, batches, outputs, &mut rng, "decrypt")?;
+    let all: Vec<usize> = (0..test.len()).collect();
+    let test_features = plain_features(&projection, test, &all, &Device::ndarray())?;
+    let (model, mut report) = train_head(config, &decrypted.features, &test_features, "secure")?;
+    if let Some(path) = &outputs.model {
+        save_model(&model, path)?;
+        report.model_file = Some(path.display().to_string());
+    }
+    let inference = secure_inference::<G>(config, &projection, &model, test, &mut rng)?;
+    let times = decrypted.ctx_times;
+    let training = report.seconds.burn_compute;
+    report.seconds = PhaseSeconds {
+        client_encryption: decrypted.client_encryption,
+        key_derivation: times.key_derivation.as_secs_f64(),
+        decryption: times.decryption.as_secs_f64(),
+        burn_compute: training,
+    };
+    report.secure_inference = inference;
+    report.ciphertext_bytes_per_image = Some(decrypted.bytes_per_image);
+    report.keys_issued = Some(decrypted.keys_issued);
+    Ok((report, decrypted.row_equations))
+}
+
+/// Encrypted test images through the same projection (fresh master keys).
+fn secure_inference<G: Group>(
+    config: &TrainingConfig,
+    projection: &SecureProjection,
+    model: &Mlp,
+    test: &Dataset,
+    rng: &mut StdRng,
+) -> Result<Option<SecureInference>, TrainError> {
+    let count = config.secure_test_size.min(test.len());
+    if count == 0 {
+        return Ok(None);
+    }
+    let batches: Vec<Vec<usize>> = (0..count)
+        .collect::<Vec<_>>()
+        .chunks(config.batch_size)
+        .map(<[usize]>::to_vec)
+        .collect();
+    let outputs = Outputs::default();
+    let decrypted =
+        encrypt_and_decrypt::<G>(config, projection, test, &batches, &outputs, rng, "test")?;
+    let accuracy = decrypted
+        .features
+        .accuracy(model, &device(config.seed));
+    Ok(Some(SecureInference {
+        images: count,
+        accuracy,
+    }))
+}
