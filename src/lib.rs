@@ -8,4 +8,5 @@
 pub use cryptonn_burn as nn;
 pub use cryptonn_fe as fe;
 
+pub mod attack;
 pub mod mnist;

@@ -1,153 +1,142 @@
-//! The leakage audit: plays the curious server against one encrypted MNIST
-//! batch, with the paper's key policy (every key issued) and with the rank
-//! budget, and measures what it recovers.
+//! The leakage audit: plays the curious server against the main job's real
+//! batches with every attack we know, in the paper's mode (policy off, the
+//! reference budget, the default caps) and in projection mode.
 //! `cargo run --release --example leakage_audit -- --json`
 #![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
 
-mod attack;
+mod paper;
+mod projection;
+mod suite;
+mod trace;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use attack::{Equations, Quality};
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Device, Tensor};
 use clap::Parser;
-use cryptonn::fe::feip::{Decryptor, FunctionKey};
-use cryptonn::fe::{DlogConfig, DlogTable, Group, Ristretto255};
+use cryptonn::attack::{self, Equations, Prior, Quality, SolverConfig};
+use cryptonn::fe::feip::Decryptor;
+use cryptonn::fe::{DlogConfig, DlogTable, Ristretto255};
 use cryptonn::mnist::data::{Dataset, Split};
-use cryptonn::mnist::model::{Mlp, MlpConfig};
-use cryptonn::mnist::training::{TrainingConfig, device};
-use cryptonn::nn::quantize::quantize_columns;
-use cryptonn::nn::{
-    Authority, Client, Error, FirstLayer, KeyService, QuantizationConfig, RankBudget, Samples,
-};
+use cryptonn::mnist::privacy::MeasuredLeakage;
+use cryptonn::mnist::training::{Privacy, TrainingConfig, batches};
+use cryptonn::nn::{Authority, Caps};
+use paper::{MasterKeyRecovery, Policy};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use serde::Serialize;
+use suite::{AttackResult, Target};
 
-/// Play the curious server: train the main job's model, hand the server
-/// exactly the keys and ciphertexts it would hold for one batch, and measure
-/// how much of the batch's images it recovers, with the key policy off (the
-/// paper: every key issued) and on (the per-master-key rank budget).
+/// Play the curious server against the main job: the real authority, real
+/// encrypted batches of the main job's run, the keys its server is issued
+/// and their decryptions; then every reconstruction attack we know, run to
+/// convergence: joint box-constrained feasibility with certify/peel, linear
+/// MMSE with a public prior (the MNIST test images), the prior followed by
+/// feasibility, and box-constrained least squares.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Args {
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
     json: bool,
-    /// Training images (the first ones of the training set), in fixed batches.
-    #[arg(long, default_value_t = 1024)]
-    train_size: usize,
-    /// Images per batch; the audited batch is the first.
-    #[arg(long, default_value_t = 256)]
-    batch_size: usize,
-    /// Width of the secure first layer (one hidden layer).
-    #[arg(long, default_value_t = 64)]
-    hidden: usize,
-    /// Epochs the server trains for when no policy stops it; the default,
-    /// 14, is enough for H = 64 keys per epoch to reach rank 784.
+    /// Batches of the main job's run to audit (its first ones).
+    #[arg(long, default_value_t = 4)]
+    batches: usize,
+    /// Projection-mode widths K to audit, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128")]
+    projection_dims: Vec<usize>,
+    /// Epochs served with the policy off, for master-key recovery: H = 64
+    /// keys per epoch reach rank 784 in 13.
     #[arg(long, default_value_t = 14)]
-    epochs: usize,
-    /// The rank budget's margin (as `mnist_secure --key-margin`).
-    #[arg(long, default_value_t = 128)]
-    key_margin: usize,
+    epochs_off: usize,
     /// Batch size of the weight-gradient attack, which needs hidden ≥ batch.
     #[arg(long, default_value_t = 32)]
     small_batch: usize,
-    /// Iterations of the box-constrained least-squares reconstruction.
-    #[arg(long, default_value_t = 150)]
-    iterations: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-2)]
-    lr: f64,
-    /// Seed of weights, batches and keys.
-    #[arg(long, default_value_t = 7)]
+    /// Iteration cap of every iterative attack.
+    #[arg(long, default_value_t = 20_000)]
+    max_iterations: usize,
+    /// Relative step below which an iterative attack has converged.
+    #[arg(long, default_value_t = 1e-5)]
+    tolerance: f64,
+    /// Seed of the main job whose run is audited (weights, batches, keys).
+    #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Draw the first 8 images of the batch and their reconstructions under
-    /// the key policy here (PNG).
+    /// Draw the first 8 images of the first audited batch and the best
+    /// reconstruction of each case here (PNG).
     #[arg(long)]
     png: Option<PathBuf>,
+    /// Write the table of best attacks per case here (JSON; the main job's
+    /// report quotes it from `docs/leakage_table.json`).
+    #[arg(long)]
+    table: Option<PathBuf>,
+    /// Main-job reports (`mnist_secure --report`) to place on the
+    /// privacy–accuracy curve, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    curve_reports: Vec<PathBuf>,
+    /// Draw the privacy–accuracy curve of `--curve-reports` here (PNG).
+    #[arg(long)]
+    curve_png: Option<PathBuf>,
     /// Directory with the four MNIST IDX files.
     #[arg(long, default_value = "data/mnist")]
     data_dir: PathBuf,
 }
 
-/// The key vectors the server asks for in one step on the audited batch.
-struct StepKeys {
-    /// Quantized columns of W (length n), for the forward pass.
-    weights: Vec<Vec<i64>>,
-    /// Quantized columns of δ₁ (length B) dense enough to be requested.
-    deltas: Vec<Vec<i64>>,
-}
+type AuditResult<T> = Result<T, Box<dyn std::error::Error>>;
 
-/// What the server recovers with one master key's keys.
-#[derive(Debug, Default, Serialize)]
-struct MasterKeyRecovery {
-    /// Whether the issued keys reached full rank and gave s (checked against the public key).
-    recovered: bool,
-    /// The epoch after which they did.
-    after_epoch: Option<usize>,
-    /// Largest error of the images then decrypted in full.
-    max_pixel_error: Option<f64>,
-}
-
-/// One reconstruction checkpoint.
+/// The paper's mode with every key issued: leaks 1 and 2 (exact).
 #[derive(Debug, Serialize)]
-struct Reconstruction {
-    /// What the server had seen.
-    after: String,
-    /// Forward equations per image (keys under the row-wise master key).
-    forward_equations: usize,
-    /// Gradient equations per pixel (keys under the column-wise master key).
-    gradient_equations: usize,
-    /// How it was computed: "master key" (exact) or "least squares".
-    method: &'static str,
-    /// The result.
-    quality: Quality,
-    /// The reconstructed pixels, for the PNG.
-    #[serde(skip)]
-    pixels: Vec<f64>,
-}
-
-/// The weight-gradient attack (leak 2) on a batch narrower than the layer.
-#[derive(Debug, Serialize)]
-struct GradientLeak {
-    /// Batch size.
-    batch: usize,
-    /// First-layer width.
-    hidden: usize,
-    /// The authority's refusal, if any.
-    refused: Option<String>,
-    /// Largest pixel error of Xᵀ = (Xᵀδ)·δ⁺ solved exactly, if not refused.
-    max_pixel_error: Option<f64>,
-}
-
-/// The audit of one key policy.
-#[derive(Debug, Serialize)]
-struct PolicyAudit {
-    /// "off" or "on".
-    policy: &'static str,
-    /// In words.
-    description: String,
-    /// Epochs whose keys were issued for the audited batch.
+struct PolicyOff {
+    /// Epochs served (all requested).
     epochs_served: usize,
-    /// Why training stopped before the requested epochs, if it did.
-    stopped: Option<String>,
-    /// Rank of the issued keys after each epoch: [row-wise, column-wise].
-    ranks: Vec<[usize; 2]>,
     /// Leak 1 on the row-wise master key (dimension n).
     row_master_key: MasterKeyRecovery,
     /// Leak 1 on the column-wise master key (dimension B).
     column_master_key: MasterKeyRecovery,
-    /// Leak 2.
-    gradient_leak: GradientLeak,
-    /// Leaks 3 and 4: reconstructions from the decrypted inner products.
-    reconstructions: Vec<Reconstruction>,
+    /// Leak 2: largest pixel error of a batch of `small_batch` from one weight gradient.
+    gradient_leak_max_error: Option<f64>,
+}
+
+/// One point of a case: what the server held and what each attack made of it.
+#[derive(Debug, Serialize)]
+struct Checkpoint {
+    /// When.
+    after: String,
+    /// Independent equations per image (row keys).
+    row_equations_per_image: usize,
+    /// Independent gradient equations per pixel (column keys).
+    column_equations_per_batch: usize,
+    /// Every attack, over every audited batch.
+    attacks: Vec<AttackResult>,
+    /// The best attack's guess of the first batch, for the PNG.
+    #[serde(skip)]
+    pixels: Vec<f64>,
+}
+
+/// The paper's mode under one budget.
+#[derive(Debug, Serialize)]
+struct BudgetCase {
+    /// Its name.
+    name: String,
+    /// Its caps.
+    caps: Caps,
+    /// Epochs the trainer could serve before its budget check stopped it.
+    epochs_served: usize,
+    /// Why it stopped.
+    stopped: Option<String>,
+    /// The weight-gradient attack on a small batch: refused, or its max error.
+    gradient_leak: String,
+    /// After each served epoch.
+    checkpoints: Vec<Checkpoint>,
+}
+
+/// Projection mode with one K.
+#[derive(Debug, Serialize)]
+struct ProjectionCase {
+    /// The projection's width: equations per image for life.
+    k: usize,
+    /// What the server holds, and the attacks.
+    checkpoint: Checkpoint,
 }
 
 /// The whole audit.
@@ -158,13 +147,31 @@ struct Audit {
     batch_size: usize,
     hidden: usize,
     train_size: usize,
-    epochs: usize,
-    key_margin: usize,
+    audited_images: usize,
     quantization_bits: u32,
-    /// The all-black guess, for scale: MNIST is mostly background.
+    solver: String,
+    /// Guesses that use no equation, for scale.
     baseline_black_image: Quality,
-    policies: Vec<PolicyAudit>,
+    baseline_public_mean_image: Quality,
+    policy_off: PolicyOff,
+    budgets: Vec<BudgetCase>,
+    projection: Vec<ProjectionCase>,
+    /// The projection policy's answers to a (K+1)-th row key and to a
+    /// gradient key, for the main job's K.
+    projection_refusals: [String; 2],
     seconds: f64,
+}
+
+/// What every case shares.
+struct Context {
+    config: TrainingConfig,
+    data: Dataset,
+    batches: Vec<Vec<usize>>,
+    truths: Vec<Vec<i64>>,
+    prior: Prior,
+    solver: SolverConfig,
+    table: Arc<DlogTable<Ristretto255>>,
+    decryptor: Decryptor<Ristretto255>,
 }
 
 fn main() -> ExitCode {
@@ -172,10 +179,7 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(audit) => {
             if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&audit).unwrap_or_default()
-                );
+                println!("{}", serde_json::to_string_pretty(&audit).unwrap_or_default());
             } else {
                 print!("{}", summary(&audit));
             }
@@ -188,513 +192,336 @@ fn main() -> ExitCode {
     }
 }
 
-type AuditResult<T> = Result<T, Box<dyn std::error::Error>>;
-
-fn run(args: &Args) -> AuditResult<Audit> {
-    let start = Instant::now();
-    if args.batch_size == 0 || args.hidden == 0 || args.epochs == 0 || args.small_batch == 0 {
-        return Err("batch size, hidden width, epochs and small batch must be positive".into());
+fn context(args: &Args) -> AuditResult<Context> {
+    let config = TrainingConfig::new().with_seed(args.seed);
+    let data = Dataset::load(&args.data_dir, Split::Train, 10)?.truncate(config.train_size);
+    let public = Dataset::load(&args.data_dir, Split::Test, 10)?;
+    let batches = batches(&config, data.len());
+    if args.batches == 0 || args.batches > batches.len() || args.small_batch == 0 {
+        return Err(format!("audit 1..={} batches and a positive small batch", batches.len()).into());
     }
-    let data = Dataset::load(&args.data_dir, Split::Train, 10)?.truncate(args.train_size);
-    if data.len() < args.batch_size.max(args.small_batch) {
-        return Err(format!("{} images make no batch of {}", data.len(), args.batch_size).into());
-    }
-    let n = data.features;
-    // The main job's quantization: what its server would ask keys for.
-    let q = TrainingConfig::new().quantization;
-    let batches: Vec<Vec<usize>> = (0..data.len())
-        .collect::<Vec<_>>()
-        .chunks_exact(args.batch_size)
-        .map(<[usize]>::to_vec)
-        .collect();
-    let target = &batches[0];
-    let truth = data.pixels(target);
-    eprintln!(
-        "training {} epochs in plaintext to get the weights and errors of every step…",
-        args.epochs
-    );
-    let trace = train_trace(args, &data, &batches, &q)?;
+    let truths = batches[..args.batches].iter().map(|b| data.pixels(b)).collect();
+    let all: Vec<usize> = (0..public.len()).collect();
+    let prior = Prior::from_images(&public.pixels(&all), public.features)?;
     let table = Arc::new(DlogTable::<Ristretto255>::new(DlogConfig::default())?);
-
-    let small = small_batch_deltas(args, &data, &q)?;
-    let mut rng = StdRng::seed_from_u64(args.seed);
-    let mut policies = Vec::new();
-    for on in [false, true] {
-        eprintln!(
-            "policy {}: the curious server at work…",
-            if on { "on" } else { "off" }
-        );
-        let policy = key_policy(on, args.key_margin, &mut rng);
-        policies.push(audit_policy(
-            args, on, policy, &data, target, &truth, &trace, &small, &table, &mut rng,
-        )?);
-    }
-    if let Some(path) = &args.png {
-        let mut rows = vec![(
-            "the batch".to_string(),
-            truth.iter().map(|&v| v as f64).collect::<Vec<_>>(),
-        )];
-        if let Some(on) = policies.iter().find(|p| p.policy == "on") {
-            rows.extend(on.reconstructions.iter().map(|r| {
-                (
-                    format!("{}: {:.1} dB", r.after, r.quality.mean_psnr_db),
-                    r.pixels.clone(),
-                )
-            }));
-        }
-        cryptonn::mnist::plot::write_image_rows(path, &rows, 8, 28)?;
-    }
-    let black = vec![0.0; truth.len()];
-    Ok(Audit {
-        group: "ristretto255",
-        features: n,
-        batch_size: args.batch_size,
-        hidden: args.hidden,
-        train_size: data.len(),
-        epochs: args.epochs,
-        key_margin: args.key_margin,
-        quantization_bits: q.weight_bits,
-        baseline_black_image: attack::quality(&black, &truth, n),
-        policies,
-        seconds: start.elapsed().as_secs_f64(),
+    Ok(Context {
+        config,
+        batches,
+        truths,
+        prior,
+        solver: SolverConfig {
+            max_iterations: args.max_iterations,
+            tolerance: args.tolerance,
+        },
+        decryptor: Decryptor::new(table.clone()),
+        table,
+        data,
     })
 }
 
-/// The main job's rank budget (on), or a budget of margin 0 without the
-/// degenerate filter (off): every key is issued, as in the paper, and the
-/// budget only measures the rank.
-fn key_policy(on: bool, margin: usize, rng: &mut StdRng) -> RankBudget {
-    if on {
-        RankBudget::new(
-            margin,
-            TrainingConfig::new().quantization.min_key_support,
-            1.0,
-            rng,
-        )
-    } else {
-        RankBudget::new(0, 0, 1.0, rng)
-    }
-}
-
-fn read(t: Tensor<2>) -> AuditResult<Vec<f32>> {
-    Ok(t.into_data()
-        .to_vec::<f32>()
-        .map_err(|e| format!("{e:?}"))?)
-}
-
-/// One training step in the clear: δ₁ = ∂loss/∂z₁ comes from a zero probe
-/// added to z₁. Returns (W before the step, δ₁, gradients).
-fn step(
-    model: &Mlp,
-    data: &Dataset,
-    indices: &[usize],
-    device: &Device,
-) -> AuditResult<(Vec<f32>, Vec<f32>, burn::tensor::Gradients)> {
-    let FirstLayer::Plain(first) = &model.first else {
-        return Err("the audit trains a plain first layer".into());
+fn run(args: &Args) -> AuditResult<Audit> {
+    let start = Instant::now();
+    let ctx = context(args)?;
+    let n = ctx.data.features;
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    eprintln!("training the main job's model in the clear for the key vectors of every step…");
+    let trace = trace::train_trace(&ctx.config, &ctx.data, &ctx.batches, args.batches, args.epochs_off)?;
+    let small = trace::small_batch_deltas(&ctx.config, &ctx.data, args.small_batch)?;
+    eprintln!("policy off: master keys and the weight gradient…");
+    let policy_off = policy_off(&ctx, &trace, &small, args, &mut rng)?;
+    let reference = Caps::from_margin(128, n, ctx.config.batch_size);
+    let default = Caps {
+        rows: ctx.config.row_cap,
+        cols: ctx.config.col_cap,
     };
-    let x = data.inputs(indices, device);
-    let y = data.targets(indices, device);
-    let hidden = first.weight.dims()[1];
-    let probe = Tensor::<2>::zeros([indices.len(), hidden], device).require_grad();
-    let logits = model.head(first.forward(x) + probe.clone());
-    let loss = CrossEntropyLossConfig::new()
-        .init(device)
-        .forward(logits, y);
-    let grads = loss.backward();
-    let delta = probe.grad(&grads).ok_or("no gradient reached the probe")?;
-    Ok((read(first.weight.val())?, read(delta)?, grads))
-}
-
-/// The keys the secure layer would request for W and δ.
-fn step_keys(
-    w: &[f32],
-    delta: &[f32],
-    n: usize,
-    batch: usize,
-    hidden: usize,
-    q: &QuantizationConfig,
-) -> AuditResult<StepKeys> {
-    let weights = quantize_columns(w, n, hidden, q.weight_bits, q.limbs)?.vectors;
-    let deltas = quantize_columns(delta, batch, hidden, q.delta_bits, q.limbs)?
-        .vectors
-        .into_iter()
-        .filter(|d| d.iter().filter(|&&v| v != 0).count() >= q.min_key_support)
-        .collect();
-    Ok(StepKeys { weights, deltas })
-}
-
-/// Trains in plaintext (Adam, fixed batches, shuffled batch order) and keeps
-/// the audited batch's key vectors of every epoch.
-fn train_trace(
-    args: &Args,
-    data: &Dataset,
-    batches: &[Vec<usize>],
-    q: &QuantizationConfig,
-) -> AuditResult<Vec<StepKeys>> {
-    let device = device(args.seed);
-    let mut model = MlpConfig::new()
-        .with_hidden(vec![args.hidden])
-        .init(&device, false);
-    let mut optim = AdamConfig::new().init();
-    let mut trace = Vec::new();
-    for epoch in 0..args.epochs {
-        let mut order: Vec<usize> = (0..batches.len()).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(args.seed + 1 + epoch as u64));
-        for b in order {
-            let (w, delta, grads) = step(&model, data, &batches[b], &device)?;
-            if b == 0 {
-                trace.push(step_keys(
-                    &w,
-                    &delta,
-                    data.features,
-                    args.batch_size,
-                    args.hidden,
-                    q,
-                )?);
-            }
-            model = optim.step(
-                args.lr,
-                model.clone(),
-                GradientsParams::from_grads(grads, &model),
-            );
-        }
+    let mut budgets = Vec::new();
+    for (name, caps) in [
+        ("reference: margin 128 (rows 656, columns 128)", reference),
+        ("default caps (rows 128, columns 128)", default),
+    ] {
+        eprintln!("paper's mode, {name}…");
+        let case = budget_case(&ctx, name, caps, &trace, &small, args, budgets.first(), &mut rng)?;
+        budgets.push(case);
     }
-    Ok(trace)
-}
-
-/// δ₁ of the first step on a batch of `small_batch` images.
-fn small_batch_deltas(
-    args: &Args,
-    data: &Dataset,
-    q: &QuantizationConfig,
-) -> AuditResult<Vec<Vec<i64>>> {
-    let device = device(args.seed);
-    let model = MlpConfig::new()
-        .with_hidden(vec![args.hidden])
-        .init(&device, false);
-    let indices: Vec<usize> = (0..args.small_batch).collect();
-    let (w, delta, _) = step(&model, data, &indices, &device)?;
-    Ok(step_keys(&w, &delta, data.features, args.small_batch, args.hidden, q)?.deltas)
-}
-
-/// Leak 2: a batch narrower than the layer, recovered from one weight gradient.
-fn gradient_leak(
-    args: &Args,
-    policy: RankBudget,
-    data: &Dataset,
-    deltas: &[Vec<i64>],
-    decryptor: &Decryptor<Ristretto255>,
-    rng: &mut StdRng,
-) -> AuditResult<GradientLeak> {
-    let indices: Vec<usize> = (0..args.small_batch).collect();
-    let truth = data.pixels(&indices);
-    let authority = Arc::new(Authority::<Ristretto255>::new(policy));
-    let keys = authority.batch_keys(data.features, args.small_batch, rng)?;
-    let batch = encrypt(&keys, &truth, data.features, rng)?;
-    let mut leak = GradientLeak {
-        batch: args.small_batch,
-        hidden: args.hidden,
-        refused: None,
-        max_pixel_error: None,
-    };
-    let fkeys = match authority
-        .requester("curious-server")
-        .feip_keys(batch.col_key(), deltas)
-    {
-        Err(Error::KeyRefused(why)) => {
-            leak.refused = Some(why);
-            return Ok(leak);
-        }
-        other => other?,
-    };
-    let grad = decryptor.decrypt_batch(&fkeys, &batch.cols())?; // [feature][key]
-    let k = fkeys.len();
-    // Σ_b δⱼ[b]·X[b, i] = grad[i][j]: one system, a right-hand side per pixel.
-    let rows = deltas
-        .iter()
-        .enumerate()
-        .map(|(j, d)| {
-            d.iter()
-                .copied()
-                .chain((0..data.features).map(|i| grad[i * k + j]))
-                .map(Ristretto255::scalar_from_i64)
-                .collect()
-        })
-        .collect();
-    if let Some(solution) = attack::solve_mod_q(rows, args.small_batch) {
-        let guess: Vec<f64> = solution
-            .iter()
-            .flatten()
-            .map(|s| attack::small(s).map_or(f64::NAN, |v| v as f64))
-            .collect();
-        leak.max_pixel_error = Some(attack::quality(&guess, &truth, data.features).max_pixel_error);
+    let mut projection = Vec::new();
+    for &k in &args.projection_dims {
+        eprintln!("projection mode, K = {k}…");
+        projection.push(projection_case(&ctx, k, &mut rng)?);
     }
-    Ok(leak)
-}
-
-fn encrypt(
-    keys: &cryptonn::nn::BatchPublicKeys<Ristretto255>,
-    pixels: &[i64],
-    features: usize,
-    rng: &mut StdRng,
-) -> AuditResult<cryptonn::nn::EncryptedBatch<Ristretto255>> {
-    let samples = Samples {
-        inputs: pixels,
-        features,
-        input_scale: 255.0,
-        labels: None,
+    let main_k = ctx.config.projection_dim;
+    let batch = ctx.config.batch_size;
+    let projection_refusals = projection::refusals(&ctx.config, n, batch, &mut rng)?;
+    let all: Vec<i64> = ctx.truths.concat();
+    let audit = Audit {
+        group: "ristretto255",
+        features: n,
+        batch_size: batch,
+        hidden: ctx.config.model.hidden[0],
+        train_size: ctx.data.len(),
+        audited_images: all.len() / n,
+        quantization_bits: ctx.config.quantization.weight_bits,
+        solver: format!("{:?}", ctx.solver),
+        baseline_black_image: attack::quality(&vec![0.0; all.len()], &all, n),
+        baseline_public_mean_image: attack::quality(
+            &ctx.prior.mean().repeat(all.len() / n),
+            &all,
+            n,
+        ),
+        policy_off,
+        budgets,
+        projection,
+        projection_refusals,
+        seconds: start.elapsed().as_secs_f64(),
     };
-    Ok(Client::new(keys)?.encrypt(&samples, 1, rng)?)
-}
-
-/// Rank-deficient keys give least squares; full rank gives the master key.
-#[allow(clippy::too_many_arguments)]
-fn audit_policy(
-    args: &Args,
-    on: bool,
-    policy: RankBudget,
-    data: &Dataset,
-    target: &[usize],
-    truth: &[i64],
-    trace: &[StepKeys],
-    small_deltas: &[Vec<i64>],
-    table: &Arc<DlogTable<Ristretto255>>,
-    rng: &mut StdRng,
-) -> AuditResult<PolicyAudit> {
-    let n = data.features;
-    let b = target.len();
-    let decryptor = Decryptor::new(table.clone());
-    let leak2_policy = key_policy(on, args.key_margin, rng);
-    let gradient_leak = gradient_leak(args, leak2_policy, data, small_deltas, &decryptor, rng)?;
-
-    let authority = Arc::new(Authority::<Ristretto255>::new(policy));
-    let keys = authority.batch_keys(n, b, rng)?;
-    let batch = encrypt(&keys, truth, n, rng)?;
-    let server = authority.requester("curious-server");
-    let mut audit = PolicyAudit {
-        policy: if on { "on" } else { "off" },
-        description: if on {
-            format!(
-                "rank budget: dimension − {} per master key, vectors with < {} non-zero entries refused",
-                args.key_margin,
-                TrainingConfig::new().quantization.min_key_support
-            )
-        } else {
-            "every key issued (the paper)".into()
-        },
-        epochs_served: 0,
-        stopped: None,
-        ranks: Vec::new(),
-        row_master_key: MasterKeyRecovery::default(),
-        column_master_key: MasterKeyRecovery::default(),
-        gradient_leak,
-        reconstructions: Vec::new(),
-    };
-    let mut eqs = Equations::default();
-    let mut row_keys: Vec<FunctionKey<Ristretto255>> = Vec::new();
-    let mut col_keys: Vec<FunctionKey<Ristretto255>> = Vec::new();
-    let mut exact: Option<Vec<f64>> = None;
-    let checkpoints = [1, 2, 4, 8, args.epochs];
-    for (e, keys_of_step) in trace.iter().enumerate() {
-        let epoch = e + 1;
-        // The trainer checks the meter before an epoch and stops cleanly
-        // rather than be refused halfway (see mnist_secure).
-        let fits = |id, need: usize| server.budget(id).is_none_or(|bud| bud.can_serve(need));
-        if !fits(batch.row_key(), keys_of_step.weights.len())
-            || !fits(batch.col_key(), keys_of_step.deltas.len())
-        {
-            audit.stopped = Some(format!(
-                "rank budget spent before epoch {epoch}: training stops"
-            ));
-            break;
-        }
-        let fkeys = server.feip_keys(batch.row_key(), &keys_of_step.weights)?;
-        let z = decryptor.decrypt_batch(&fkeys, batch.rows())?; // [sample][key]
-        let k = fkeys.len();
-        for (j, y) in keys_of_step.weights.iter().enumerate() {
-            eqs.forward
-                .push((y.clone(), (0..b).map(|s| z[s * k + j]).collect()));
-        }
-        row_keys.extend(fkeys);
-        if epoch == 1 {
-            let forward_only = Equations {
-                forward: eqs.forward.clone(),
-                gradient: Vec::new(),
-            };
-            audit.reconstructions.push(least_squares(
-                args,
-                "step 1, forward pass only",
-                &forward_only,
-                b,
-                n,
-                truth,
-            ));
-        }
-        let gkeys = server.feip_keys(batch.col_key(), &keys_of_step.deltas)?;
-        let g = decryptor.decrypt_batch(&gkeys, &batch.cols())?; // [feature][key]
-        let k = gkeys.len();
-        for (j, d) in keys_of_step.deltas.iter().enumerate() {
-            eqs.gradient
-                .push((d.clone(), (0..n).map(|i| g[i * k + j]).collect()));
-        }
-        col_keys.extend(gkeys);
-        if epoch == 1 {
-            let gradient_only = Equations {
-                forward: Vec::new(),
-                gradient: eqs.gradient.clone(),
-            };
-            audit.reconstructions.push(least_squares(
-                args,
-                "step 1, weight gradient only",
-                &gradient_only,
-                b,
-                n,
-                truth,
-            ));
-        }
-        audit.epochs_served = epoch;
-        let rank = |id| server.budget(id).map_or(0, |bud| bud.rank);
-        audit
-            .ranks
-            .push([rank(batch.row_key()), rank(batch.col_key())]);
-
-        if !audit.row_master_key.recovered
-            && rank(batch.row_key()) == n
-            && let Some(s) = attack::recover_master_secret(&row_keys, &keys.rows)
-        {
-            let x: Vec<f64> = attack::decrypt_with_master(&s, batch.rows(), table)
-                .into_iter()
-                .map(|v| v.map_or(f64::NAN, |v| v as f64))
-                .collect();
-            audit.row_master_key = recovered(epoch, &x, truth, n);
-            exact.get_or_insert(x);
-        }
-        if !audit.column_master_key.recovered
-            && rank(batch.col_key()) == b
-            && let Some(s) = attack::recover_master_secret(&col_keys, &keys.cols)
-        {
-            // Column ciphertexts hold the pixels feature by feature.
-            let cols = attack::decrypt_with_master(&s, &batch.cols(), table);
-            let x: Vec<f64> = (0..b * n)
-                .map(|idx| cols[(idx % n) * b + idx / n].map_or(f64::NAN, |v| v as f64))
-                .collect();
-            audit.column_master_key = recovered(epoch, &x, truth, n);
-            exact.get_or_insert(x);
-        }
-        if checkpoints.contains(&epoch) {
-            let after = format!("{epoch} epoch{}", if epoch == 1 { "" } else { "s" });
-            audit.reconstructions.push(match &exact {
-                Some(x) => Reconstruction {
-                    after,
-                    forward_equations: eqs.forward.len(),
-                    gradient_equations: eqs.gradient.len(),
-                    method: "master key",
-                    quality: attack::quality(x, truth, n),
-                    pixels: x.clone(),
-                },
-                None => least_squares(args, &after, &eqs, b, n, truth),
-            });
-        }
-    }
-    if audit.stopped.is_some() && !checkpoints.contains(&audit.epochs_served) {
-        let after = format!("{} epochs (training stopped)", audit.epochs_served);
-        audit
-            .reconstructions
-            .push(least_squares(args, &after, &eqs, b, n, truth));
-    }
+    eprintln!("projection refusals (K = {main_k}) recorded");
+    write_outputs(args, &ctx, &audit)?;
     Ok(audit)
 }
 
-fn recovered(epoch: usize, x: &[f64], truth: &[i64], n: usize) -> MasterKeyRecovery {
-    MasterKeyRecovery {
-        recovered: true,
-        after_epoch: Some(epoch),
-        max_pixel_error: Some(attack::quality(x, truth, n).max_pixel_error),
+fn policy_off(
+    ctx: &Context,
+    trace: &[Vec<trace::StepKeys>],
+    small: &[Vec<i64>],
+    args: &Args,
+    rng: &mut StdRng,
+) -> AuditResult<PolicyOff> {
+    let n = ctx.data.features;
+    let truth = &ctx.truths[0];
+    let authority = Arc::new(Authority::<Ristretto255>::new(Policy::Off.build(0, rng)));
+    let keys = authority.batch_keys(n, ctx.config.batch_size, rng)?;
+    let batch = paper::encrypt(&keys, truth, n, rng)?;
+    let steps: Vec<&trace::StepKeys> = trace.iter().map(|epoch| &epoch[0]).collect();
+    let server = authority.requester("curious-server");
+    let served = paper::serve(&server, &batch, &steps, &ctx.decryptor)?;
+    let [row_master_key, column_master_key] =
+        paper::recover_master_keys(&served, &keys, &batch, truth, &ctx.table);
+    let small_truth = ctx.data.pixels(&(0..args.small_batch).collect::<Vec<_>>());
+    let leak = paper::gradient_leak(Policy::Off.build(0, rng), &small_truth, n, small, &ctx.decryptor, rng)?;
+    Ok(PolicyOff {
+        epochs_served: served.after_epoch.len(),
+        row_master_key,
+        column_master_key,
+        gradient_leak_max_error: leak.ok().flatten(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn budget_case(
+    ctx: &Context,
+    name: &str,
+    caps: Caps,
+    trace: &[Vec<trace::StepKeys>],
+    small: &[Vec<i64>],
+    args: &Args,
+    reference: Option<&BudgetCase>,
+    rng: &mut StdRng,
+) -> AuditResult<BudgetCase> {
+    let n = ctx.data.features;
+    let min_support = ctx.config.quantization.min_key_support;
+    let mut per_batch = Vec::new();
+    let mut stopped = None;
+    for (b, truth) in ctx.truths.iter().enumerate() {
+        let authority = Arc::new(Authority::<Ristretto255>::new(Policy::Caps(caps).build(min_support, rng)));
+        let keys = authority.batch_keys(n, truth.len() / n, rng)?;
+        let batch = paper::encrypt(&keys, truth, n, rng)?;
+        // One epoch more than the budget can serve, to see the trainer stop.
+        let steps: Vec<&trace::StepKeys> = trace.iter().take(3).map(|epoch| &epoch[b]).collect();
+        let served = paper::serve(&authority.requester("curious-server"), &batch, &steps, &ctx.decryptor)?;
+        stopped = stopped.or(served.stopped.clone());
+        per_batch.push(served);
+    }
+    let small_truth = ctx.data.pixels(&(0..args.small_batch).collect::<Vec<_>>());
+    let leak = paper::gradient_leak(Policy::Caps(caps).build(min_support, rng), &small_truth, n, small, &ctx.decryptor, rng)?;
+    let epochs_served = per_batch.iter().map(|s| s.after_epoch.len()).min().unwrap_or(0);
+    let mut checkpoints = Vec::new();
+    for e in 0..epochs_served {
+        let eqs: Vec<Equations> = per_batch.iter().map(|s| s.after_epoch[e].clone()).collect();
+        let ranks = per_batch.iter().map(|s| s.ranks[e]).fold([0, 0], |m, r| [m[0].max(r[0]), m[1].max(r[1])]);
+        let after = format!("{} epoch{}", e + 1, if e == 0 { "" } else { "s" });
+        // The same keys as the reference's: the same attacks, not run twice.
+        let same = reference
+            .and_then(|r| r.checkpoints.get(e))
+            .filter(|c| c.row_equations_per_image == ranks[0] && c.column_equations_per_batch == ranks[1]);
+        checkpoints.push(match same {
+            Some(c) => Checkpoint {
+                after: format!("{after} (the reference's keys: its results)"),
+                row_equations_per_image: ranks[0],
+                column_equations_per_batch: ranks[1],
+                attacks: c.attacks.clone(),
+                pixels: c.pixels.clone(),
+            },
+            None => checkpoint(ctx, after, ranks, eqs)?,
+        });
+    }
+    Ok(BudgetCase {
+        name: name.into(),
+        caps,
+        epochs_served,
+        stopped,
+        gradient_leak: match leak {
+            Err(why) => format!("refused: {why}"),
+            Ok(Some(err)) => format!("recovered, max pixel error {err:.0}"),
+            Ok(None) => "not solvable".into(),
+        },
+        checkpoints,
+    })
+}
+
+fn checkpoint(ctx: &Context, after: String, ranks: [usize; 2], eqs: Vec<Equations>) -> AuditResult<Checkpoint> {
+    let targets: Vec<Target<'_>> = eqs
+        .into_iter()
+        .zip(&ctx.truths)
+        .map(|(equations, truth)| Target { equations, truth })
+        .collect();
+    eprintln!("  attacks after {after}…");
+    let (attacks, pixels) = suite::run(&targets, ctx.data.features, &ctx.prior, &ctx.solver)?;
+    Ok(Checkpoint {
+        after,
+        row_equations_per_image: ranks[0],
+        column_equations_per_batch: ranks[1],
+        attacks,
+        pixels,
+    })
+}
+
+fn projection_case(ctx: &Context, k: usize, rng: &mut StdRng) -> AuditResult<ProjectionCase> {
+    let config = ctx.config.clone().with_projection_dim(k);
+    let n = ctx.data.features;
+    let eqs = ctx
+        .truths
+        .iter()
+        .map(|truth| projection::equations(&config, truth, n, &ctx.decryptor, rng))
+        .collect::<AuditResult<Vec<_>>>()?;
+    let after = format!("K = {k}, any number of epochs");
+    Ok(ProjectionCase {
+        k,
+        checkpoint: checkpoint(ctx, after, [k, 0], eqs)?,
+    })
+}
+
+/// The best attack of a checkpoint as a row of the shipped table.
+fn table_row(mode: Privacy, c: &Checkpoint, images: usize) -> MeasuredLeakage {
+    let best = &c.attacks[suite::best(&c.attacks)];
+    MeasuredLeakage {
+        mode,
+        row_equations_per_image: c.row_equations_per_image,
+        column_equations_per_batch: c.column_equations_per_batch,
+        best_attack: best.attack.into(),
+        mean_psnr_db: best.mean_psnr_db,
+        exact_images: best.exact_images,
+        exact_pixels: best.exact_pixels,
+        source: format!("leakage_audit, {images} images of the main job's batches, {}", c.after),
     }
 }
 
-fn least_squares(
-    args: &Args,
-    after: &str,
-    eqs: &Equations,
-    b: usize,
-    n: usize,
-    truth: &[i64],
-) -> Reconstruction {
-    let x: Vec<f64> = attack::reconstruct(eqs, b, n, args.iterations)
+fn write_outputs(args: &Args, ctx: &Context, audit: &Audit) -> AuditResult<()> {
+    let images = audit.audited_images;
+    let rows: Vec<MeasuredLeakage> = audit
+        .budgets
+        .last()
         .into_iter()
-        .map(f64::from)
+        .flat_map(|b| b.checkpoints.iter().map(|c| table_row(Privacy::Cryptonn, c, images)))
+        .chain(audit.projection.iter().map(|p| table_row(Privacy::Projection, &p.checkpoint, images)))
         .collect();
-    Reconstruction {
-        after: after.into(),
-        forward_equations: eqs.forward.len(),
-        gradient_equations: eqs.gradient.len(),
-        method: "least squares",
-        quality: attack::quality(&x, truth, n),
-        pixels: x,
+    if let Some(path) = &args.table {
+        std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
     }
+    if let Some(path) = &args.png {
+        draw_reconstructions(path, ctx, audit)?;
+    }
+    if let Some(path) = &args.curve_png {
+        cryptonn::mnist::plot::write_privacy_curve(path, &curve_points(&args.curve_reports, &rows)?)?;
+    }
+    Ok(())
+}
+
+fn draw_reconstructions(path: &Path, ctx: &Context, audit: &Audit) -> AuditResult<()> {
+    let mut rows = vec![(
+        "the batch".to_string(),
+        ctx.truths[0].iter().map(|&v| v as f64).collect::<Vec<_>>(),
+    )];
+    let label = |what: String, c: &Checkpoint| {
+        let best = &c.attacks[suite::best(&c.attacks)];
+        (format!("{what}: {:.1} dB", best.mean_psnr_db), c.pixels.clone())
+    };
+    if let Some(reference) = audit.budgets.first() {
+        rows.extend(reference.checkpoints.iter().map(|c| label(format!("paper, {}", c.after), c)));
+    }
+    rows.extend(audit.projection.iter().map(|p| label(format!("projection K={}", p.k), &p.checkpoint)));
+    Ok(cryptonn::mnist::plot::write_image_rows(path, &rows, 8, 28)?)
+}
+
+/// (label, test accuracy, best attack's PSNR) for each main-job report.
+fn curve_points(reports: &[PathBuf], table: &[MeasuredLeakage]) -> AuditResult<Vec<(String, f64, f64)>> {
+    let mut points = Vec::new();
+    for path in reports {
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+        let privacy = &report["privacy"];
+        let mode: Privacy = serde_json::from_value(privacy["mode"].clone())?;
+        let rows = privacy["row_equations_per_image"].as_u64().unwrap_or(0) as usize;
+        let cols = privacy["column_equations_per_batch"].as_u64().unwrap_or(0) as usize;
+        let accuracy = report["secure"]["test_accuracy"].as_f64().unwrap_or(f64::NAN);
+        let measured = table
+            .iter()
+            .filter(|m| m.mode == mode && m.row_equations_per_image >= rows && m.column_equations_per_batch >= cols)
+            .min_by_key(|m| (m.row_equations_per_image, m.column_equations_per_batch))
+            .ok_or_else(|| format!("{}: no audited case covers it", path.display()))?;
+        let label = match mode {
+            Privacy::Projection => format!("projection K={rows}"),
+            Privacy::Cryptonn => format!("paper, {} epochs", report["secure"]["epochs"].as_array().map_or(0, Vec::len)),
+        };
+        points.push((label, accuracy, measured.mean_psnr_db));
+    }
+    Ok(points)
 }
 
 fn summary(audit: &Audit) -> String {
     let mut out = format!(
-        "leakage audit: batch {} of MNIST, first layer {}→{}, {} epochs requested, margin {}, {:.0} s\n\
-         baseline (all-black guess): PSNR {:.1} dB, {:.1}% of pixels within ±16\n",
+        "leakage audit: {} images in {} batches of the main job (B = {}, H = {}), {:.0} s\n\
+         baselines: all-black guess {:.1} dB, public mean image {:.1} dB\n",
+        audit.audited_images,
+        audit.audited_images / audit.batch_size.max(1),
         audit.batch_size,
-        audit.features,
         audit.hidden,
-        audit.epochs,
-        audit.key_margin,
         audit.seconds,
         audit.baseline_black_image.mean_psnr_db,
-        100.0 * audit.baseline_black_image.within_16
+        audit.baseline_public_mean_image.mean_psnr_db,
     );
-    for p in &audit.policies {
-        out += &format!(
-            "\npolicy {} ({}): {} epochs served\n",
-            p.policy, p.description, p.epochs_served
+    let off = &audit.policy_off;
+    out += &format!(
+        "\npolicy off (every key, {} epochs): row master key after epoch {:?}, column master key after epoch {:?}, \
+         weight gradient of a small batch: max error {:?}\n",
+        off.epochs_served, off.row_master_key.after_epoch, off.column_master_key.after_epoch, off.gradient_leak_max_error
+    );
+    let checkpoint = |c: &Checkpoint| {
+        let mut s = format!(
+            "  {} ({} eq./image, {} gradient eq./pixel)\n",
+            c.after, c.row_equations_per_image, c.column_equations_per_batch
         );
-        if let Some(why) = &p.stopped {
-            out += &format!("  stopped: {why}\n");
-        }
-        for (name, m) in [
-            ("row-wise", &p.row_master_key),
-            ("column-wise", &p.column_master_key),
-        ] {
-            out += &match m.after_epoch {
-                Some(e) => format!(
-                    "  {name} master key recovered after epoch {e}; max pixel error {:.0}\n",
-                    m.max_pixel_error.unwrap_or(f64::NAN)
-                ),
-                None => format!("  {name} master key not recovered\n"),
-            };
-        }
-        let g = &p.gradient_leak;
-        out += &match (&g.refused, g.max_pixel_error) {
-            (Some(why), _) => format!(
-                "  weight-gradient attack (batch {}, width {}): refused ({why})\n",
-                g.batch, g.hidden
-            ),
-            (None, Some(err)) => format!(
-                "  weight-gradient attack (batch {}, width {}): batch recovered, max pixel error {err:.0}\n",
-                g.batch, g.hidden
-            ),
-            (None, None) => format!(
-                "  weight-gradient attack (batch {}, width {}): not solvable\n",
-                g.batch, g.hidden
-            ),
-        };
-        for r in &p.reconstructions {
-            out += &format!(
-                "  {:<34} {:>5} fwd + {:>4} grad eqs, {:<13}: PSNR {:5.1} dB, {:5.1}% within ±16\n",
-                r.after,
-                r.forward_equations,
-                r.gradient_equations,
-                r.method,
-                r.quality.mean_psnr_db,
-                100.0 * r.quality.within_16
+        for a in &c.attacks {
+            s += &format!(
+                "    {:<30} {:5.1} dB  {:5.1}% exact pixels  {:5.1}% exact images  {:6.1} s/batch\n",
+                a.attack,
+                a.mean_psnr_db,
+                100.0 * a.exact_pixels,
+                100.0 * a.exact_images,
+                a.seconds_per_batch
             );
         }
+        s
+    };
+    for b in &audit.budgets {
+        out += &format!(
+            "\npaper's mode, {}: {} epochs served; small-batch gradient: {}\n",
+            b.name, b.epochs_served, b.gradient_leak
+        );
+        out += &b.checkpoints.iter().map(checkpoint).collect::<String>();
     }
+    out += "\nprojection mode:\n";
+    out += &audit.projection.iter().map(|p| checkpoint(&p.checkpoint)).collect::<String>();
+    out += &format!(
+        "  a (K+1)-th row key: {}\n  a gradient key: {}\n",
+        audit.projection_refusals[0], audit.projection_refusals[1]
+    );
     out
 }

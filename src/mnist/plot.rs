@@ -217,3 +217,54 @@ fn draw(report: &Report, path: &Path) -> Result<(), String> {
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))
 }
+
+/// Writes `path` (800 × 560 PNG): one labelled point per run, its test
+/// accuracy against the mean PSNR of the best measured attack on its mode
+/// (higher PSNR: the server sees more of the images).
+///
+/// # Errors
+/// [`PlotError`] if the file cannot be written.
+pub fn write_privacy_curve(path: &Path, points: &[(String, f64, f64)]) -> Result<(), PlotError> {
+    with_font(path, || draw_privacy_curve(path, points))
+}
+
+fn draw_privacy_curve(path: &Path, points: &[(String, f64, f64)]) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let root = BitMapBackend::new(path, (800, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let psnr = points.iter().map(|p| p.2).fold(20.0f64, f64::max) + 10.0;
+    let low = points
+        .iter()
+        .map(|p| 100.0 * p.1)
+        .fold(100.0f64, f64::min)
+        .floor()
+        - 2.0;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("accuracy against what the server reconstructs", ("sans-serif", 22))
+        .margin(20)
+        .x_label_area_size(45)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0f64..psnr, low.max(0.0)..100f64)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("best attack: mean PSNR of the reconstructed images (dB; 99 = exact)")
+        .y_desc("test accuracy (%)")
+        .draw()
+        .map_err(|e| err(&e))?;
+    for (label, accuracy, db) in points {
+        let at = (db.min(psnr), 100.0 * accuracy);
+        let color = if label.starts_with("projection") { PLAIN } else { SECURE };
+        chart
+            .draw_series([Circle::new(at, 5, color.filled())])
+            .map_err(|e| err(&e))?;
+        chart
+            .draw_series([Text::new(
+                label.clone(),
+                (at.0 + psnr / 60.0, at.1),
+                ("sans-serif", 15),
+            )])
+            .map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))
+}

@@ -221,7 +221,7 @@ fn accuracy(model: &Mlp, data: &Dataset, device: &Device) -> f64 {
 }
 
 /// Fixed batch compositions: the first `train_size` images shuffled once by the seed.
-pub(super) fn batches(config: &TrainingConfig, available: usize) -> Vec<Vec<usize>> {
+pub fn batches(config: &TrainingConfig, available: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..available).collect();
     order.shuffle(&mut StdRng::seed_from_u64(config.seed));
     order
@@ -231,7 +231,7 @@ pub(super) fn batches(config: &TrainingConfig, available: usize) -> Vec<Vec<usiz
 }
 
 /// The order of the batches in each epoch.
-pub(super) fn epoch_order(config: &TrainingConfig, epoch: usize, count: usize) -> Vec<usize> {
+pub fn epoch_order(config: &TrainingConfig, epoch: usize, count: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..count).collect();
     order.shuffle(&mut StdRng::seed_from_u64(
         config.seed.wrapping_add(1 + epoch as u64),

@@ -94,6 +94,18 @@ pub trait KeyPolicy: Send {
     }
 }
 
+/// A boxed policy, so that a policy chosen at run time can be handed to
+/// [`Authority::new`].
+impl<P: KeyPolicy + ?Sized> KeyPolicy for Box<P> {
+    fn approve(&mut self, key: &MasterKey, ys: &[Vec<i64>]) -> Result<()> {
+        (**self).approve(key, ys)
+    }
+
+    fn budget(&self, key: &MasterKey) -> Option<Budget> {
+        (**self).budget(key)
+    }
+}
+
 /// The budget of one master key: the rank of the key vectors issued under
 /// it, which is the number of independent equations the server holds on
 /// every vector encrypted under it, and the most the policy allows.
