@@ -121,9 +121,11 @@ fn joint_equations_recover_what_neither_side_does_alone() {
     assert_eq!(grad.certified, vec![false; B]);
     assert!(attack::quality(&grad.pixels, &x, N).exact_images < 1.0);
 
-    let joint = feasibility(&eqs, B, N, &cfg()).unwrap();
-    let q = attack::quality(&joint, &x, N);
+    let joint = recover(&eqs, B, N, None, &cfg()).unwrap();
+    assert_eq!(joint.certified, vec![true; B]);
+    let q = attack::quality(&joint.pixels, &x, N);
     assert_eq!((q.exact_images, q.mean_psnr_db), (1.0, 99.0));
+    assert_eq!(feasibility(&eqs, B, N, &cfg()).unwrap(), joint.pixels);
 }
 
 #[test]
@@ -285,6 +287,19 @@ fn real_size_batch_timing() {
     let t = Instant::now();
     let ls = least_squares(&eqs, b, n, &cfg).unwrap();
     report("(c) least squares (FISTA)", &ls, t);
+    // More gradient equations than the default step gives: past the phase
+    // transition, where certify-and-peel recovers the batch.
+    let eqs = equations(&x, b, n, 128, 160, &mut rng);
+    let t = Instant::now();
+    let r = recover(&eqs, b, n, None, &cfg).unwrap();
+    report(
+        &format!(
+            "(a) 128 + 160 eqs: {} rounds, {} its",
+            r.rounds, r.iterations
+        ),
+        &r.pixels,
+        t,
+    );
     for k in [16, 32, 64, 128] {
         let eqs = equations(&x, b, n, k, 0, &mut rng);
         let t = Instant::now();

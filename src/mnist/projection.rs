@@ -56,7 +56,11 @@ impl Features {
     }
 }
 
-/// The public projection of the configuration.
+/// The public projection of the configuration: K = `projection_dim` rows,
+/// seeded by `seed`, quantized at `weight_bits`.
+///
+/// # Errors
+/// [`TrainError::Secure`] for a K of 0 or above the input width.
 pub fn projection(config: &TrainingConfig) -> Result<SecureProjection, TrainError> {
     Ok(SecureProjectionConfig::new(config.model.d_input, config.projection_dim)
         .with_seed(config.seed)
