@@ -451,26 +451,34 @@ fn draw_reconstructions(path: &Path, ctx: &Context, audit: &Audit) -> AuditResul
     Ok(cryptonn::mnist::plot::write_image_rows(path, &rows, 8, 28)?)
 }
 
-/// (label, test accuracy, best attack's PSNR) for each main-job report.
+/// (label, test accuracy, best attack's PSNR) for each main-job report: one
+/// point per projection-mode run, one per epoch of a paper's-mode run (its
+/// e-th epoch against the audit's e-th checkpoint).
 fn curve_points(reports: &[PathBuf], table: &[MeasuredLeakage]) -> AuditResult<Vec<(String, f64, f64)>> {
     let mut points = Vec::new();
     for path in reports {
         let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
-        let privacy = &report["privacy"];
-        let mode: Privacy = serde_json::from_value(privacy["mode"].clone())?;
-        let rows = privacy["row_equations_per_image"].as_u64().unwrap_or(0) as usize;
-        let cols = privacy["column_equations_per_batch"].as_u64().unwrap_or(0) as usize;
-        let accuracy = report["secure"]["test_accuracy"].as_f64().unwrap_or(f64::NAN);
-        let measured = table
-            .iter()
-            .filter(|m| m.mode == mode && m.row_equations_per_image >= rows && m.column_equations_per_batch >= cols)
-            .min_by_key(|m| (m.row_equations_per_image, m.column_equations_per_batch))
-            .ok_or_else(|| format!("{}: no audited case covers it", path.display()))?;
-        let label = match mode {
-            Privacy::Projection => format!("projection K={rows}"),
-            Privacy::Cryptonn => format!("paper, {} epochs", report["secure"]["epochs"].as_array().map_or(0, Vec::len)),
-        };
-        points.push((label, accuracy, measured.mean_psnr_db));
+        let mode: Privacy = serde_json::from_value(report["privacy"]["mode"].clone())?;
+        let rows = report["privacy"]["row_equations_per_image"].as_u64().unwrap_or(0) as usize;
+        let epochs = report["secure"]["epochs"].as_array().cloned().unwrap_or_default();
+        let accuracy = |e: &serde_json::Value| e["test_accuracy"].as_f64().unwrap_or(f64::NAN);
+        let audited: Vec<&MeasuredLeakage> = table.iter().filter(|m| m.mode == mode).collect();
+        match mode {
+            Privacy::Projection => {
+                let m = audited
+                    .iter()
+                    .find(|m| m.row_equations_per_image == rows)
+                    .ok_or_else(|| format!("{}: K = {rows} was not audited", path.display()))?;
+                let last = epochs.last().map_or(f64::NAN, accuracy);
+                points.push((format!("projection K={rows}"), last, m.mean_psnr_db));
+            }
+            Privacy::Cryptonn => {
+                for (e, (epoch, m)) in epochs.iter().zip(&audited).enumerate() {
+                    let label = format!("paper, {} epoch{}", e + 1, if e == 0 { "" } else { "s" });
+                    points.push((label, accuracy(epoch), m.mean_psnr_db));
+                }
+            }
+        }
     }
     Ok(points)
 }

@@ -56,15 +56,14 @@ impl Features {
     }
 }
 
-/// The public projection of the configuration: K = `projection_dim` rows,
-/// seeded by `seed`, quantized at `weight_bits`.
+/// The public projection of the configuration: K = `projection_dim` sparse
+/// ternary rows, seeded by `seed`.
 ///
 /// # Errors
 /// [`TrainError::Secure`] for a K of 0 or above the input width.
 pub fn projection(config: &TrainingConfig) -> Result<SecureProjection, TrainError> {
     Ok(SecureProjectionConfig::new(config.model.d_input, config.projection_dim)
         .with_seed(config.seed)
-        .with_bits(config.quantization.weight_bits)
         .init()?)
 }
 

@@ -100,8 +100,14 @@ pub fn vartime_multiscalar_mul_shared<G: Group>(
         .map(|k| k.unsigned_abs())
         .max()
         .unwrap_or(0);
-    // Few vectors, or digits too wide for the offset-binary planes: bucket method per vector.
-    if ys.len() < SHARED_MIN_KEYS || points.is_empty() || max >= 1 << 61 {
+    // Few vectors, digits too wide for the offset-binary planes, or vectors
+    // sparse enough that one addition per non-zero beats the shared tables:
+    // bucket method per vector.
+    if ys.len() < SHARED_MIN_KEYS
+        || points.is_empty()
+        || max >= 1 << 61
+        || per_vector_cost(ys, max) < shared_cost(points.len(), ys.len(), max)
+    {
         return ys
             .iter()
             .map(|y| vartime_multiscalar_mul_small::<G>(points, y))
@@ -155,6 +161,25 @@ pub fn vartime_multiscalar_mul_shared<G: Group>(
             G::add(&sum, &correction)
         })
         .collect())
+}
+
+/// Additions of the bucket method over `ys`: one per non-zero entry, and
+/// about 4·2^bits to reduce the positive and negative buckets of each vector.
+fn per_vector_cost(ys: &[&[i64]], max: u64) -> usize {
+    let bits = (64 - max.leading_zeros()).min(12);
+    let nonzero: usize = ys
+        .iter()
+        .map(|y| y.iter().filter(|&&v| v != 0).count())
+        .sum();
+    nonzero + ys.len() * (4 << bits)
+}
+
+/// Additions of the shared method: 2^CHUNK per chunk of points for the
+/// tables, then one per chunk and bit plane of every vector.
+fn shared_cost(points: usize, vectors: usize, max: u64) -> usize {
+    let planes = (65 - max.leading_zeros()) as usize;
+    let chunks = points.div_ceil(CHUNK);
+    chunks * (1 << CHUNK) + vectors * planes * chunks
 }
 
 /// Points per chunk of the four-Russians tables (2^CHUNK entries each).
@@ -280,6 +305,39 @@ mod tests {
         let r =
             vartime_multiscalar_mul_shared::<Ristretto255>(&[g; 2], &[wide.as_slice(); 8]).unwrap();
         assert!(r.iter().all(Ristretto255::is_identity));
+    }
+
+    #[test]
+    fn sparse_ternary_vectors_match_naive_on_either_path() {
+        let g = Ristretto255::generator();
+        let points: Vec<_> = (0..100i64)
+            .map(|i| Ristretto255::vartime_mul_small(&g, 3 * i + 7))
+            .collect();
+        for every in [2, 3, 10] {
+            // Entries −1, 0, 1 with one non-zero in `every`.
+            let ys: Vec<Vec<i64>> = (0..16i64)
+                .map(|k| {
+                    (0..100i64)
+                        .map(|i| match (k * 31 + i * 17) % (2 * every) {
+                            0 => 1,
+                            1 => -1,
+                            _ => 0,
+                        })
+                        .collect()
+                })
+                .collect();
+            let refs: Vec<&[i64]> = ys.iter().map(Vec::as_slice).collect();
+            let sums = vartime_multiscalar_mul_shared::<Ristretto255>(&points, &refs).unwrap();
+            for (y, r) in ys.iter().zip(sums) {
+                assert_eq!(r, naive::<Ristretto255>(&points, y));
+            }
+        }
+        // Sparse ternary vectors cost less one by one; dense 8-bit ones shared.
+        let ternary = [&[1i64, 0, 0, -1, 0, 0][..]; 16];
+        assert!(per_vector_cost(&ternary, 1) < shared_cost(6, 16, 1));
+        let dense = vec![100i64; 784];
+        let dense = [dense.as_slice(); 64];
+        assert!(per_vector_cost(&dense, 127) > shared_cost(784, 64, 127));
     }
 
     #[test]
