@@ -46,7 +46,14 @@ fn tiny_secure_run_learns_and_reports() {
     assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
     std::fs::remove_file(&png).unwrap();
     let json: serde_json::Value = serde_json::to_value(&report).unwrap();
-    for field in ["config", "group", "security_bits", "secure", "plain", "privacy"] {
+    for field in [
+        "config",
+        "group",
+        "security_bits",
+        "secure",
+        "plain",
+        "privacy",
+    ] {
         assert!(json.get(field).is_some(), "report lacks {field}");
     }
     for field in [
@@ -192,7 +199,10 @@ fn tiny_projection_run_decrypts_once_and_reports_its_leakage() {
     assert_eq!(secure.keys_issued, Some(5 * 16 + (512 + 128) * 10));
     let privacy = report.privacy.as_ref().unwrap();
     assert_eq!(
-        (privacy.row_equations_per_image, privacy.column_equations_per_batch),
+        (
+            privacy.row_equations_per_image,
+            privacy.column_equations_per_batch
+        ),
         (16, 0)
     );
     assert!(report.summary().contains("16 equations per image for life"));

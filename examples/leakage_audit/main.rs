@@ -179,7 +179,10 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(audit) => {
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&audit).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&audit).unwrap_or_default()
+                );
             } else {
                 print!("{}", summary(&audit));
             }
@@ -198,9 +201,16 @@ fn context(args: &Args) -> AuditResult<Context> {
     let public = Dataset::load(&args.data_dir, Split::Test, 10)?;
     let batches = batches(&config, data.len());
     if args.batches == 0 || args.batches > batches.len() || args.small_batch == 0 {
-        return Err(format!("audit 1..={} batches and a positive small batch", batches.len()).into());
+        return Err(format!(
+            "audit 1..={} batches and a positive small batch",
+            batches.len()
+        )
+        .into());
     }
-    let truths = batches[..args.batches].iter().map(|b| data.pixels(b)).collect();
+    let truths = batches[..args.batches]
+        .iter()
+        .map(|b| data.pixels(b))
+        .collect();
     let all: Vec<usize> = (0..public.len()).collect();
     let prior = Prior::from_images(&public.pixels(&all), public.features)?;
     let table = Arc::new(DlogTable::<Ristretto255>::new(DlogConfig::default())?);
@@ -225,7 +235,13 @@ fn run(args: &Args) -> AuditResult<Audit> {
     let n = ctx.data.features;
     let mut rng = StdRng::seed_from_u64(args.seed);
     eprintln!("training the main job's model in the clear for the key vectors of every step…");
-    let trace = trace::train_trace(&ctx.config, &ctx.data, &ctx.batches, args.batches, args.epochs_off)?;
+    let trace = trace::train_trace(
+        &ctx.config,
+        &ctx.data,
+        &ctx.batches,
+        args.batches,
+        args.epochs_off,
+    )?;
     let small = trace::small_batch_deltas(&ctx.config, &ctx.data, args.small_batch)?;
     eprintln!("policy off: master keys and the weight gradient…");
     let policy_off = policy_off(&ctx, &trace, &small, args, &mut rng)?;
@@ -240,7 +256,16 @@ fn run(args: &Args) -> AuditResult<Audit> {
         ("default caps (rows 128, columns 128)", default),
     ] {
         eprintln!("paper's mode, {name}…");
-        let case = budget_case(&ctx, name, caps, &trace, &small, args, budgets.first(), &mut rng)?;
+        let case = budget_case(
+            &ctx,
+            name,
+            caps,
+            &trace,
+            &small,
+            args,
+            budgets.first(),
+            &mut rng,
+        )?;
         budgets.push(case);
     }
     let mut projection = Vec::new();
@@ -296,7 +321,14 @@ fn policy_off(
     let [row_master_key, column_master_key] =
         paper::recover_master_keys(&served, &keys, &batch, truth, &ctx.table);
     let small_truth = ctx.data.pixels(&(0..args.small_batch).collect::<Vec<_>>());
-    let leak = paper::gradient_leak(Policy::Off.build(0, rng), &small_truth, n, small, &ctx.decryptor, rng)?;
+    let leak = paper::gradient_leak(
+        Policy::Off.build(0, rng),
+        &small_truth,
+        n,
+        small,
+        &ctx.decryptor,
+        rng,
+    )?;
     Ok(PolicyOff {
         epochs_served: served.after_epoch.len(),
         row_master_key,
@@ -321,27 +353,48 @@ fn budget_case(
     let mut per_batch = Vec::new();
     let mut stopped = None;
     for (b, truth) in ctx.truths.iter().enumerate() {
-        let authority = Arc::new(Authority::<Ristretto255>::new(Policy::Caps(caps).build(min_support, rng)));
+        let authority = Arc::new(Authority::<Ristretto255>::new(
+            Policy::Caps(caps).build(min_support, rng),
+        ));
         let keys = authority.batch_keys(n, truth.len() / n, rng)?;
         let batch = paper::encrypt(&keys, truth, n, rng)?;
         // One epoch more than the budget can serve, to see the trainer stop.
         let steps: Vec<&trace::StepKeys> = trace.iter().take(3).map(|epoch| &epoch[b]).collect();
-        let served = paper::serve(&authority.requester("curious-server"), &batch, &steps, &ctx.decryptor)?;
+        let served = paper::serve(
+            &authority.requester("curious-server"),
+            &batch,
+            &steps,
+            &ctx.decryptor,
+        )?;
         stopped = stopped.or(served.stopped.clone());
         per_batch.push(served);
     }
     let small_truth = ctx.data.pixels(&(0..args.small_batch).collect::<Vec<_>>());
-    let leak = paper::gradient_leak(Policy::Caps(caps).build(min_support, rng), &small_truth, n, small, &ctx.decryptor, rng)?;
-    let epochs_served = per_batch.iter().map(|s| s.after_epoch.len()).min().unwrap_or(0);
+    let leak = paper::gradient_leak(
+        Policy::Caps(caps).build(min_support, rng),
+        &small_truth,
+        n,
+        small,
+        &ctx.decryptor,
+        rng,
+    )?;
+    let epochs_served = per_batch
+        .iter()
+        .map(|s| s.after_epoch.len())
+        .min()
+        .unwrap_or(0);
     let mut checkpoints = Vec::new();
     for e in 0..epochs_served {
         let eqs: Vec<Equations> = per_batch.iter().map(|s| s.after_epoch[e].clone()).collect();
-        let ranks = per_batch.iter().map(|s| s.ranks[e]).fold([0, 0], |m, r| [m[0].max(r[0]), m[1].max(r[1])]);
+        let ranks = per_batch
+            .iter()
+            .map(|s| s.ranks[e])
+            .fold([0, 0], |m, r| [m[0].max(r[0]), m[1].max(r[1])]);
         let after = format!("{} epoch{}", e + 1, if e == 0 { "" } else { "s" });
         // The same keys as the reference's: the same attacks, not run twice.
-        let same = reference
-            .and_then(|r| r.checkpoints.get(e))
-            .filter(|c| c.row_equations_per_image == ranks[0] && c.column_equations_per_batch == ranks[1]);
+        let same = reference.and_then(|r| r.checkpoints.get(e)).filter(|c| {
+            c.row_equations_per_image == ranks[0] && c.column_equations_per_batch == ranks[1]
+        });
         checkpoints.push(match same {
             Some(c) => Checkpoint {
                 after: format!("{after} (the reference's keys: its results)"),
@@ -367,7 +420,12 @@ fn budget_case(
     })
 }
 
-fn checkpoint(ctx: &Context, after: String, ranks: [usize; 2], eqs: Vec<Equations>) -> AuditResult<Checkpoint> {
+fn checkpoint(
+    ctx: &Context,
+    after: String,
+    ranks: [usize; 2],
+    eqs: Vec<Equations>,
+) -> AuditResult<Checkpoint> {
     let targets: Vec<Target<'_>> = eqs
         .into_iter()
         .zip(&ctx.truths)
@@ -410,7 +468,10 @@ fn table_row(mode: Privacy, c: &Checkpoint, images: usize) -> MeasuredLeakage {
         mean_psnr_db: best.mean_psnr_db,
         exact_images: best.exact_images,
         exact_pixels: best.exact_pixels,
-        source: format!("leakage_audit, {images} images of the main job's batches, {}", c.after),
+        source: format!(
+            "leakage_audit, {images} images of the main job's batches, {}",
+            c.after
+        ),
     }
 }
 
@@ -420,8 +481,17 @@ fn write_outputs(args: &Args, ctx: &Context, audit: &Audit) -> AuditResult<()> {
         .budgets
         .last()
         .into_iter()
-        .flat_map(|b| b.checkpoints.iter().map(|c| table_row(Privacy::Cryptonn, c, images)))
-        .chain(audit.projection.iter().map(|p| table_row(Privacy::Projection, &p.checkpoint, images)))
+        .flat_map(|b| {
+            b.checkpoints
+                .iter()
+                .map(|c| table_row(Privacy::Cryptonn, c, images))
+        })
+        .chain(
+            audit
+                .projection
+                .iter()
+                .map(|p| table_row(Privacy::Projection, &p.checkpoint, images)),
+        )
         .collect();
     if let Some(path) = &args.table {
         std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
@@ -430,7 +500,10 @@ fn write_outputs(args: &Args, ctx: &Context, audit: &Audit) -> AuditResult<()> {
         draw_reconstructions(path, ctx, audit)?;
     }
     if let Some(path) = &args.curve_png {
-        cryptonn::mnist::plot::write_privacy_curve(path, &curve_points(&args.curve_reports, &rows)?)?;
+        cryptonn::mnist::plot::write_privacy_curve(
+            path,
+            &curve_points(&args.curve_reports, &rows)?,
+        )?;
     }
     Ok(())
 }
@@ -442,25 +515,46 @@ fn draw_reconstructions(path: &Path, ctx: &Context, audit: &Audit) -> AuditResul
     )];
     let label = |what: String, c: &Checkpoint| {
         let best = &c.attacks[suite::best(&c.attacks)];
-        (format!("{what}: {:.1} dB", best.mean_psnr_db), c.pixels.clone())
+        (
+            format!("{what}: {:.1} dB", best.mean_psnr_db),
+            c.pixels.clone(),
+        )
     };
     if let Some(reference) = audit.budgets.first() {
-        rows.extend(reference.checkpoints.iter().map(|c| label(format!("paper, {}", c.after), c)));
+        rows.extend(
+            reference
+                .checkpoints
+                .iter()
+                .map(|c| label(format!("paper, {}", c.after), c)),
+        );
     }
-    rows.extend(audit.projection.iter().map(|p| label(format!("projection K={}", p.k), &p.checkpoint)));
+    rows.extend(
+        audit
+            .projection
+            .iter()
+            .map(|p| label(format!("projection K={}", p.k), &p.checkpoint)),
+    );
     Ok(cryptonn::mnist::plot::write_image_rows(path, &rows, 8, 28)?)
 }
 
 /// (label, test accuracy, best attack's PSNR) for each main-job report: one
 /// point per projection-mode run, one per epoch of a paper's-mode run (its
 /// e-th epoch against the audit's e-th checkpoint).
-fn curve_points(reports: &[PathBuf], table: &[MeasuredLeakage]) -> AuditResult<Vec<(String, f64, f64)>> {
+fn curve_points(
+    reports: &[PathBuf],
+    table: &[MeasuredLeakage],
+) -> AuditResult<Vec<(String, f64, f64)>> {
     let mut points = Vec::new();
     for path in reports {
         let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
         let mode: Privacy = serde_json::from_value(report["privacy"]["mode"].clone())?;
-        let rows = report["privacy"]["row_equations_per_image"].as_u64().unwrap_or(0) as usize;
-        let epochs = report["secure"]["epochs"].as_array().cloned().unwrap_or_default();
+        let rows = report["privacy"]["row_equations_per_image"]
+            .as_u64()
+            .unwrap_or(0) as usize;
+        let epochs = report["secure"]["epochs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let accuracy = |e: &serde_json::Value| e["test_accuracy"].as_f64().unwrap_or(f64::NAN);
         let audited: Vec<&MeasuredLeakage> = table.iter().filter(|m| m.mode == mode).collect();
         match mode {
@@ -499,7 +593,10 @@ fn summary(audit: &Audit) -> String {
     out += &format!(
         "\npolicy off (every key, {} epochs): row master key after epoch {:?}, column master key after epoch {:?}, \
          weight gradient of a small batch: max error {:?}\n",
-        off.epochs_served, off.row_master_key.after_epoch, off.column_master_key.after_epoch, off.gradient_leak_max_error
+        off.epochs_served,
+        off.row_master_key.after_epoch,
+        off.column_master_key.after_epoch,
+        off.gradient_leak_max_error
     );
     let checkpoint = |c: &Checkpoint| {
         let mut s = format!(
@@ -526,7 +623,11 @@ fn summary(audit: &Audit) -> String {
         out += &b.checkpoints.iter().map(checkpoint).collect::<String>();
     }
     out += "\nprojection mode:\n";
-    out += &audit.projection.iter().map(|p| checkpoint(&p.checkpoint)).collect::<String>();
+    out += &audit
+        .projection
+        .iter()
+        .map(|p| checkpoint(&p.checkpoint))
+        .collect::<String>();
     out += &format!(
         "  a (K+1)-th row key: {}\n  a gradient key: {}\n",
         audit.projection_refusals[0], audit.projection_refusals[1]

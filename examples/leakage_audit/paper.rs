@@ -83,25 +83,32 @@ pub fn serve(
     for (e, step) in trace.iter().enumerate() {
         let fits = |id, need: usize| server.budget(id).is_none_or(|bud| bud.can_serve(need));
         if !fits(batch.row_key(), step.weights.len()) || !fits(batch.col_key(), step.deltas.len()) {
-            served.stopped = Some(format!("budget spent before epoch {}: training stops", e + 1));
+            served.stopped = Some(format!(
+                "budget spent before epoch {}: training stops",
+                e + 1
+            ));
             break;
         }
         let fkeys = server.feip_keys(batch.row_key(), &step.weights)?;
         let z = decryptor.decrypt_batch(&fkeys, batch.rows())?; // [sample][key]
         let k = fkeys.len();
         for (j, y) in step.weights.iter().enumerate() {
-            eqs.forward.push((y.clone(), (0..b).map(|s| z[s * k + j]).collect()));
+            eqs.forward
+                .push((y.clone(), (0..b).map(|s| z[s * k + j]).collect()));
         }
         served.keys[0].extend(fkeys);
         let gkeys = server.feip_keys(batch.col_key(), &step.deltas)?;
         let g = decryptor.decrypt_batch(&gkeys, &batch.cols())?; // [feature][key]
         let k = gkeys.len();
         for (j, d) in step.deltas.iter().enumerate() {
-            eqs.gradient.push((d.clone(), (0..n).map(|i| g[i * k + j]).collect()));
+            eqs.gradient
+                .push((d.clone(), (0..n).map(|i| g[i * k + j]).collect()));
         }
         served.keys[1].extend(gkeys);
         let rank = |id| server.budget(id).map_or(0, |bud| bud.rank);
-        served.ranks.push([rank(batch.row_key()), rank(batch.col_key())]);
+        served
+            .ranks
+            .push([rank(batch.row_key()), rank(batch.col_key())]);
         served.after_epoch.push(eqs.clone());
     }
     Ok(served)

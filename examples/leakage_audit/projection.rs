@@ -55,7 +55,12 @@ pub fn equations(
 
 /// What the projection policy answers a server that asks for more: one row
 /// key beyond K on the same ciphertexts, and one weight-gradient key.
-pub fn refusals(config: &TrainingConfig, features: usize, batch: usize, rng: &mut StdRng) -> AuditResult<[String; 2]> {
+pub fn refusals(
+    config: &TrainingConfig,
+    features: usize,
+    batch: usize,
+    rng: &mut StdRng,
+) -> AuditResult<[String; 2]> {
     let k = config.projection_dim;
     let policy = RankBudget::projection(k, config.quantization.min_key_support, rng);
     let authority = Arc::new(Authority::<Ristretto255>::new(policy));

@@ -122,5 +122,13 @@ pub fn small_batch_deltas(
     let indices: Vec<usize> = (0..size).collect();
     let (w, delta, _) = step(&model, data, &indices, &device)?;
     let hidden = config.model.hidden[0];
-    Ok(step_keys(&w, &delta, data.features, size, hidden, &config.quantization)?.deltas)
+    Ok(step_keys(
+        &w,
+        &delta,
+        data.features,
+        size,
+        hidden,
+        &config.quantization,
+    )?
+    .deltas)
 }

@@ -240,7 +240,10 @@ fn draw_privacy_curve(path: &Path, points: &[(String, f64, f64)]) -> Result<(), 
         .floor()
         - 2.0;
     let mut chart = ChartBuilder::on(&root)
-        .caption("accuracy against what the server reconstructs", ("sans-serif", 22))
+        .caption(
+            "accuracy against what the server reconstructs",
+            ("sans-serif", 22),
+        )
         .margin(20)
         .x_label_area_size(45)
         .y_label_area_size(55)
@@ -254,7 +257,11 @@ fn draw_privacy_curve(path: &Path, points: &[(String, f64, f64)]) -> Result<(), 
         .map_err(|e| err(&e))?;
     for (label, accuracy, db) in points {
         let at = (db.min(psnr), 100.0 * accuracy);
-        let color = if label.starts_with("projection") { PLAIN } else { SECURE };
+        let color = if label.starts_with("projection") {
+            PLAIN
+        } else {
+            SECURE
+        };
         chart
             .draw_series([Circle::new(at, 5, color.filled())])
             .map_err(|e| err(&e))?;

@@ -9,8 +9,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use cryptonn_burn::labels::decrypt_labels;
 use cryptonn_burn::{
-    Authority, Client, RankBudget, Samples, SecureContext, SecureProjection,
-    SecureProjectionConfig,
+    Authority, Client, RankBudget, Samples, SecureContext, SecureProjection, SecureProjectionConfig,
 };
 use cryptonn_fe::feip::Decryptor;
 use cryptonn_fe::{DlogConfig, DlogTable, Group};
@@ -62,9 +61,11 @@ impl Features {
 /// # Errors
 /// [`TrainError::Secure`] for a K of 0 or above the input width.
 pub fn projection(config: &TrainingConfig) -> Result<SecureProjection, TrainError> {
-    Ok(SecureProjectionConfig::new(config.model.d_input, config.projection_dim)
-        .with_seed(config.seed)
-        .init()?)
+    Ok(
+        SecureProjectionConfig::new(config.model.d_input, config.projection_dim)
+            .with_seed(config.seed)
+            .init()?,
+    )
 }
 
 /// The model after the projection: `K → hidden → classes`, all plain.
@@ -86,7 +87,9 @@ fn plain_features(
 ) -> Result<Features, TrainError> {
     let mut values = Vec::with_capacity(indices.len() * projection.dims()[1]);
     for chunk in indices.chunks(1000) {
-        let z = projection.forward_plain(data.inputs(chunk, device)).detach();
+        let z = projection
+            .forward_plain(data.inputs(chunk, device))
+            .detach();
         values.extend(read(z)?);
     }
     Ok(Features {
@@ -189,8 +192,11 @@ fn encrypt_and_decrypt<G: Group>(
     rng: &mut StdRng,
     what: &str,
 ) -> Result<Decrypted, TrainError> {
-    let policy =
-        RankBudget::projection(config.projection_dim, config.quantization.min_key_support, rng);
+    let policy = RankBudget::projection(
+        config.projection_dim,
+        config.quantization.min_key_support,
+        rng,
+    );
     let authority: Arc<Authority<G>> = authority(policy, outputs)?;
     let server = authority.requester("server");
     let table = Arc::new(DlogTable::<G>::new(DlogConfig::default())?);
@@ -214,8 +220,11 @@ fn encrypt_and_decrypt<G: Group>(
             input_scale: 255.0,
             labels: Some((classes.as_slice(), config.model.classes)),
         };
-        let encrypted =
-            Client::for_rows(&keys)?.encrypt_rows(&samples, config.quantization.label_scale, rng)?;
+        let encrypted = Client::for_rows(&keys)?.encrypt_rows(
+            &samples,
+            config.quantization.label_scale,
+            rng,
+        )?;
         client_encryption += start.elapsed().as_secs_f64();
         bytes_per_image = encrypted.ciphertext_bytes_per_sample();
         let z = projection.forward(&encrypted, &ctx, &device)?;
@@ -253,8 +262,15 @@ pub(super) fn train_secure<G: Group>(
 ) -> Result<(RunReport, usize), TrainError> {
     let mut rng = StdRng::seed_from_u64(config.seed);
     let projection = projection(config)?;
-    let decrypted =
-        encrypt_and_decrypt::<G>(config, &projection, train, batches, outputs, &mut rng, "decrypt")?;
+    let decrypted = encrypt_and_decrypt::<G>(
+        config,
+        &projection,
+        train,
+        batches,
+        outputs,
+        &mut rng,
+        "decrypt",
+    )?;
     let all: Vec<usize> = (0..test.len()).collect();
     let test_features = plain_features(&projection, test, &all, &Device::ndarray())?;
     let (model, mut report) = train_head(config, &decrypted.features, &test_features, "secure")?;
@@ -297,9 +313,7 @@ fn secure_inference<G: Group>(
     let outputs = Outputs::default();
     let decrypted =
         encrypt_and_decrypt::<G>(config, projection, test, &batches, &outputs, rng, "test")?;
-    let accuracy = decrypted
-        .features
-        .accuracy(model, &device(config.seed));
+    let accuracy = decrypted.features.accuracy(model, &device(config.seed));
     Ok(Some(SecureInference {
         images: count,
         accuracy,

@@ -71,8 +71,7 @@ impl<G: Group> Client<G> {
     ) -> Result<EncryptedRows<G>> {
         let features = self.rows.public_key().dim();
         let batch = samples.inputs.len() / features;
-        if samples.features != features || samples.inputs.len() != batch * features || batch == 0
-        {
+        if samples.features != features || samples.inputs.len() != batch * features || batch == 0 {
             return Err(Error::Shape {
                 what: "client samples",
                 expected: vec![batch.max(1), features],

@@ -299,8 +299,11 @@ mod tests {
     fn counts_rank_exactly() {
         let mut b = budget(3);
         let key = rows(KeyId::random(&mut StdRng::seed_from_u64(3)), 4);
-        b.approve(&key, &[vec![1, 1, 0, 0], vec![2, 2, 0, 0], vec![0, 1, 1, 0]])
-            .unwrap();
+        b.approve(
+            &key,
+            &[vec![1, 1, 0, 0], vec![2, 2, 0, 0], vec![0, 1, 1, 0]],
+        )
+        .unwrap();
         assert_eq!(b.rank(key.id), 2);
         // A dependent vector costs nothing.
         b.approve(&key, &[vec![1, 2, 1, 0]]).unwrap();
@@ -323,15 +326,22 @@ mod tests {
             side: Side::Columns,
             ..rows(KeyId::random(rng), 4)
         };
-        b.approve(&row, &[vec![1, 2, 0, 0], vec![0, 0, 3, 1]]).unwrap();
+        b.approve(&row, &[vec![1, 2, 0, 0], vec![0, 0, 3, 1]])
+            .unwrap();
         let Err(Error::KeyRefused(why)) = b.approve(&row, &[vec![1, 0, 1, 0]]) else {
             panic!("a third row key was issued");
         };
-        assert!(why.contains("row budget") && why.contains("at most 2"), "{why}");
+        assert!(
+            why.contains("row budget") && why.contains("at most 2"),
+            "{why}"
+        );
         let Err(Error::KeyRefused(why)) = b.approve(&col, &[vec![1, 1, 1, 1]]) else {
             panic!("a column key was issued");
         };
-        assert!(why.contains("column budget") && why.contains("at most 0"), "{why}");
+        assert!(
+            why.contains("column budget") && why.contains("at most 0"),
+            "{why}"
+        );
         assert_eq!(b.budget(&row).map(|b| (b.rank, b.limit)), Some((2, 2)));
     }
 
@@ -339,7 +349,10 @@ mod tests {
     fn margin_is_a_view_of_the_caps() {
         assert_eq!(
             Caps::from_margin(128, 784, 256),
-            Caps { rows: 656, cols: 128 }
+            Caps {
+                rows: 656,
+                cols: 128
+            }
         );
         assert_eq!(Caps::from_margin(300, 784, 256).cols, 0);
     }

@@ -142,7 +142,8 @@ impl SecureLinear {
         let w = read_f32(weight.to_data())?;
         let q = ctx.quantization();
         let weights = quantize_columns(&w, d_in, d_out, q.weight_bits, q.limbs)?;
-        let z = ctx.decrypt_columns(batch.row_key(), batch.rows(), &weights, batch.input_scale())?;
+        let z =
+            ctx.decrypt_columns(batch.row_key(), batch.rows(), &weights, batch.input_scale())?;
         let decrypted = Tensor::<2>::from_data(TensorData::new(z, [rows, d_out]), &weight.device());
         let grad = SecureGrad(Arc::new(EncryptedWeightGradient {
             cols: batch.cols(),

@@ -26,10 +26,10 @@ use cryptonn_fe::Group;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use crate::Error;
 use crate::batch::EncryptedRows;
 use crate::quantize::{Quantized, quantize_columns};
 use crate::server::SecureContext;
-use crate::Error;
 
 /// Configuration of a [`SecureProjection`].
 #[derive(Config, Debug)]

@@ -105,7 +105,12 @@ fn master_key_attack_succeeds_without_policy_and_is_refused_with_it() {
     assert_eq!(recover_samples(&mut open, features).unwrap(), open.pixels);
 
     let mut guarded = scenario(
-        RankBudget::new(Caps::from_margin(4, features, batch), 4, 0.5, &mut StdRng::seed_from_u64(1)),
+        RankBudget::new(
+            Caps::from_margin(4, features, batch),
+            4,
+            0.5,
+            &mut StdRng::seed_from_u64(1),
+        ),
         batch,
         features,
     );
@@ -161,7 +166,12 @@ fn gradient_attack_succeeds_without_policy_and_is_refused_with_it() {
     );
 
     let mut guarded = scenario(
-        RankBudget::new(Caps::from_margin(3, features, batch), 3, 0.5, &mut StdRng::seed_from_u64(2)),
+        RankBudget::new(
+            Caps::from_margin(3, features, batch),
+            3,
+            0.5,
+            &mut StdRng::seed_from_u64(2),
+        ),
         batch,
         features,
     );
@@ -175,7 +185,12 @@ fn gradient_attack_succeeds_without_policy_and_is_refused_with_it() {
 fn unit_vector_keys_are_refused() {
     let (batch, features) = (2, 8);
     let guarded = scenario(
-        RankBudget::new(Caps::from_margin(2, features, batch), 4, 0.5, &mut StdRng::seed_from_u64(3)),
+        RankBudget::new(
+            Caps::from_margin(2, features, batch),
+            4,
+            0.5,
+            &mut StdRng::seed_from_u64(3),
+        ),
         batch,
         features,
     );
