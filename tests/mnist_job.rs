@@ -25,6 +25,7 @@ fn tiny_secure_run_learns_and_reports() {
         .with_test_size(500)
         .with_secure_test_size(128)
         .with_lr(1e-2)
+        .with_col_cap(64)
         .with_model(MlpConfig::new().with_hidden(vec![16]));
     let report = training::run(&config, &data_dir(), &training::Outputs::default()).unwrap();
     let secure = report.secure.as_ref().unwrap();
@@ -181,8 +182,8 @@ fn tiny_projection_run_decrypts_once_and_reports_its_leakage() {
     let config = TrainingConfig::new()
         .with_mode(Mode::Both)
         .with_privacy(Privacy::Projection)
-        .with_projection_dim(16)
-        .with_epochs(3)
+        .with_projection_dim(32)
+        .with_epochs(20)
         .with_train_size(512)
         .with_batch_size(128)
         .with_test_size(500)
@@ -191,19 +192,32 @@ fn tiny_projection_run_decrypts_once_and_reports_its_leakage() {
     let report = training::run(&config, &data_dir(), &training::Outputs::default()).unwrap();
     let secure = report.secure.as_ref().unwrap();
     let plain = report.plain.as_ref().unwrap();
-    assert_eq!(secure.epochs.len(), 3, "epochs cost no budget");
+    assert_eq!(secure.epochs.len(), 20, "epochs cost no budget");
     assert!(secure.test_accuracy > 0.5, "{}", secure.test_accuracy);
     assert!((secure.test_accuracy - plain.test_accuracy).abs() < 0.03);
     assert!(secure.secure_inference.as_ref().unwrap().accuracy > 0.5);
-    // 16 row keys and 10 label keys per image-batch, once: 4 training and 1 test batch.
-    assert_eq!(secure.keys_issued, Some(5 * 16 + (512 + 128) * 10));
+    // 32 row keys per batch and 10 label keys per image, once: 4 training and 1 test batch.
+    assert_eq!(secure.keys_issued, Some(5 * 32 + (512 + 128) * 10));
     let privacy = report.privacy.as_ref().unwrap();
     assert_eq!(
         (
             privacy.row_equations_per_image,
             privacy.column_equations_per_batch
         ),
-        (16, 0)
+        (32, 0)
     );
-    assert!(report.summary().contains("16 equations per image for life"));
+    assert!(report.summary().contains("32 equations per image for life"));
+}
+
+#[test]
+fn caps_that_reach_the_dimension_are_refused() {
+    let config = TrainingConfig::new()
+        .with_train_size(256)
+        .with_batch_size(128)
+        .with_col_cap(128);
+    let err = training::run(&config, &data_dir(), &training::Outputs::default()).unwrap_err();
+    assert!(
+        matches!(&err, TrainError::Config(why) if why.contains("column cap of 128")),
+        "{err}"
+    );
 }

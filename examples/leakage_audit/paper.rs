@@ -7,8 +7,8 @@ use cryptonn::attack::{self, Equations};
 use cryptonn::fe::feip::{Decryptor, FunctionKey};
 use cryptonn::fe::{DlogTable, Ristretto255};
 use cryptonn::nn::{
-    Authority, BatchPublicKeys, Caps, Client, EncryptedBatch, Error, IssueAll, KeyPolicy,
-    KeyService, RankBudget, Requester, Samples,
+    Authority, BatchPublicKeys, Caps, Client, EncryptedBatch, Error, KeyPolicy, KeyService,
+    RankBudget, Requester, Samples,
 };
 use rand::rngs::StdRng;
 use serde::Serialize;
@@ -26,10 +26,18 @@ pub enum Policy {
 }
 
 impl Policy {
-    /// The authority's policy; `min_support` as the main job's.
+    /// The authority's policy; `min_support` as the main job's. Off is a
+    /// budget without caps or filter: it issues every key, as `IssueAll`
+    /// does, and still counts the rank, which master-key recovery needs.
     pub fn build(self, min_support: usize, rng: &mut StdRng) -> Box<dyn KeyPolicy> {
         match self {
-            Policy::Off => Box::new(IssueAll),
+            Policy::Off => {
+                let unlimited = Caps {
+                    rows: usize::MAX,
+                    cols: usize::MAX,
+                };
+                Box::new(RankBudget::new(unlimited, 0, 1.0, rng))
+            }
             Policy::Caps(caps) => Box::new(RankBudget::new(caps, min_support, 1.0, rng)),
         }
     }

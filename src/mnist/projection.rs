@@ -9,7 +9,8 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use cryptonn_burn::labels::decrypt_labels;
 use cryptonn_burn::{
-    Authority, Client, RankBudget, Samples, SecureContext, SecureProjection, SecureProjectionConfig,
+    Authority, Client, RankBudget, Requester, Samples, SecureContext, SecureProjection,
+    SecureProjectionConfig,
 };
 use cryptonn_fe::feip::Decryptor;
 use cryptonn_fe::{DlogConfig, DlogTable, Group};
@@ -170,12 +171,45 @@ pub(super) fn train_plain(
     Ok(train_head(config, &train, &test, "plain")?.1)
 }
 
-/// The server's side: what it decrypted, and how long each phase took.
+/// The authority and the server's handles on it, shared by training and test.
+struct Parties<G: Group> {
+    authority: Arc<Authority<G>>,
+    server: Requester<G>,
+    ctx: SecureContext<G>,
+}
+
+impl<G: Group> Parties<G> {
+    /// The authority with the projection policy (row cap K, column cap 0).
+    fn new(
+        config: &TrainingConfig,
+        outputs: &Outputs,
+        rng: &mut StdRng,
+    ) -> Result<Self, TrainError> {
+        let policy = RankBudget::projection(
+            config.projection_dim,
+            config.quantization.min_key_support,
+            rng,
+        );
+        let authority: Arc<Authority<G>> = authority(policy, outputs)?;
+        let server = authority.requester("server");
+        let table = Arc::new(DlogTable::<G>::new(DlogConfig::default())?);
+        let ctx = SecureContext::new(
+            Arc::new(server.clone()),
+            Decryptor::new(table),
+            config.quantization,
+        );
+        Ok(Self {
+            authority,
+            server,
+            ctx,
+        })
+    }
+}
+
+/// What the server decrypted, and what it cost.
 struct Decrypted {
     features: Features,
     client_encryption: f64,
-    ctx_times: cryptonn_burn::PhaseTimes,
-    keys_issued: u64,
     row_equations: usize,
     bytes_per_image: usize,
 }
@@ -184,34 +218,21 @@ struct Decrypted {
 /// decrypts its K activations and its labels once. Batch by batch, so the
 /// ciphertexts of one batch at a time are in memory.
 fn encrypt_and_decrypt<G: Group>(
+    parties: &Parties<G>,
     config: &TrainingConfig,
     projection: &SecureProjection,
     data: &Dataset,
     batches: &[Vec<usize>],
-    outputs: &Outputs,
     rng: &mut StdRng,
     what: &str,
 ) -> Result<Decrypted, TrainError> {
-    let policy = RankBudget::projection(
-        config.projection_dim,
-        config.quantization.min_key_support,
-        rng,
-    );
-    let authority: Arc<Authority<G>> = authority(policy, outputs)?;
-    let server = authority.requester("server");
-    let table = Arc::new(DlogTable::<G>::new(DlogConfig::default())?);
-    let ctx = SecureContext::new(
-        Arc::new(server.clone()),
-        Decryptor::new(table),
-        config.quantization,
-    );
     let device = Device::ndarray();
     let progress = bar(batches.iter().map(Vec::len).sum(), what);
     let (mut values, mut labels) = (Vec::new(), Vec::new());
     let (mut client_encryption, mut row_equations, mut bytes_per_image) = (0.0, 0, 0);
     for indices in batches {
         let start = Instant::now();
-        let keys = authority.row_keys(data.features, rng)?;
+        let keys = parties.authority.row_keys(data.features, rng)?;
         let pixels = data.pixels(indices);
         let classes = data.labels_of(indices);
         let samples = Samples {
@@ -227,12 +248,15 @@ fn encrypt_and_decrypt<G: Group>(
         )?;
         client_encryption += start.elapsed().as_secs_f64();
         bytes_per_image = encrypted.ciphertext_bytes_per_sample();
-        let z = projection.forward(&encrypted, &ctx, &device)?;
+        let z = projection.forward(&encrypted, &parties.ctx, &device)?;
         values.extend(read(z)?);
         if let Some(l) = encrypted.labels() {
-            labels.extend(decrypt_labels(l, &ctx)?);
+            labels.extend(decrypt_labels(l, &parties.ctx)?);
         }
-        let rank = server.budget(encrypted.row_key()).map_or(0, |b| b.rank);
+        let rank = parties
+            .server
+            .budget(encrypted.row_key())
+            .map_or(0, |b| b.rank);
         row_equations = row_equations.max(rank);
         progress.inc(indices.len() as u64);
     }
@@ -244,8 +268,6 @@ fn encrypt_and_decrypt<G: Group>(
             k: projection.dims()[1],
         },
         client_encryption,
-        ctx_times: ctx.phase_times(),
-        keys_issued: authority.keys_issued(),
         row_equations,
         bytes_per_image,
     })
@@ -262,15 +284,17 @@ pub(super) fn train_secure<G: Group>(
 ) -> Result<(RunReport, usize), TrainError> {
     let mut rng = StdRng::seed_from_u64(config.seed);
     let projection = projection(config)?;
-    let decrypted = encrypt_and_decrypt::<G>(
+    let parties = Parties::<G>::new(config, outputs, &mut rng)?;
+    let decrypted = encrypt_and_decrypt(
+        &parties,
         config,
         &projection,
         train,
         batches,
-        outputs,
         &mut rng,
         "decrypt",
     )?;
+    let times = parties.ctx.phase_times();
     let all: Vec<usize> = (0..test.len()).collect();
     let test_features = plain_features(&projection, test, &all, &Device::ndarray())?;
     let (model, mut report) = train_head(config, &decrypted.features, &test_features, "secure")?;
@@ -278,23 +302,23 @@ pub(super) fn train_secure<G: Group>(
         save_model(&model, path)?;
         report.model_file = Some(path.display().to_string());
     }
-    let inference = secure_inference::<G>(config, &projection, &model, test, &mut rng)?;
-    let times = decrypted.ctx_times;
-    let training = report.seconds.burn_compute;
+    report.secure_inference =
+        secure_inference(&parties, config, &projection, &model, test, &mut rng)?;
     report.seconds = PhaseSeconds {
         client_encryption: decrypted.client_encryption,
         key_derivation: times.key_derivation.as_secs_f64(),
         decryption: times.decryption.as_secs_f64(),
-        burn_compute: training,
+        burn_compute: report.seconds.burn_compute,
     };
-    report.secure_inference = inference;
     report.ciphertext_bytes_per_image = Some(decrypted.bytes_per_image);
-    report.keys_issued = Some(decrypted.keys_issued);
+    report.keys_issued = Some(parties.authority.keys_issued());
     Ok((report, decrypted.row_equations))
 }
 
-/// Encrypted test images through the same projection (fresh master keys).
+/// Encrypted test images through the same projection and authority (fresh
+/// master keys).
 fn secure_inference<G: Group>(
+    parties: &Parties<G>,
     config: &TrainingConfig,
     projection: &SecureProjection,
     model: &Mlp,
@@ -310,9 +334,7 @@ fn secure_inference<G: Group>(
         .chunks(config.batch_size)
         .map(<[usize]>::to_vec)
         .collect();
-    let outputs = Outputs::default();
-    let decrypted =
-        encrypt_and_decrypt::<G>(config, projection, test, &batches, &outputs, rng, "test")?;
+    let decrypted = encrypt_and_decrypt(parties, config, projection, test, &batches, rng, "test")?;
     let accuracy = decrypted.features.accuracy(model, &device(config.seed));
     Ok(Some(SecureInference {
         images: count,

@@ -269,6 +269,7 @@ pub fn run(
             train.features, config.model.d_input
         )));
     }
+    check_caps(config, train.features)?;
     let batches = batches(config, train.len());
     if batches.is_empty() {
         return Err(TrainError::Config(format!(
@@ -335,6 +336,26 @@ fn secure_run<G: Group>(
             Ok((run, PrivacyReport::new(Privacy::Projection, rows, 0, caps)))
         }
     }
+}
+
+/// Caps are absolute: one at or above its side's dimension lets the server
+/// solve for the images (and the master key) by linear algebra alone, so the
+/// main job refuses it rather than run the paper's leak.
+fn check_caps(config: &TrainingConfig, features: usize) -> Result<(), TrainError> {
+    let open = |cap: usize, dim: usize, side: &str| {
+        (cap >= dim).then(|| {
+            format!(
+                "a {side} cap of {cap} reaches the dimension {dim}: the server could solve for every \
+                 image; choose a cap below {dim}"
+            )
+        })
+    };
+    let too_wide = match config.privacy {
+        Privacy::Cryptonn => open(config.row_cap, features, "row")
+            .or_else(|| open(config.col_cap, config.batch_size, "column")),
+        Privacy::Projection => open(config.projection_dim, features, "projection"),
+    };
+    too_wide.map_or(Ok(()), |why| Err(TrainError::Config(why)))
 }
 
 /// The autodiff ndarray device both runs train on, seeded.
