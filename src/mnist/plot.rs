@@ -232,7 +232,8 @@ fn draw_privacy_curve(path: &Path, points: &[(String, f64, f64)]) -> Result<(), 
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let root = BitMapBackend::new(path, (800, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
-    let psnr = points.iter().map(|p| p.2).fold(20.0f64, f64::max) + 10.0;
+    // Room right of the last point for its label.
+    let psnr = points.iter().map(|p| p.2).fold(20.0f64, f64::max) + 25.0;
     let low = points
         .iter()
         .map(|p| 100.0 * p.1)
