@@ -658,35 +658,7 @@ fn train_secure<G: Group>(
         save_model(&model, path)?;
     }
 
-    // Secure inference on encrypted test images, through the same keys and layer.
-    let inference_batches: Vec<Vec<usize>> = (0..config.secure_test_size.min(test.len()))
-        .collect::<Vec<_>>()
-        .chunks(config.batch_size)
-        .map(<[usize]>::to_vec)
-        .collect();
-    let inference_config = TrainingConfig {
-        labels: LabelMode::Plain,
-        ..config.clone()
-    };
-    let mut correct = 0;
-    let mut classified = 0;
-    for (indices, batch) in inference_batches.iter().zip(encrypt_all(
-        &authority,
-        test,
-        &inference_batches,
-        &inference_config,
-        &mut rng,
-        "encrypt test",
-    )?) {
-        let preds = predictions(model.forward_encrypted(&batch, &ctx)?.detach());
-        correct += preds
-            .iter()
-            .zip(test.labels_of(indices))
-            .filter(|(p, l)| **p == *l as i64)
-            .count();
-        classified += indices.len();
-    }
-
+    let secure_inference = secure_inference(config, &authority, &model, &ctx, test, &mut rng)?;
     Ok(RunReport {
         test_accuracy: epochs.last().map_or(0.0, |e| e.test_accuracy),
         epochs,
@@ -700,14 +672,53 @@ fn train_secure<G: Group>(
             .max(0.0),
         },
         train_samples_per_s: trained as f64 / train_seconds,
-        secure_inference: (classified > 0).then(|| SecureInference {
-            images: classified,
-            accuracy: correct as f64 / classified as f64,
-        }),
+        secure_inference,
         ciphertext_bytes_per_image: bytes_per_image,
         keys_issued: Some(authority.keys_issued()),
         budget: meters,
         stopped,
         model_file: outputs.model.as_ref().map(|p| p.display().to_string()),
     })
+}
+
+/// Secure inference on encrypted test images, through the same authority and layer.
+fn secure_inference<G: Group>(
+    config: &TrainingConfig,
+    authority: &Authority<G>,
+    model: &Mlp,
+    ctx: &SecureContext<G>,
+    test: &Dataset,
+    rng: &mut StdRng,
+) -> Result<Option<SecureInference>, TrainError> {
+    let batches: Vec<Vec<usize>> = (0..config.secure_test_size.min(test.len()))
+        .collect::<Vec<_>>()
+        .chunks(config.batch_size)
+        .map(<[usize]>::to_vec)
+        .collect();
+    let inference_config = TrainingConfig {
+        labels: LabelMode::Plain,
+        ..config.clone()
+    };
+    let encrypted = encrypt_all(
+        authority,
+        test,
+        &batches,
+        &inference_config,
+        rng,
+        "encrypt test",
+    )?;
+    let (mut correct, mut classified) = (0, 0);
+    for (indices, batch) in batches.iter().zip(encrypted) {
+        let preds = predictions(model.forward_encrypted(&batch, ctx)?.detach());
+        correct += preds
+            .iter()
+            .zip(test.labels_of(indices))
+            .filter(|(p, l)| **p == *l as i64)
+            .count();
+        classified += indices.len();
+    }
+    Ok((classified > 0).then(|| SecureInference {
+        images: classified,
+        accuracy: correct as f64 / classified as f64,
+    }))
 }
