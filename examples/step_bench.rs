@@ -112,43 +112,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .backward()
     });
 
-    // The engine's two shapes on their own, and a naive per-output decryption.
-    let ys = |n: usize, bits: u32, rng: &mut StdRng| {
-        let max = (1i64 << (bits - 1)) - 1;
-        (0..HIDDEN)
-            .map(|_| (0..n).map(|_| rng.random_range(-max..=max)).collect())
-            .collect::<Vec<Vec<i64>>>()
-    };
-    let forward_keys = authority_keys(
-        &authority,
-        batch.row_key(),
-        ys(FEATURES, args.weight_bits, &mut rng),
-    )?;
-    let backward_keys = authority_keys(
-        &authority,
-        batch.col_key(),
-        ys(BATCH, args.delta_bits, &mut rng),
-    )?;
-    let cols = batch.cols();
-    let forward = median_seconds(1, || decryptor.decrypt_batch(&forward_keys, batch.rows()))
-        / (BATCH * HIDDEN) as f64;
-    let backward = median_seconds(1, || decryptor.decrypt_batch(&backward_keys, &cols))
-        / (FEATURES * HIDDEN) as f64;
-    let sample = 64;
-    let naive = |keys: &[feip::FunctionKey<Ristretto255>],
-                 cts: &[feip::Ciphertext<Ristretto255>]| {
-        // Parallel across outputs, as the engine is.
-        median_seconds(1, || {
-            cts[..sample]
-                .par_iter()
-                .map(|ct| decryptor.decrypt(&keys[0], ct))
-                .collect::<Vec<_>>()
-        }) / sample as f64
-    };
-    let (naive_forward, naive_backward) = (
-        naive(&forward_keys, batch.rows()),
-        naive(&backward_keys, &cols),
-    );
+    let Engine {
+        forward,
+        backward,
+        naive_forward,
+        naive_backward,
+        sample,
+    } = engine(&authority, &batch, &decryptor, &args, &mut rng)?;
     let naive_step = naive_forward * (BATCH * HIDDEN) as f64
         + naive_backward * (FEATURES * HIDDEN) as f64
         + plain_step;
@@ -180,6 +150,63 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
+}
+
+/// Seconds per output of the engine's two shapes, and of a naive decryption.
+struct Engine {
+    forward: f64,
+    backward: f64,
+    naive_forward: f64,
+    naive_backward: f64,
+    /// Outputs the naive decryption was timed on, per phase.
+    sample: usize,
+}
+
+/// The engine's two shapes on their own (random key vectors of the step's
+/// widths), and a naive per-output decryption.
+fn engine(
+    authority: &Authority<Ristretto255>,
+    batch: &cryptonn::nn::EncryptedBatch<Ristretto255>,
+    decryptor: &Decryptor<Ristretto255>,
+    args: &Args,
+    rng: &mut StdRng,
+) -> Result<Engine, Box<dyn std::error::Error>> {
+    let ys = |n: usize, bits: u32, rng: &mut StdRng| {
+        let max = (1i64 << (bits - 1)) - 1;
+        (0..HIDDEN)
+            .map(|_| (0..n).map(|_| rng.random_range(-max..=max)).collect())
+            .collect::<Vec<Vec<i64>>>()
+    };
+    let forward_keys = authority_keys(
+        authority,
+        batch.row_key(),
+        ys(FEATURES, args.weight_bits, rng),
+    )?;
+    let backward_keys =
+        authority_keys(authority, batch.col_key(), ys(BATCH, args.delta_bits, rng))?;
+    let cols = batch.cols();
+    let forward = median_seconds(1, || decryptor.decrypt_batch(&forward_keys, batch.rows()))
+        / (BATCH * HIDDEN) as f64;
+    let backward = median_seconds(1, || decryptor.decrypt_batch(&backward_keys, &cols))
+        / (FEATURES * HIDDEN) as f64;
+    let sample = 64;
+    let naive = |keys: &[feip::FunctionKey<Ristretto255>],
+                 cts: &[feip::Ciphertext<Ristretto255>]| {
+        // Parallel across outputs, as the engine is.
+        median_seconds(1, || {
+            cts[..sample]
+                .par_iter()
+                .map(|ct| decryptor.decrypt(&keys[0], ct))
+                .collect::<Vec<_>>()
+        }) / sample as f64
+    };
+    Ok(Engine {
+        forward,
+        backward,
+        naive_forward: naive(&forward_keys, batch.rows()),
+        naive_backward: naive(&backward_keys, &cols),
+        sample,
+    })
 }
 
 fn authority_keys<G: Group>(
