@@ -50,12 +50,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let labels: Vec<usize> = (0..BATCH).map(|_| rng.random_range(0..10)).collect();
 
-    let g = Ristretto255::generator();
-    let h = Ristretto255::double(&g);
-    let group_add = median_seconds(11, || {
-        (0..10_000).fold(g, |acc, _| Ristretto255::add(&acc, &h))
-    }) / 10_000.0;
-
     // Clients: one batch with fresh keys, rows and columns (timed for the projection).
     let authority = Arc::new(Authority::<Ristretto255>::new(IssueAll));
     let samples = Samples {
@@ -122,10 +116,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let naive_step = naive_forward * (BATCH * HIDDEN) as f64
         + naive_backward * (FEATURES * HIDDEN) as f64
         + plain_step;
-    let values: Vec<_> = (0..4096)
-        .map(|_| Ristretto255::vartime_mul_small(&g, rng.random_range(-(1 << 24)..(1 << 24))))
-        .collect();
-    let dlog = median_seconds(3, || table.solve_batch(&values)) / values.len() as f64;
+    let (group_add, dlog) = primitives(&table, &mut rng);
 
     let batches_per_epoch = 60_000.0 / BATCH as f64;
     let results = [
@@ -150,6 +141,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
+}
+
+/// Seconds per group addition and per discrete log (of values up to 2²⁴).
+fn primitives(table: &DlogTable<Ristretto255>, rng: &mut StdRng) -> (f64, f64) {
+    let g = Ristretto255::generator();
+    let h = Ristretto255::double(&g);
+    let group_add = median_seconds(11, || {
+        (0..10_000).fold(g, |acc, _| Ristretto255::add(&acc, &h))
+    }) / 10_000.0;
+    let values: Vec<_> = (0..4096)
+        .map(|_| Ristretto255::vartime_mul_small(&g, rng.random_range(-(1 << 24)..(1 << 24))))
+        .collect();
+    let dlog = median_seconds(3, || table.solve_batch(&values)) / values.len() as f64;
+    (group_add, dlog)
 }
 
 /// Seconds per output of the engine's two shapes, and of a naive decryption.

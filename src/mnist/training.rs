@@ -599,23 +599,12 @@ fn train_secure<G: Group>(
     let mut budget_stopped = false;
     let mut guard = |epoch: usize| {
         let meter = budget_meter(&server, &encrypted);
-        let short = [("row-wise", meter.rows), ("column-wise", meter.cols)]
-            .into_iter()
-            .find_map(|(side, used)| used.filter(|u| !u.can_serve(need)).map(|u| (side, u)));
+        let short = budget_spent(&meter, need, epoch);
         if epoch > 0 {
             meters.push(meter);
         }
         budget_stopped = short.is_some();
-        short.map(|(side, used)| {
-            format!(
-                "rank budget spent: epoch {} needs {need} more dimensions of a {side} master key, \
-                 which has revealed {} of the {} allowed; rotate to fresh master keys \
-                 (clients re-encrypt) to train on",
-                epoch + 1,
-                used.rank,
-                used.limit
-            )
-        })
+        short
     };
     let train_start = Instant::now();
     let (model, epochs, stopped) = train_epochs(
@@ -679,6 +668,24 @@ fn train_secure<G: Group>(
         stopped,
         model_file: outputs.model.as_ref().map(|p| p.display().to_string()),
     })
+}
+
+/// Why the most spent budgets cannot serve epoch `epoch` (0-based), which
+/// needs `need` more dimensions of every master key, if they cannot.
+fn budget_spent(meter: &BudgetMeter, need: usize, epoch: usize) -> Option<String> {
+    [("row-wise", meter.rows), ("column-wise", meter.cols)]
+        .into_iter()
+        .find_map(|(side, used)| used.filter(|u| !u.can_serve(need)).map(|u| (side, u)))
+        .map(|(side, used)| {
+            format!(
+                "rank budget spent: epoch {} needs {need} more dimensions of a {side} master key, \
+                 which has revealed {} of the {} allowed; rotate to fresh master keys \
+                 (clients re-encrypt) to train on",
+                epoch + 1,
+                used.rank,
+                used.limit
+            )
+        })
 }
 
 /// Secure inference on encrypted test images, through the same authority and layer.
