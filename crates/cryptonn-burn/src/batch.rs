@@ -94,6 +94,28 @@ fn one_key<G: Group>(cts: &[feip::Ciphertext<G>], dim: usize, what: &str) -> Res
     Ok(id)
 }
 
+/// A positive, finite input scale, and labels (if any) that fit `batch` samples.
+fn check_scale_and_labels<G: Group>(
+    input_scale: f64,
+    labels: Option<&EncryptedLabels<G>>,
+    batch: usize,
+) -> Result<()> {
+    if !(input_scale.is_finite() && input_scale > 0.0) {
+        return Err(Error::InvalidBatch(format!(
+            "input scale {input_scale} is not positive"
+        )));
+    }
+    let fits = |l: &EncryptedLabels<G>| {
+        l.classes > 0
+            && (1..=MAX_LABEL_SCALE).contains(&l.scale)
+            && l.entries.len() == batch * l.classes
+    };
+    if !labels.is_none_or(fits) {
+        return Err(Error::InvalidBatch("labels do not match the batch".into()));
+    }
+    Ok(())
+}
+
 impl<G: Group> Parts<G> {
     fn validate(self) -> Result<EncryptedBatch<G>> {
         if self.rows.len() != self.batch || self.cols.len() != self.features {
@@ -110,20 +132,7 @@ impl<G: Group> Parts<G> {
                 "rows and columns share one master key".into(),
             ));
         }
-        if !(self.input_scale.is_finite() && self.input_scale > 0.0) {
-            return Err(Error::InvalidBatch(format!(
-                "input scale {} is not positive",
-                self.input_scale
-            )));
-        }
-        let labels_fit = |l: &EncryptedLabels<G>| {
-            l.classes > 0
-                && (1..=MAX_LABEL_SCALE).contains(&l.scale)
-                && l.entries.len() == self.batch * l.classes
-        };
-        if !self.labels.as_ref().is_none_or(labels_fit) {
-            return Err(Error::InvalidBatch("labels do not match the batch".into()));
-        }
+        check_scale_and_labels(self.input_scale, self.labels.as_ref(), self.batch)?;
         Ok(EncryptedBatch(self))
     }
 }
@@ -160,19 +169,7 @@ impl<G: Group> EncryptedRows<G> {
     ) -> Result<Self> {
         let dim = rows.first().map_or(0, feip::Ciphertext::dim);
         one_key(&rows, dim, "row")?;
-        if !(input_scale.is_finite() && input_scale > 0.0) {
-            return Err(Error::InvalidBatch(format!(
-                "input scale {input_scale} is not positive"
-            )));
-        }
-        let fits = |l: &EncryptedLabels<G>| {
-            l.classes > 0
-                && (1..=MAX_LABEL_SCALE).contains(&l.scale)
-                && l.entries.len() == rows.len() * l.classes
-        };
-        if !labels.as_ref().is_none_or(fits) {
-            return Err(Error::InvalidBatch("labels do not match the batch".into()));
-        }
+        check_scale_and_labels(input_scale, labels.as_ref(), rows.len())?;
         Ok(Self {
             input_scale,
             rows: rows.into(),

@@ -78,16 +78,8 @@ impl<G: Group> Client<G> {
                 got: vec![batch, samples.features],
             });
         }
-        let rows: Vec<Vec<i64>> = samples
-            .inputs
-            .chunks(features)
-            .map(<[i64]>::to_vec)
-            .collect();
-        let row_cts = self.rows.encrypt_many(&rows, rng)?;
-        let labels = samples
-            .labels
-            .map(|(labels, classes)| self.encrypt_labels(labels, classes, batch, label_scale, rng))
-            .transpose()?;
+        let row_cts = self.encrypt_samples(samples, rng)?;
+        let labels = self.labels_of(samples, batch, label_scale, rng)?;
         EncryptedRows::new(samples.input_scale, row_cts, labels)
     }
 
@@ -118,11 +110,6 @@ impl<G: Group> Client<G> {
                 ],
             });
         }
-        let rows: Vec<Vec<i64>> = samples
-            .inputs
-            .chunks(features)
-            .map(<[i64]>::to_vec)
-            .collect();
         let cols: Vec<Vec<i64>> = (0..features)
             .map(|i| {
                 (0..batch)
@@ -130,13 +117,38 @@ impl<G: Group> Client<G> {
                     .collect()
             })
             .collect();
-        let row_cts = self.rows.encrypt_many(&rows, rng)?;
+        let row_cts = self.encrypt_samples(samples, rng)?;
         let col_cts = cols_key.encrypt_many(&cols, rng)?;
-        let labels = samples
-            .labels
-            .map(|(labels, classes)| self.encrypt_labels(labels, classes, batch, label_scale, rng))
-            .transpose()?;
+        let labels = self.labels_of(samples, batch, label_scale, rng)?;
         EncryptedBatch::new(samples.input_scale, row_cts, col_cts, labels)
+    }
+
+    /// One row-wise ciphertext per sample (the shape is checked by the caller).
+    fn encrypt_samples<R: CryptoRng + ?Sized>(
+        &self,
+        samples: &Samples<'_>,
+        rng: &mut R,
+    ) -> Result<Vec<cryptonn_fe::feip::Ciphertext<G>>> {
+        let rows: Vec<Vec<i64>> = samples
+            .inputs
+            .chunks(samples.features)
+            .map(<[i64]>::to_vec)
+            .collect();
+        Ok(self.rows.encrypt_many(&rows, rng)?)
+    }
+
+    /// The samples' labels, encrypted, if they carry any.
+    fn labels_of<R: CryptoRng + ?Sized>(
+        &self,
+        samples: &Samples<'_>,
+        batch: usize,
+        scale: i64,
+        rng: &mut R,
+    ) -> Result<Option<EncryptedLabels<G>>> {
+        samples
+            .labels
+            .map(|(labels, classes)| self.encrypt_labels(labels, classes, batch, scale, rng))
+            .transpose()
     }
 
     fn encrypt_labels<R: CryptoRng + ?Sized>(

@@ -30,6 +30,12 @@ use crate::{Error, Result};
 
 /// The per-image privacy budget in pixel space: how many independent
 /// equations each side may reveal per master key.
+///
+/// Caps are absolute: a cap at or above a side's dimension (e.g. a column
+/// cap of 128 on batches of 32) allows full rank, and with it the master key
+/// and exact recovery by linear algebra. `cryptonn::mnist` refuses such
+/// configurations; the type allows them so an audit can count rank without
+/// limiting it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Caps {
     /// Row side: equations per image, for the life of its ciphertexts.
