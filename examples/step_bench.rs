@@ -11,11 +11,13 @@ use std::time::Instant;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use clap::Parser;
+use cryptonn::authority::{Authority, IssueAll};
+use cryptonn::client::{Client, Samples};
 use cryptonn::fe::bench::{median_seconds, print_results};
 use cryptonn::fe::feip::{self, Decryptor};
 use cryptonn::fe::{DlogConfig, DlogTable, Group, Ristretto255};
 use cryptonn::mnist::model::MlpConfig;
-use cryptonn::nn::{Authority, Client, IssueAll, QuantizationConfig, Samples, SecureContext};
+use cryptonn::nn::{QuantizationConfig, SecureContext};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
@@ -219,6 +221,6 @@ fn authority_keys<G: Group>(
     instance: cryptonn::fe::KeyId,
     ys: Vec<Vec<i64>>,
 ) -> cryptonn::nn::Result<Vec<feip::FunctionKey<G>>> {
-    use cryptonn::nn::KeyService;
+    use cryptonn::protocol::KeyService;
     authority.feip_keys(instance, &ys)
 }

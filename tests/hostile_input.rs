@@ -6,9 +6,11 @@
 
 use std::path::Path;
 
+use cryptonn::authority::{Authority, IssueAll};
+use cryptonn::client::{Client, Samples};
 use cryptonn::fe::{Modp2048, Ristretto255, febo, feip};
 use cryptonn::mnist::idx;
-use cryptonn::nn::{Authority, Client, EncryptedBatch, IssueAll, Samples};
+use cryptonn::protocol::EncryptedBatch;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::de::DeserializeOwned;

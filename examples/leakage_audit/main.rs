@@ -16,12 +16,12 @@ use std::time::Instant;
 
 use clap::Parser;
 use cryptonn::attack::{self, Equations, Prior, Quality, SolverConfig};
+use cryptonn::authority::{Authority, Caps};
 use cryptonn::fe::feip::Decryptor;
 use cryptonn::fe::{DlogConfig, DlogTable, Ristretto255};
 use cryptonn::mnist::data::{Dataset, Split};
 use cryptonn::mnist::privacy::MeasuredLeakage;
 use cryptonn::mnist::training::{Privacy, TrainingConfig, batches};
-use cryptonn::nn::{Authority, Caps};
 use paper::{MasterKeyRecovery, Policy};
 use rand::SeedableRng;
 use rand::rngs::StdRng;

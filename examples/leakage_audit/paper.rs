@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use cryptonn::attack::{self, Equations};
+use cryptonn::authority::{Authority, Caps, RankBudget, Requester};
+use cryptonn::client::{Client, Samples};
 use cryptonn::fe::feip::{Decryptor, FunctionKey};
 use cryptonn::fe::{DlogTable, Ristretto255};
-use cryptonn::nn::{
-    Authority, BatchPublicKeys, Caps, Client, EncryptedBatch, Error, KeyPolicy, KeyService,
-    RankBudget, Requester, Samples,
-};
+use cryptonn::protocol::{BatchPublicKeys, EncryptedBatch, Error, KeyPolicy, KeyService};
 use rand::rngs::StdRng;
 use serde::Serialize;
 

@@ -5,11 +5,13 @@
 use std::sync::Arc;
 
 use cryptonn::attack::Equations;
+use cryptonn::authority::{Authority, RankBudget};
+use cryptonn::client::{Client, Samples};
 use cryptonn::fe::Ristretto255;
 use cryptonn::fe::feip::Decryptor;
 use cryptonn::mnist::projection::projection;
 use cryptonn::mnist::training::TrainingConfig;
-use cryptonn::nn::{Authority, Client, Error, KeyService, RankBudget, Samples};
+use cryptonn::protocol::{Error, KeyService};
 use rand::rngs::StdRng;
 
 use super::AuditResult;

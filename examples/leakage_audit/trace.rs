@@ -7,8 +7,8 @@ use burn::tensor::{Device, Tensor};
 use cryptonn::mnist::data::Dataset;
 use cryptonn::mnist::model::Mlp;
 use cryptonn::mnist::training::{TrainingConfig, device, epoch_order};
-use cryptonn::nn::quantize::quantize_columns;
 use cryptonn::nn::{FirstLayer, QuantizationConfig};
+use cryptonn::server::quantize_columns;
 
 use super::AuditResult;
 

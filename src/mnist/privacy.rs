@@ -1,7 +1,7 @@
 //! What a run let the server learn: the equations actually issued, and the
 //! leakage measured for that mode by the audit (`docs/leakage_table.json`).
 
-use cryptonn_burn::Caps;
+use cryptonn_authority::Caps;
 use serde::{Deserialize, Serialize};
 
 use super::training::Privacy;

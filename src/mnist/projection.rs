@@ -7,11 +7,9 @@ use std::time::Instant;
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use cryptonn_burn::labels::decrypt_labels;
-use cryptonn_burn::{
-    Authority, Client, RankBudget, Requester, Samples, SecureContext, SecureProjection,
-    SecureProjectionConfig,
-};
+use cryptonn_authority::{Authority, RankBudget, Requester};
+use cryptonn_burn::{SecureContext, SecureProjection, SecureProjectionConfig};
+use cryptonn_client::{Client, Samples};
 use cryptonn_fe::feip::Decryptor;
 use cryptonn_fe::{DlogConfig, DlogTable, Group};
 use rand::SeedableRng;
@@ -251,7 +249,7 @@ fn encrypt_and_decrypt<G: Group>(
         let z = projection.forward(&encrypted, &parties.ctx, &device)?;
         values.extend(read(z)?);
         if let Some(l) = encrypted.labels() {
-            labels.extend(decrypt_labels(l, &parties.ctx)?);
+            labels.extend(parties.ctx.server().decrypt_labels(l)?);
         }
         let rank = parties
             .server

@@ -1,6 +1,6 @@
 //! The JSON report of a run and its human summary.
 
-use cryptonn_burn::Budget;
+use cryptonn_protocol::Budget;
 use serde::Serialize;
 
 use super::privacy::PrivacyReport;

@@ -10,13 +10,13 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Gradients, Tensor};
+use cryptonn_authority::{AuditLog, Authority, Caps, RankBudget, Requester};
 use cryptonn_burn::labels::cross_entropy_encrypted;
-use cryptonn_burn::{
-    AuditLog, Authority, Budget, Caps, Client, EncryptedBatch, QuantizationConfig, RankBudget,
-    Requester, Samples, SecureContext,
-};
+use cryptonn_burn::{EncryptedBatch, QuantizationConfig, SecureContext};
+use cryptonn_client::{Client, Samples};
 use cryptonn_fe::feip::Decryptor;
 use cryptonn_fe::{DlogConfig, DlogTable, Group, GroupId, Modp2048, Modp3072, Ristretto255};
+use cryptonn_protocol::Budget;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;

@@ -5,10 +5,10 @@ use burn::nn::Linear;
 use burn::tensor::Tensor;
 use cryptonn_fe::Group;
 
-use crate::batch::EncryptedBatch;
+use cryptonn_protocol::{EncryptedBatch, Error, Result};
+
+use crate::context::SecureContext;
 use crate::secure_linear::SecureLinear;
-use crate::server::SecureContext;
-use crate::{Error, Result};
 
 /// The first layer of a model: `Plain(Linear)` for plaintext training,
 /// `Secure(SecureLinear)` for training on encrypted inputs. Both hold the

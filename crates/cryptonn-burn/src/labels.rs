@@ -13,13 +13,9 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Tensor, TensorData};
 use cryptonn_fe::Group;
-use cryptonn_fe::febo::{self, Op};
-use rayon::prelude::*;
+use cryptonn_protocol::{EncryptedLabels, Error, Result};
 
-use crate::authority::FeboKeyRequest;
-use crate::batch::EncryptedLabels;
-use crate::server::{Phase, SecureContext};
-use crate::{Error, Result};
+use crate::context::SecureContext;
 
 /// The result of [`cross_entropy_encrypted`].
 #[derive(Debug)]
@@ -61,7 +57,7 @@ pub fn cross_entropy_encrypted<G: Group>(
         .iter()
         .map(|&lp| (f64::from(lp).exp() * scale as f64).round() as i64)
         .collect();
-    let diffs = subtract(labels, &p_int, ctx)?;
+    let diffs = ctx.server().subtract(labels, &p_int)?;
     let norm = scale as f64 * batch as f64;
     let grad: Vec<f32> = diffs.iter().map(|&d| (-(d as f64) / norm) as f32).collect();
     let mut loss = 0.0;
@@ -78,65 +74,4 @@ pub fn cross_entropy_encrypted<G: Group>(
         surrogate: (logits * grad).sum(),
         loss: loss / batch as f64,
     })
-}
-
-/// Decrypts `y·s − operand` for every label entry, one FEBO key each.
-fn subtract<G: Group>(
-    labels: &EncryptedLabels<G>,
-    operands: &[i64],
-    ctx: &SecureContext<G>,
-) -> Result<Vec<i64>> {
-    let entries = labels.entries();
-    let requests: Vec<FeboKeyRequest<G>> = entries
-        .iter()
-        .zip(operands)
-        .map(|(ct, &p)| FeboKeyRequest {
-            commitment: ct.commitment().clone(),
-            op: Op::Sub,
-            operand: p,
-        })
-        .collect();
-    let instance = entries
-        .first()
-        .map(febo::Ciphertext::id)
-        .ok_or(Error::MissingLabels)?;
-    let keys = ctx.timed(Phase::KeyDerivation, || {
-        ctx.keys().febo_keys(instance, &requests)
-    })?;
-    let table = ctx.decryptor().table();
-    ctx.timed(Phase::Decryption, || {
-        keys.par_iter()
-            .zip(entries)
-            .map(|(key, ct)| febo::decrypt(table, key, ct))
-            .collect::<cryptonn_fe::Result<Vec<i64>>>()
-    })
-    .map_err(Into::into)
-}
-
-/// The class indices of encrypted one-hot labels, decrypted once (a FEBO key
-/// for `y·s − 0` per entry).
-///
-/// Projection mode trains every layer after the first in the clear for many
-/// epochs, so it takes the labels once rather than through a FEBO
-/// subtraction per step; the server learns them either way (see the module
-/// docs).
-///
-/// # Errors
-/// Key refusals and FE errors from decryption; [`Error::InvalidBatch`] if a
-/// row is not one-hot.
-pub fn decrypt_labels<G: Group>(
-    labels: &EncryptedLabels<G>,
-    ctx: &SecureContext<G>,
-) -> Result<Vec<usize>> {
-    let values = subtract(labels, &vec![0; labels.entries().len()], ctx)?;
-    values
-        .chunks(labels.classes())
-        .map(|row| {
-            let hot: Vec<usize> = (0..row.len()).filter(|&c| row[c] != 0).collect();
-            match hot.as_slice() {
-                [c] if row[*c] == labels.scale() => Ok(*c),
-                _ => Err(Error::InvalidBatch("a label is not one-hot".into())),
-            }
-        })
-        .collect()
 }

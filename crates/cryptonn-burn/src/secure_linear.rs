@@ -10,11 +10,11 @@ use burn::tensor::module::linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use cryptonn_fe::{Group, KeyId, feip};
 
-use crate::Error;
-use crate::batch::EncryptedBatch;
+use cryptonn_protocol::{EncryptedBatch, Error};
+use cryptonn_server::quantize_columns;
+
+use crate::context::SecureContext;
 use crate::op::{SecureBackend, SecureGrad, WeightGradient};
-use crate::quantize::quantize_columns;
-use crate::server::{Phase, SecureContext};
 
 pub(crate) fn read_f32(data: TensorData) -> crate::Result<Vec<f32>> {
     data.try_to_vec::<f32>()
@@ -142,8 +142,13 @@ impl SecureLinear {
         let w = read_f32(weight.to_data())?;
         let q = ctx.quantization();
         let weights = quantize_columns(&w, d_in, d_out, q.weight_bits, q.limbs)?;
-        let z =
-            ctx.decrypt_columns(batch.row_key(), batch.rows(), &weights, batch.input_scale())?;
+        let z = ctx.server().decrypt_columns(
+            batch.row_key(),
+            batch.rows(),
+            &weights,
+            batch.input_scale(),
+            1,
+        )?;
         let decrypted = Tensor::<2>::from_data(TensorData::new(z, [rows, d_out]), &weight.device());
         let grad = SecureGrad(Arc::new(EncryptedWeightGradient {
             cols: batch.cols(),
@@ -184,7 +189,7 @@ impl<G: Group> core::fmt::Debug for EncryptedWeightGradient<G> {
 
 impl<G: Group> EncryptedWeightGradient<G> {
     fn compute(&self, delta: TensorData) -> crate::Result<Vec<f32>> {
-        let [d_in, d_out] = self.shape;
+        let [_, d_out] = self.shape;
         let batch = self.cols.first().map_or(0, feip::Ciphertext::dim);
         let delta = read_f32(delta)?;
         if delta.len() != batch * d_out {
@@ -196,34 +201,15 @@ impl<G: Group> EncryptedWeightGradient<G> {
         }
         let q = self.ctx.quantization();
         let deltas = quantize_columns(&delta, batch, d_out, q.delta_bits, q.limbs)?;
-        // Sparse vectors get no key (see `min_key_support`): their products
-        // count as zero.
-        let supported =
-            |v: &Vec<i64>| v.iter().filter(|&&d| d != 0).count() >= q.min_key_support.max(1);
-        let active: Vec<usize> = (0..deltas.vectors.len())
-            .filter(|&v| supported(&deltas.vectors[v]))
-            .collect();
-        let mut grad = vec![0f32; d_in * d_out];
-        if active.is_empty() {
-            return Ok(grad);
-        }
-        let ys: Vec<Vec<i64>> = active.iter().map(|&v| deltas.vectors[v].clone()).collect();
-        let keys = self.ctx.timed(Phase::KeyDerivation, || {
-            self.ctx.keys().feip_keys(self.col_key, &ys)
-        })?;
-        let products = self.ctx.timed(Phase::Decryption, || {
-            self.ctx.decryptor().decrypt_batch(&keys, &self.cols)
-        })?;
-        let mut full = vec![0i64; deltas.vectors.len()];
-        for (i, row) in products.chunks(active.len()).enumerate() {
-            for (&n, &v) in row.iter().zip(&active) {
-                full[v] = n;
-            }
-            for (j, g) in grad[i * d_out..(i + 1) * d_out].iter_mut().enumerate() {
-                *g = deltas.decode(&full, j, self.input_scale) as f32;
-            }
-        }
-        Ok(grad)
+        // Sparse error vectors get no key (see `min_key_support`): their
+        // gradient columns stay zero.
+        self.ctx.server().decrypt_columns(
+            self.col_key,
+            &self.cols,
+            &deltas,
+            self.input_scale,
+            q.min_key_support,
+        )
     }
 }
 

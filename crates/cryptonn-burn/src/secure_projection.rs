@@ -8,7 +8,7 @@
 //! trained). Each image's K activations P·x are decrypted **once**, with K
 //! row keys per master key, and cached by the server; every later layer
 //! trains in plain Burn for any number of epochs. With the authority's
-//! [`RankBudget::projection`](crate::RankBudget::projection) policy (row cap
+//! `RankBudget::projection` (in `cryptonn-authority`) policy (row cap
 //! K, column cap 0) the server holds K equations per image for life.
 //!
 //! P is a sparse random projection with entries in {−c, 0, c}, so each
@@ -26,10 +26,10 @@ use cryptonn_fe::Group;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::Error;
-use crate::batch::EncryptedRows;
-use crate::quantize::{Quantized, quantize_columns};
-use crate::server::SecureContext;
+use cryptonn_protocol::{EncryptedRows, Error};
+use cryptonn_server::{Quantized, quantize_columns};
+
+use crate::context::SecureContext;
 
 /// Configuration of a [`SecureProjection`].
 #[derive(Config, Debug)]
@@ -165,11 +165,12 @@ impl SecureProjection {
                 got: vec![rows, features],
             });
         }
-        let z = ctx.decrypt_columns(
+        let z = ctx.server().decrypt_columns(
             samples.row_key(),
             samples.rows(),
             &self.keys,
             samples.input_scale(),
+            1,
         )?;
         Ok(Tensor::from_data(TensorData::new(z, [rows, k]), device))
     }

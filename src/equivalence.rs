@@ -12,12 +12,9 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
-use crate::authority::{Authority, IssueAll};
-use crate::client::{Client, Samples};
-use crate::quantize::QuantizationConfig;
-use crate::secure_linear::SecureLinear;
-use crate::server::SecureContext;
-use crate::{Error, Result};
+use cryptonn_authority::{Authority, IssueAll};
+use cryptonn_burn::{Error, QuantizationConfig, Result, SecureContext, SecureLinear};
+use cryptonn_client::{Client, Samples};
 
 /// What to compare.
 #[derive(Debug, Clone, Copy)]

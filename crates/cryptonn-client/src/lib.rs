@@ -1,4 +1,5 @@
-//! A data owner: encrypts its samples under an authority's public keys.
+//! The data owner of CryptoNN: encrypts its samples under the authority's
+//! public keys. It holds public keys only.
 
 use cryptonn_fe::Group;
 use cryptonn_fe::febo;
@@ -6,9 +7,9 @@ use cryptonn_fe::feip::Encryptor;
 use rand::CryptoRng;
 use rayon::prelude::*;
 
-use crate::authority::{BatchPublicKeys, RowPublicKeys};
-use crate::batch::{EncryptedBatch, EncryptedLabels, EncryptedRows};
-use crate::{Error, Result};
+use cryptonn_protocol::{
+    BatchPublicKeys, EncryptedBatch, EncryptedLabels, EncryptedRows, Error, Result, RowPublicKeys,
+};
 
 /// Encrypts batches for one set of [`BatchPublicKeys`] (or [`RowPublicKeys`]).
 /// Holds public keys only; building it precomputes fixed-base tables for

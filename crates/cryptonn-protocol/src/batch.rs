@@ -49,7 +49,9 @@ pub struct EncryptedLabels<G: Group> {
 }
 
 impl<G: Group> EncryptedLabels<G> {
-    pub(crate) fn new(classes: usize, scale: i64, entries: Vec<febo::Ciphertext<G>>) -> Self {
+    /// Assembles labels; they are checked against their batch when the
+    /// batch is assembled.
+    pub fn new(classes: usize, scale: i64, entries: Vec<febo::Ciphertext<G>>) -> Self {
         Self {
             classes,
             scale,

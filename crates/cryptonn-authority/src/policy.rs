@@ -25,8 +25,19 @@ use rand::{CryptoRng, RngExt};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
-use crate::authority::{Budget, KeyPolicy, MasterKey, Side};
-use crate::{Error, Result};
+use cryptonn_protocol::{Budget, Error, KeyPolicy, MasterKey, Result, Side};
+
+/// Issues every key asked for: the paper's behaviour, which lets a curious
+/// server accumulate keys until the master secret is solvable. See
+/// `docs/THREAT_MODEL.md`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IssueAll;
+
+impl KeyPolicy for IssueAll {
+    fn approve(&mut self, _: &MasterKey, _: &[Vec<i64>]) -> Result<()> {
+        Ok(())
+    }
+}
 
 /// The per-image privacy budget in pixel space: how many independent
 /// equations each side may reveal per master key.

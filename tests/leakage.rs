@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use cryptonn_burn::{
-    Authority, Caps, Client, Error, IssueAll, KeyPolicy, KeyService, RankBudget, Samples,
-};
+use cryptonn_authority::{Authority, Caps, IssueAll, RankBudget};
+use cryptonn_client::{Client, Samples};
 use cryptonn_fe::feip::Decryptor;
 use cryptonn_fe::{DlogConfig, DlogTable, Ristretto255};
+use cryptonn_protocol::{Error, KeyPolicy, KeyService};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -49,7 +49,7 @@ fn random_vectors(rng: &mut StdRng, count: usize, dim: usize) -> Vec<Vec<i64>> {
 struct Scenario {
     pixels: Vec<i64>,
     authority: Arc<Authority<Ristretto255>>,
-    batch: cryptonn_burn::EncryptedBatch<Ristretto255>,
+    batch: cryptonn_protocol::EncryptedBatch<Ristretto255>,
     decryptor: Decryptor<Ristretto255>,
     rng: StdRng,
 }

@@ -1,4 +1,4 @@
-//! The one error type of this crate.
+//! The one error type of the protocol and its roles.
 
 use cryptonn_fe::KeyId;
 
@@ -39,6 +39,15 @@ pub enum Error {
     /// Burn could not read a tensor back to the host.
     #[error("could not read tensor data: {0}")]
     TensorRead(String),
+    /// The key service could not be reached, or answered outside the protocol.
+    #[error("key service: {0}")]
+    Transport(String),
+    /// The key service refused the requester's credential or role.
+    #[error("not authorized: {0}")]
+    Unauthorized(String),
+    /// The authority's durable state could not be read or written.
+    #[error("authority state: {0}")]
+    Storage(String),
 }
 
 /// `Result` with this crate's [`Error`].

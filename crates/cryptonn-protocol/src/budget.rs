@@ -1,0 +1,95 @@
+//! Budgets: what a key policy sees of a master key, and how much of it is spent.
+
+use cryptonn_fe::KeyId;
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+
+/// Which side of a batch a FEIP master key encrypts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// One ciphertext per sample (dimension: features). A key for y reveals
+    /// ⟨x_b, y⟩ for every sample b: one equation per image.
+    Rows,
+    /// One ciphertext per feature (dimension: batch). A key for δ reveals
+    /// Σ_b δ_b·x_b[i] for every feature i: equations that mix the batch's images.
+    Columns,
+}
+
+impl core::fmt::Display for Side {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Side::Rows => "row",
+            Side::Columns => "column",
+        })
+    }
+}
+
+/// A FEIP master key as a policy sees it: its id, side and dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MasterKey {
+    /// The key's id.
+    pub id: KeyId,
+    /// What it encrypts.
+    pub side: Side,
+    /// Its dimension.
+    pub dim: usize,
+}
+
+/// Decides which FEIP key vectors the authority may issue.
+///
+/// The policy sees every vector before its key is derived. Policies are
+/// stateful (a rank budget remembers what it has issued), hence `&mut self`.
+pub trait KeyPolicy: Send {
+    /// Approves (and records) `ys` for master key `key`, or refuses all of them.
+    ///
+    /// # Errors
+    /// [`Error::KeyRefused`](crate::Error::KeyRefused) with the reason.
+    fn approve(&mut self, key: &MasterKey, ys: &[Vec<i64>]) -> Result<()>;
+
+    /// How much of `key`'s budget is spent, for policies that keep one.
+    fn budget(&self, _key: &MasterKey) -> Option<Budget> {
+        None
+    }
+}
+
+/// A boxed policy, so that a policy chosen at run time can be handed to
+/// `Authority::new`.
+impl<P: KeyPolicy + ?Sized> KeyPolicy for Box<P> {
+    fn approve(&mut self, key: &MasterKey, ys: &[Vec<i64>]) -> Result<()> {
+        (**self).approve(key, ys)
+    }
+
+    fn budget(&self, key: &MasterKey) -> Option<Budget> {
+        (**self).budget(key)
+    }
+}
+
+/// The budget of one master key: the rank of the key vectors issued under
+/// it, which is the number of independent equations the server holds on
+/// every vector encrypted under it, and the most the policy allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    /// What the master key encrypts.
+    pub side: Side,
+    /// Rank of the vectors issued so far.
+    pub rank: usize,
+    /// The most the policy allows (the side's cap, at most `dim`).
+    pub limit: usize,
+    /// The dimension of the master key.
+    pub dim: usize,
+}
+
+impl Budget {
+    /// Rank still available.
+    pub fn remaining(&self) -> usize {
+        self.limit.saturating_sub(self.rank)
+    }
+
+    /// Whether a request for `vectors` more keys is sure to be granted: it
+    /// raises the rank by at most `vectors`, and never beyond `dim`.
+    pub fn can_serve(&self, vectors: usize) -> bool {
+        self.rank + vectors.min(self.dim.saturating_sub(self.rank)) <= self.limit
+    }
+}

@@ -1,0 +1,19 @@
+//! The vocabulary every CryptoNN role shares and no role owns: what the
+//! server may ask of the authority ([`KeyService`]), the public keys a client
+//! encrypts under, budgets and the policies that keep them ([`KeyPolicy`]),
+//! the encrypted batches clients send, and audit records.
+//!
+//! The roles (`cryptonn-authority`, `cryptonn-client`, `cryptonn-server`)
+//! each depend on this crate and never on each other; it depends on no role
+//! and not on Burn.
+
+pub mod audit;
+pub mod batch;
+pub mod budget;
+mod error;
+pub mod key_service;
+
+pub use batch::{EncryptedBatch, EncryptedLabels, EncryptedRows};
+pub use budget::{Budget, KeyPolicy, MasterKey, Side};
+pub use error::{Error, Result};
+pub use key_service::{BatchPublicKeys, FeboKeyRequest, KeyService, RowPublicKeys};
