@@ -48,6 +48,15 @@ pub trait KeyPolicy: Send {
     /// [`Error::KeyRefused`](crate::Error::KeyRefused) with the reason.
     fn approve(&mut self, key: &MasterKey, ys: &[Vec<i64>]) -> Result<()>;
 
+    /// Re-records `ys`, issued under `key` before a restart, without
+    /// checking them against the policy: the keys are already out. A policy
+    /// whose limits were lowered since simply issues nothing more.
+    fn restore(&mut self, key: &MasterKey, ys: &[Vec<i64>]) {
+        // A policy without state has nothing to restore; one that refuses
+        // now would have refused before, so ignoring the result is safe.
+        let _ = self.approve(key, ys);
+    }
+
     /// How much of `key`'s budget is spent, for policies that keep one.
     fn budget(&self, _key: &MasterKey) -> Option<Budget> {
         None
@@ -59,6 +68,10 @@ pub trait KeyPolicy: Send {
 impl<P: KeyPolicy + ?Sized> KeyPolicy for Box<P> {
     fn approve(&mut self, key: &MasterKey, ys: &[Vec<i64>]) -> Result<()> {
         (**self).approve(key, ys)
+    }
+
+    fn restore(&mut self, key: &MasterKey, ys: &[Vec<i64>]) {
+        (**self).restore(key, ys);
     }
 
     fn budget(&self, key: &MasterKey) -> Option<Budget> {

@@ -29,7 +29,8 @@ pub trait KeyService<G: Group>: Send + Sync {
 }
 
 /// One FEBO key request: `x op operand` on the ciphertext with commitment `commitment`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound = "", deny_unknown_fields)]
 pub struct FeboKeyRequest<G: Group> {
     /// The commitment of the one ciphertext the key will work on.
     pub commitment: G::Element,

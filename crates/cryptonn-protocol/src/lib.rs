@@ -12,6 +12,7 @@ pub mod batch;
 pub mod budget;
 mod error;
 pub mod key_service;
+pub mod wire;
 
 pub use batch::{EncryptedBatch, EncryptedLabels, EncryptedRows};
 pub use budget::{Budget, KeyPolicy, MasterKey, Side};
