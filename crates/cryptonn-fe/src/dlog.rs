@@ -108,8 +108,10 @@ impl<G: Group> DlogTable<G> {
     pub fn new(config: DlogConfig) -> Result<Self> {
         let m = config.half_width;
         if m == 0 || m > 1 << 28 || config.bound < m || config.bound > 1 << 62 {
+            // Plain numbers, not `{config:?}`: this text reaches CLI users.
             return Err(Error::InvalidParameter(format!(
-                "discrete-log table needs 1 ≤ half_width ≤ 2^28 and half_width ≤ bound ≤ 2^62, got {config:?}"
+                "discrete-log table needs 1 ≤ half_width ≤ 2^28 and half_width ≤ bound ≤ 2^62, got half_width {m}, bound {}",
+                config.bound
             )));
         }
         let g = G::generator();

@@ -23,12 +23,14 @@ use zeroize::Zeroizing;
 use crate::dlog::DlogTable;
 use crate::group::Group;
 use crate::key_id::KeyId;
-use crate::wire::GroupTag;
+use crate::wire::{self, GroupTag};
 use crate::{Error, Result};
 
 /// The basic operation a FEBO key computes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+///
+/// Its serde form is the string `"add"`, `"sub"`, `"mul"` or `"div"`; nothing
+/// else is accepted on the way in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
     /// x + y.
     Add,
@@ -38,6 +40,36 @@ pub enum Op {
     Mul,
     /// x / y, exact.
     Div,
+}
+
+impl Op {
+    const ALL: [Op; 4] = [Op::Add, Op::Sub, Op::Mul, Op::Div];
+
+    /// The wire name, e.g. `"sub"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Op::Add => "add",
+            Op::Sub => "sub",
+            Op::Mul => "mul",
+            Op::Div => "div",
+        }
+    }
+}
+
+impl Serialize for Op {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> core::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Op {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
+        wire::from_name(
+            d,
+            "an operation string: \"add\", \"sub\", \"mul\" or \"div\"",
+            |s| Op::ALL.into_iter().find(|op| op.name() == s),
+        )
+    }
 }
 
 /// The FEBO master secret s. Zeroized on drop, redacted `Debug`, no serde.
@@ -84,10 +116,12 @@ impl<G: Group> MasterSecretKey<G> {
     /// Reads a key written by [`MasterSecretKey::to_json_exposing_secret`].
     ///
     /// # Errors
-    /// [`Error::InvalidEncoding`] for malformed JSON or a wrong group.
+    /// [`Error::InvalidEncoding`] for malformed JSON (including an array in
+    /// place of the object) or a wrong group.
     pub fn from_json(text: &str) -> Result<Self> {
-        let wire: MasterSecretKeyWire<G> = serde_json::from_str(text)
-            .map_err(|_| Error::InvalidEncoding("malformed FEBO master secret key"))?;
+        let wire: MasterSecretKeyWire<G> =
+            wire::object_from_json(text, "FEBO master secret key")
+                .map_err(|_| Error::InvalidEncoding("malformed FEBO master secret key"))?;
         Ok(Self {
             id: wire.id,
             s: wire.s,
@@ -96,12 +130,32 @@ impl<G: Group> MasterSecretKey<G> {
 }
 
 /// The FEBO public key h = s·g.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound = "", deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(bound = "")]
 pub struct MasterPublicKey<G: Group> {
     group: GroupTag<G>,
     id: KeyId,
     h: G::Element,
+}
+
+/// The fields of [`MasterPublicKey`] as read.
+#[derive(Deserialize)]
+#[serde(bound = "", deny_unknown_fields)]
+struct MasterPublicKeyWire<G: Group> {
+    group: GroupTag<G>,
+    id: KeyId,
+    h: G::Element,
+}
+
+impl<'de, G: Group> Deserialize<'de> for MasterPublicKey<G> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
+        let w: MasterPublicKeyWire<G> = wire::object(d, "FEBO master public key")?;
+        Ok(Self {
+            group: w.group,
+            id: w.id,
+            h: w.h,
+        })
+    }
 }
 
 impl<G: Group> MasterPublicKey<G> {
@@ -112,8 +166,8 @@ impl<G: Group> MasterPublicKey<G> {
 }
 
 /// An encryption of one integer: the commitment cmt = r·g and ct = r·h + x·g.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound = "", deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(bound = "")]
 pub struct Ciphertext<G: Group> {
     group: GroupTag<G>,
     id: KeyId,
@@ -121,7 +175,47 @@ pub struct Ciphertext<G: Group> {
     ct: G::Element,
 }
 
+/// The fields of [`Ciphertext`] as read.
+#[derive(Deserialize)]
+#[serde(bound = "", deny_unknown_fields)]
+struct CiphertextWire<G: Group> {
+    group: GroupTag<G>,
+    id: KeyId,
+    cmt: G::Element,
+    ct: G::Element,
+}
+
+impl<'de, G: Group> Deserialize<'de> for Ciphertext<G> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
+        let w: CiphertextWire<G> = wire::object(d, "FEBO ciphertext")?;
+        Ok(Self {
+            group: w.group,
+            id: w.id,
+            cmt: w.cmt,
+            ct: w.ct,
+        })
+    }
+}
+
 impl<G: Group> Ciphertext<G> {
+    /// A ciphertext from its parts, for decoders of other containers than
+    /// JSON: the name of the master key, cmt = r·g and ct = r·h + x·g. The
+    /// elements are valid by their type; nothing checks that they were made
+    /// by [`encrypt`].
+    pub fn from_parts(id: KeyId, cmt: G::Element, ct: G::Element) -> Self {
+        Self {
+            group: GroupTag::default(),
+            id,
+            cmt,
+            ct,
+        }
+    }
+
+    /// The element ct = r·h + x·g that carries the plaintext.
+    pub fn value(&self) -> &G::Element {
+        &self.ct
+    }
+
     /// The commitment cmt = r·g that keys are bound to.
     pub fn commitment(&self) -> &G::Element {
         &self.cmt
@@ -134,8 +228,8 @@ impl<G: Group> Ciphertext<G> {
 }
 
 /// A key computing `x op y` for the one ciphertext with commitment `cmt`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound = "", deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(bound = "")]
 pub struct FunctionKey<G: Group> {
     group: GroupTag<G>,
     id: KeyId,
@@ -143,6 +237,32 @@ pub struct FunctionKey<G: Group> {
     op: Op,
     y: i64,
     sk: G::Element,
+}
+
+/// The fields of [`FunctionKey`] as read.
+#[derive(Deserialize)]
+#[serde(bound = "", deny_unknown_fields)]
+struct FunctionKeyWire<G: Group> {
+    group: GroupTag<G>,
+    id: KeyId,
+    cmt: G::Element,
+    op: Op,
+    y: i64,
+    sk: G::Element,
+}
+
+impl<'de, G: Group> Deserialize<'de> for FunctionKey<G> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
+        let w: FunctionKeyWire<G> = wire::object(d, "FEBO function key")?;
+        Ok(Self {
+            group: w.group,
+            id: w.id,
+            cmt: w.cmt,
+            op: w.op,
+            y: w.y,
+            sk: w.sk,
+        })
+    }
 }
 
 impl<G: Group> FunctionKey<G> {
@@ -369,6 +489,112 @@ mod tests {
             derive_key(&msk, &Ristretto255::identity(), Op::Add, 1),
             Err(Error::Identity(_))
         ));
+    }
+
+    /// Each object's name and its fields in declaration order (the order of
+    /// serde's array form).
+    const OBJECTS: [(&str, &[&str]); 4] = [
+        ("mpk", &["group", "id", "h"]),
+        ("msk", &["group", "id", "s"]),
+        ("ct", &["group", "id", "cmt", "ct"]),
+        ("key", &["group", "id", "cmt", "op", "y", "sk"]),
+    ];
+
+    /// Valid JSON of every object, in the order of `OBJECTS`.
+    fn samples<G: Group>() -> Vec<serde_json::Value> {
+        let mut rng = StdRng::seed_from_u64(4);
+        let (msk, mpk) = setup::<G, _>(&mut rng);
+        let ct = encrypt(&mpk, 7, &mut rng).unwrap();
+        let key = derive_key(&msk, ct.commitment(), Op::Sub, 2).unwrap();
+        [
+            serde_json::to_value(&mpk).unwrap(),
+            serde_json::from_str(&msk.to_json_exposing_secret()).unwrap(),
+            serde_json::to_value(&ct).unwrap(),
+            serde_json::to_value(&key).unwrap(),
+        ]
+        .into()
+    }
+
+    fn decodes<G: Group>(name: &str, text: &str) -> bool {
+        match name {
+            "mpk" => serde_json::from_str::<MasterPublicKey<G>>(text).is_ok(),
+            "msk" => MasterSecretKey::<G>::from_json(text).is_ok(),
+            "ct" => serde_json::from_str::<Ciphertext<G>>(text).is_ok(),
+            _ => serde_json::from_str::<FunctionKey<G>>(text).is_ok(),
+        }
+    }
+
+    /// What serde's derive alone would accept (the wire structs).
+    fn derived_accepts<G: Group>(name: &str, text: &str) -> bool {
+        match name {
+            "mpk" => serde_json::from_str::<MasterPublicKeyWire<G>>(text).is_ok(),
+            "msk" => serde_json::from_str::<MasterSecretKeyWire<G>>(text).is_ok(),
+            "ct" => serde_json::from_str::<CiphertextWire<G>>(text).is_ok(),
+            _ => serde_json::from_str::<FunctionKeyWire<G>>(text).is_ok(),
+        }
+    }
+
+    fn check_rejects_array_form<G: Group>() {
+        for ((name, fields), value) in OBJECTS.iter().zip(samples::<G>()) {
+            assert!(decodes::<G>(name, &value.to_string()), "{name}");
+            let array: Vec<_> = fields.iter().map(|f| value[*f].clone()).collect();
+            let array = serde_json::Value::Array(array).to_string();
+            assert!(derived_accepts::<G>(name, &array), "{name}: test input");
+            assert!(!decodes::<G>(name, &array), "{name}");
+        }
+    }
+
+    #[test]
+    fn rejects_array_form() {
+        check_rejects_array_form::<Ristretto255>();
+        check_rejects_array_form::<Modp2048>();
+    }
+
+    fn check_rejects_group_not_a_string<G: Group>() {
+        let forms = [
+            serde_json::json!({ G::ID.name(): null }),
+            serde_json::json!([G::ID.name()]),
+            serde_json::json!(null),
+        ];
+        for ((name, _), value) in OBJECTS.iter().zip(samples::<G>()) {
+            for form in &forms {
+                let mut bad = value.clone();
+                bad["group"] = form.clone();
+                assert!(!decodes::<G>(name, &bad.to_string()), "{name}: {form}");
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_group_not_a_string() {
+        check_rejects_group_not_a_string::<Ristretto255>();
+        check_rejects_group_not_a_string::<Modp2048>();
+    }
+
+    #[test]
+    fn rejects_op_not_a_string() {
+        let key = samples::<Ristretto255>().swap_remove(3);
+        assert!(decodes::<Ristretto255>("key", &key.to_string()));
+        for form in [
+            serde_json::json!({ "sub": null }),
+            serde_json::json!("Sub"),
+            serde_json::json!("-"),
+            serde_json::json!(1),
+        ] {
+            let mut bad = key.clone();
+            bad["op"] = form.clone();
+            assert!(!decodes::<Ristretto255>("key", &bad.to_string()), "{form}");
+        }
+    }
+
+    #[test]
+    fn from_parts_round_trips() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let (_, mpk) = setup::<Ristretto255, _>(&mut rng);
+        let ct = encrypt(&mpk, 11, &mut rng).unwrap();
+        let id = KeyId::from_bytes(*ct.id().as_bytes());
+        let parts = Ciphertext::from_parts(id, *ct.commitment(), *ct.value());
+        assert_eq!(parts, ct);
     }
 
     #[test]

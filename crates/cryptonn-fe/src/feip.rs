@@ -24,7 +24,7 @@ use crate::dlog::DlogTable;
 use crate::group::Group;
 use crate::key_id::KeyId;
 use crate::multiexp::vartime_multiscalar_mul_shared;
-use crate::wire::GroupTag;
+use crate::wire::{self, GroupTag};
 use crate::{Error, Result};
 
 /// From this many keys on, one fixed-base table of ct₀ is cheaper than
@@ -89,11 +89,13 @@ impl<G: Group> MasterSecretKey<G> {
     /// Reads a key written by [`MasterSecretKey::to_json_exposing_secret`].
     ///
     /// # Errors
-    /// [`Error::InvalidEncoding`] for malformed JSON or a wrong group; the
-    /// scalars are validated as canonical.
+    /// [`Error::InvalidEncoding`] for malformed JSON (including an array in
+    /// place of the object), a wrong group, or n = 0; the scalars are
+    /// validated as canonical.
     pub fn from_json(text: &str) -> Result<Self> {
-        let wire: MasterSecretKeyWire<G> = serde_json::from_str(text)
-            .map_err(|_| Error::InvalidEncoding("malformed FEIP master secret key"))?;
+        let wire: MasterSecretKeyWire<G> =
+            wire::object_from_json(text, "FEIP master secret key")
+                .map_err(|_| Error::InvalidEncoding("malformed FEIP master secret key"))?;
         if wire.s.is_empty() || wire.s.len() > MAX_DIM {
             return Err(Error::InvalidEncoding(
                 "FEIP master secret key has an invalid dimension",
@@ -107,12 +109,39 @@ impl<G: Group> MasterSecretKey<G> {
 }
 
 /// The master public key h = (s₁·g, …, sₙ·g).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound = "", deny_unknown_fields)]
+///
+/// Deserialization refuses n = 0 and anything but a JSON object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(bound = "")]
 pub struct MasterPublicKey<G: Group> {
     group: GroupTag<G>,
     id: KeyId,
     h: Vec<G::Element>,
+}
+
+/// The fields of [`MasterPublicKey`] as read, before the checks.
+#[derive(Deserialize)]
+#[serde(bound = "", deny_unknown_fields)]
+struct MasterPublicKeyWire<G: Group> {
+    group: GroupTag<G>,
+    id: KeyId,
+    h: Vec<G::Element>,
+}
+
+impl<'de, G: Group> Deserialize<'de> for MasterPublicKey<G> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
+        let w: MasterPublicKeyWire<G> = wire::object(d, "FEIP master public key")?;
+        if w.h.is_empty() {
+            return Err(serde::de::Error::custom(Error::InvalidEncoding(
+                "FEIP master public key has no elements (n must be at least 1)",
+            )));
+        }
+        Ok(Self {
+            group: w.group,
+            id: w.id,
+            h: w.h,
+        })
+    }
 }
 
 impl<G: Group> MasterPublicKey<G> {
@@ -135,14 +164,42 @@ impl<G: Group> MasterPublicKey<G> {
 /// A function key for y: sk_y = ⟨s, y⟩ mod q, together with y.
 ///
 /// Whoever holds it learns ⟨x, y⟩ from every ciphertext under the same
-/// master key.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(bound = "", deny_unknown_fields)]
+/// master key. Deserialization refuses an empty y and anything but a JSON
+/// object.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(bound = "")]
 pub struct FunctionKey<G: Group> {
     group: GroupTag<G>,
     id: KeyId,
     y: Vec<i64>,
     sk: G::Scalar,
+}
+
+/// The fields of [`FunctionKey`] as read, before the checks.
+#[derive(Deserialize)]
+#[serde(bound = "", deny_unknown_fields)]
+struct FunctionKeyWire<G: Group> {
+    group: GroupTag<G>,
+    id: KeyId,
+    y: Vec<i64>,
+    sk: G::Scalar,
+}
+
+impl<'de, G: Group> Deserialize<'de> for FunctionKey<G> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
+        let w: FunctionKeyWire<G> = wire::object(d, "FEIP function key")?;
+        if w.y.is_empty() {
+            return Err(serde::de::Error::custom(Error::InvalidEncoding(
+                "FEIP function key has an empty y (n must be at least 1)",
+            )));
+        }
+        Ok(Self {
+            group: w.group,
+            id: w.id,
+            y: w.y,
+            sk: w.sk,
+        })
+    }
 }
 
 impl<G: Group> FunctionKey<G> {
@@ -164,8 +221,10 @@ impl<G: Group> FunctionKey<G> {
 }
 
 /// An encryption of x ∈ ℤⁿ: (ct₀, ct₁, …, ctₙ).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound = "", deny_unknown_fields)]
+///
+/// Deserialization refuses n = 0 and anything but a JSON object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(bound = "")]
 pub struct Ciphertext<G: Group> {
     group: GroupTag<G>,
     id: KeyId,
@@ -173,7 +232,46 @@ pub struct Ciphertext<G: Group> {
     ct: Vec<G::Element>,
 }
 
+/// The fields of [`Ciphertext`] as read, before the checks.
+#[derive(Deserialize)]
+#[serde(bound = "", deny_unknown_fields)]
+struct CiphertextWire<G: Group> {
+    #[expect(dead_code, reason = "deserialized only to check the group")]
+    group: GroupTag<G>,
+    id: KeyId,
+    ct0: G::Element,
+    ct: Vec<G::Element>,
+}
+
+impl<'de, G: Group> Deserialize<'de> for Ciphertext<G> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
+        let w: CiphertextWire<G> = wire::object(d, "FEIP ciphertext")?;
+        Self::from_parts(w.id, w.ct0, w.ct).map_err(serde::de::Error::custom)
+    }
+}
+
 impl<G: Group> Ciphertext<G> {
+    /// A ciphertext from its parts, for decoders of other containers than
+    /// JSON: the name of the master key, ct₀ and ct₁ … ctₙ. The elements are
+    /// valid by their type; nothing checks that they were made by
+    /// [`encrypt`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidEncoding`] if `ct` is empty (n must be at least 1).
+    pub fn from_parts(id: KeyId, ct0: G::Element, ct: Vec<G::Element>) -> Result<Self> {
+        if ct.is_empty() {
+            return Err(Error::InvalidEncoding(
+                "FEIP ciphertext has no elements (n must be at least 1)",
+            ));
+        }
+        Ok(Self {
+            group: GroupTag::default(),
+            id,
+            ct0,
+            ct,
+        })
+    }
+
     /// The master key it was encrypted under.
     pub fn id(&self) -> KeyId {
         self.id
@@ -597,6 +695,143 @@ mod tests {
             .replace("ristretto255", "modp2048");
         assert!(serde_json::from_str::<MasterPublicKey<Modp2048>>(&text).is_err());
         assert!(serde_json::from_str::<MasterPublicKey<Ristretto255>>(&text).is_err());
+    }
+
+    /// Each object's name, its fields in declaration order (the order of
+    /// serde's array form) and the field holding its n-vector.
+    const OBJECTS: [(&str, &[&str], &str); 4] = [
+        ("mpk", &["group", "id", "h"], "h"),
+        ("msk", &["group", "id", "s"], "s"),
+        ("key", &["group", "id", "y", "sk"], "y"),
+        ("ct", &["group", "id", "ct0", "ct"], "ct"),
+    ];
+
+    /// Valid JSON of every object, by name, for n = 2.
+    fn samples<G: Group>() -> Vec<serde_json::Value> {
+        let mut rng = StdRng::seed_from_u64(7);
+        let (msk, mpk) = setup::<G, _>(2, &mut rng).unwrap();
+        let key = derive_key(&msk, &[3, -1]).unwrap();
+        let ct = encrypt(&mpk, &[1, 2], &mut rng).unwrap();
+        [
+            serde_json::to_value(&mpk).unwrap(),
+            serde_json::from_str(&msk.to_json_exposing_secret()).unwrap(),
+            serde_json::to_value(&key).unwrap(),
+            serde_json::to_value(&ct).unwrap(),
+        ]
+        .into()
+    }
+
+    fn decode<G: Group>(name: &str, text: &str) -> core::result::Result<(), String> {
+        let shown = |e: serde_json::Error| e.to_string();
+        match name {
+            "mpk" => serde_json::from_str::<MasterPublicKey<G>>(text)
+                .map(drop)
+                .map_err(shown),
+            "msk" => MasterSecretKey::<G>::from_json(text)
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            "key" => serde_json::from_str::<FunctionKey<G>>(text)
+                .map(drop)
+                .map_err(shown),
+            _ => serde_json::from_str::<Ciphertext<G>>(text)
+                .map(drop)
+                .map_err(shown),
+        }
+    }
+
+    /// What serde's derive alone would accept (the wire structs).
+    fn derived_accepts<G: Group>(name: &str, text: &str) -> bool {
+        match name {
+            "mpk" => serde_json::from_str::<MasterPublicKeyWire<G>>(text).is_ok(),
+            "msk" => serde_json::from_str::<MasterSecretKeyWire<G>>(text).is_ok(),
+            "key" => serde_json::from_str::<FunctionKeyWire<G>>(text).is_ok(),
+            _ => serde_json::from_str::<CiphertextWire<G>>(text).is_ok(),
+        }
+    }
+
+    fn check_rejects_array_form<G: Group>() {
+        for ((name, fields, _), value) in OBJECTS.iter().zip(samples::<G>()) {
+            assert_eq!(decode::<G>(name, &value.to_string()), Ok(()), "{name}");
+            let array: Vec<_> = fields.iter().map(|f| value[*f].clone()).collect();
+            let array = serde_json::Value::Array(array).to_string();
+            assert!(derived_accepts::<G>(name, &array), "{name}: test input");
+            assert!(decode::<G>(name, &array).is_err(), "{name}");
+        }
+    }
+
+    #[test]
+    fn rejects_array_form() {
+        check_rejects_array_form::<Ristretto255>();
+        check_rejects_array_form::<Modp2048>();
+    }
+
+    fn check_rejects_empty_vectors<G: Group>() {
+        for ((name, _, vector), mut value) in OBJECTS.iter().zip(samples::<G>()) {
+            value[*vector] = serde_json::json!([]);
+            let err = decode::<G>(name, &value.to_string()).unwrap_err();
+            if *name != "msk" {
+                assert!(err.contains("n must be at least 1"), "{name}: {err}");
+            }
+        }
+        let mut rng = StdRng::seed_from_u64(8);
+        let (_, mpk) = setup::<G, _>(1, &mut rng).unwrap();
+        let ct = encrypt(&mpk, &[5], &mut rng).unwrap();
+        assert!(matches!(
+            Ciphertext::<G>::from_parts(ct.id(), ct.commitment().clone(), Vec::new()),
+            Err(Error::InvalidEncoding(_))
+        ));
+    }
+
+    #[test]
+    fn rejects_empty_vectors() {
+        check_rejects_empty_vectors::<Ristretto255>();
+        check_rejects_empty_vectors::<Modp2048>();
+    }
+
+    fn check_rejects_group_not_a_string<G: Group>() {
+        let forms = [
+            serde_json::json!({ G::ID.name(): null }),
+            serde_json::json!([G::ID.name()]),
+            serde_json::json!(G::ID.name().to_uppercase()),
+            serde_json::json!(null),
+        ];
+        for ((name, _, _), value) in OBJECTS.iter().zip(samples::<G>()) {
+            for form in &forms {
+                let mut bad = value.clone();
+                bad["group"] = form.clone();
+                assert!(
+                    decode::<G>(name, &bad.to_string()).is_err(),
+                    "{name}: {form}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_group_not_a_string() {
+        check_rejects_group_not_a_string::<Ristretto255>();
+        check_rejects_group_not_a_string::<Modp2048>();
+        // The CLI's alias is not a wire name.
+        let mut mpk = samples::<Ristretto255>().swap_remove(0);
+        mpk["group"] = serde_json::json!("ristretto");
+        assert!(decode::<Ristretto255>("mpk", &mpk.to_string()).is_err());
+    }
+
+    #[test]
+    fn rejects_duplicate_field() {
+        let mpk = samples::<Ristretto255>().swap_remove(0).to_string();
+        let doubled = mpk.replacen('{', r#"{"group":"ristretto255","#, 1);
+        assert!(decode::<Ristretto255>("mpk", &doubled).is_err());
+    }
+
+    #[test]
+    fn from_parts_round_trips() {
+        let mut rng = StdRng::seed_from_u64(9);
+        let (_, mpk) = setup::<Ristretto255, _>(3, &mut rng).unwrap();
+        let ct = encrypt(&mpk, &[1, -2, 3], &mut rng).unwrap();
+        let id = KeyId::from_bytes(*ct.id().as_bytes());
+        let parts = Ciphertext::from_parts(id, *ct.commitment(), ct.elements().to_vec());
+        assert_eq!(parts, Ok(ct));
     }
 
     #[test]

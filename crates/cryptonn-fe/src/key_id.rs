@@ -23,7 +23,13 @@ impl KeyId {
         Self(bytes)
     }
 
-    /// The raw bytes.
+    /// The name with these raw bytes, for decoders of other containers than
+    /// JSON. Every 16 bytes are a valid name.
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw bytes (the `id` field of `docs/FORMAT.md` is their hex).
     pub const fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
@@ -54,5 +60,27 @@ impl<'de> serde::Deserialize<'de> for KeyId {
         let mut id = [0u8; 16];
         id.copy_from_slice(&bytes);
         Ok(Self(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_round_trip() {
+        let bytes = *b"0123456789abcdef";
+        let id = KeyId::from_bytes(bytes);
+        assert_eq!(id.as_bytes(), &bytes);
+        assert_eq!(id.to_string(), "30313233343536373839616263646566");
+    }
+
+    #[test]
+    fn rejects_id_not_32_lowercase_hex() {
+        let id = |text: &str| serde_json::from_str::<KeyId>(text);
+        assert!(id(r#""30313233343536373839616263646566""#).is_ok());
+        assert!(id(r#""30313233343536373839616263646""#).is_err());
+        assert!(id(r#""3031323334353637383961626364656F""#).is_err());
+        assert!(id(r#"["30313233343536373839616263646566"]"#).is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! `cryptonn`: FEIP on JSON files (format in `docs/FORMAT.md`).
 //!
 //! Exit codes: 0 success, 1 bad input (unreadable, malformed or mismatched
-//! files, a result outside the bound), 2 bad command line.
+//! files, a result outside the bound), 2 bad command line. Every error is one
+//! line on stderr, starting with `error: `.
 
 mod commands;
 
@@ -75,22 +76,99 @@ enum Command {
         ct: PathBuf,
         /// Search |⟨x, y⟩| ≤ BOUND (1 to 2^62). Larger bounds take longer only
         /// when the result is large or out of bound.
-        #[arg(long, default_value_t = 1 << 31)]
+        #[arg(long, default_value_t = 1 << 31, value_parser = clap::value_parser!(u64).range(1..=MAX_BOUND))]
         bound: u64,
     },
 }
+
+/// The largest bound a discrete-log table accepts (see `DlogTable::new`).
+const MAX_BOUND: u64 = 1 << 62;
 
 fn parse_group(s: &str) -> Result<GroupId, String> {
     s.parse().map_err(|e: cryptonn::fe::Error| e.to_string())
 }
 
+/// clap's message without the usage and tip paragraphs, on one line: the
+/// first paragraph, which already starts with `error: `.
+fn one_line(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.is_empty())
+        .collect();
+    first.join(" ")
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version: clap prints them to stdout and exits with 0.
+        Err(e) if !e.use_stderr() => e.exit(),
+        // No arguments at all: clap would print the whole help to stderr.
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            eprintln!("error: a subcommand is required; see `cryptonn --help`");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("{}", one_line(&e));
+            return ExitCode::from(2);
+        }
+    };
     match commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cryptonn").chain(args.iter().copied()))
+    }
+
+    fn decrypt_with_bound(bound: &str) -> Result<Cli, clap::Error> {
+        parse(&[
+            "decrypt", "--mpk", "m", "--key", "k", "--ct", "c", "--bound", bound,
+        ])
+    }
+
+    #[test]
+    fn bound_range_is_1_to_2_pow_62() {
+        assert!(decrypt_with_bound("1").is_ok());
+        assert!(decrypt_with_bound(&MAX_BOUND.to_string()).is_ok());
+        for bad in ["0", "4611686018427387905", "-1", "x"] {
+            assert!(decrypt_with_bound(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rejects_bound_zero_in_one_line() {
+        let Err(e) = decrypt_with_bound("0") else {
+            panic!("--bound 0 was accepted");
+        };
+        let line = one_line(&e);
+        assert!(
+            line.starts_with("error: ") && !line.contains('\n'),
+            "{line}"
+        );
+        assert!(line.contains("--bound"), "{line}");
+    }
+
+    #[test]
+    fn missing_arguments_in_one_line() {
+        let Err(e) = parse(&["setup", "--dim", "4"]) else {
+            panic!("setup without --out was accepted");
+        };
+        let line = one_line(&e);
+        assert!(
+            line.starts_with("error: ") && line.contains("--out"),
+            "{line}"
+        );
     }
 }

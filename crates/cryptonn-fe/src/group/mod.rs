@@ -31,17 +31,34 @@ pub use modp::{
 pub use ristretto::{Ristretto255, RistrettoElement, RistrettoScalar};
 
 /// Names a group on the wire and on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// Its serde form is the wire name as a string ([`GroupId::name`]); nothing
+/// else is accepted on the way in (see `docs/FORMAT.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GroupId {
     /// Ristretto255 (RFC 9496).
-    #[serde(rename = "ristretto255")]
     Ristretto255,
     /// Quadratic residues modulo the RFC 3526 2048-bit prime (group 14).
-    #[serde(rename = "modp2048")]
     Modp2048,
     /// Quadratic residues modulo the RFC 3526 3072-bit prime (group 15).
-    #[serde(rename = "modp3072")]
     Modp3072,
+}
+
+impl Serialize for GroupId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> core::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for GroupId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
+        // Exact wire names only: not the CLI alias "ristretto", not a map.
+        crate::wire::from_name(
+            d,
+            "a group name string: \"ristretto255\", \"modp2048\" or \"modp3072\"",
+            |s| GroupId::ALL.into_iter().find(|g| g.name() == s),
+        )
+    }
 }
 
 impl GroupId {
@@ -213,3 +230,32 @@ macro_rules! hex_serde {
     };
 }
 pub(crate) use hex_serde;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_id_serde_is_the_wire_name() {
+        for id in GroupId::ALL {
+            let text = serde_json::to_string(&id).unwrap_or_default();
+            assert_eq!(text, format!("\"{}\"", id.name()));
+            assert_eq!(serde_json::from_str::<GroupId>(&text).ok(), Some(id));
+        }
+    }
+
+    #[test]
+    fn rejects_group_id_not_a_string() {
+        for text in [
+            r#"{"ristretto255":null}"#,
+            r#"{"modp2048":null}"#,
+            r#"["modp3072"]"#,
+            r#""ristretto""#,
+            r#""Modp2048""#,
+            "0",
+            "null",
+        ] {
+            assert!(serde_json::from_str::<GroupId>(text).is_err(), "{text}");
+        }
+    }
+}

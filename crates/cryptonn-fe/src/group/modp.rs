@@ -373,6 +373,43 @@ mod tests {
         assert!(ctx.g.modpow(&ctx.q, &ctx.p).is_one());
     }
 
+    /// ⌊2^bits·π⌋ by Machin's formula π = 16·atan(1/5) − 4·atan(1/239), with
+    /// 64 guard bits against the truncation of each term.
+    fn pi_times_2_pow(bits: usize) -> BigUint {
+        let one = BigUint::one() << (bits + 64);
+        let atan_inv = |x: u32| {
+            let x2 = BigUint::from(x * x);
+            let mut term = &one / x;
+            let (mut pos, mut neg) = (BigUint::zero(), BigUint::zero());
+            for n in 0u32.. {
+                if term.is_zero() {
+                    break;
+                }
+                let t = &term / (2 * n + 1);
+                if n % 2 == 0 {
+                    pos += t
+                } else {
+                    neg += t
+                }
+                term /= &x2;
+            }
+            pos - neg
+        };
+        (atan_inv(5) * 16u32 - atan_inv(239) * 4u32) >> 64usize
+    }
+
+    /// The constants are RFC 3526's, as FORMAT.md states them:
+    /// p = 2^N − 2^(N−64) − 1 + 2^64·(⌊2^(N−130)·π⌋ + c).
+    #[test]
+    fn primes_match_rfc3526_formula() {
+        let rfc = |n: usize, c: u32| {
+            let pi = pi_times_2_pow(n - 130);
+            (BigUint::one() << n) + ((pi + c) << 64usize) - (BigUint::one() << (n - 64)) - 1u32
+        };
+        assert_eq!(Rfc3526Group14::context().p, rfc(2048, 124_476));
+        assert_eq!(Rfc3526Group15::context().p, rfc(3072, 1_690_314));
+    }
+
     #[test]
     fn jacobi_matches_euler_criterion() {
         let ctx = Rfc3526Group14::context();

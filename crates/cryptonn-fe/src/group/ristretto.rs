@@ -246,6 +246,26 @@ mod tests {
         ));
     }
 
+    /// The order FORMAT.md states: ℓ = 2²⁵² + 27742317777372353535851937790883648493.
+    #[test]
+    fn rejects_scalar_l_and_accepts_l_minus_1() {
+        let tail: num_bigint::BigUint = "27742317777372353535851937790883648493"
+            .parse()
+            .unwrap_or_default();
+        let l = (num_bigint::BigUint::from(1u32) << 252usize) + tail;
+        let le = |v: &num_bigint::BigUint| {
+            let mut bytes = v.to_bytes_le();
+            bytes.resize(32, 0);
+            bytes
+        };
+        assert!(matches!(
+            Ristretto255::scalar_from_bytes(&le(&l)),
+            Err(Error::NonCanonical(_))
+        ));
+        let l_minus_1 = Ristretto255::scalar_from_bytes(&le(&(l - 1u32)));
+        assert_eq!(l_minus_1.ok(), Some(Ristretto255::scalar_from_i64(-1)));
+    }
+
     #[test]
     fn small_multiples_agree() {
         let g = Ristretto255::generator();
