@@ -45,6 +45,14 @@ pub enum Error {
     /// The key service refused the requester's credential or role.
     #[error("not authorized: {0}")]
     Unauthorized(String),
+    /// A file that is missing, truncated or corrupt, named.
+    #[error("{}: {reason}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The authority's durable state could not be read or written.
     #[error("authority state: {0}")]
     Storage(String),

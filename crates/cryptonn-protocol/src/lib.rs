@@ -10,11 +10,14 @@
 pub mod audit;
 pub mod batch;
 pub mod budget;
+pub mod container;
 mod error;
 pub mod key_service;
+pub mod remote;
 pub mod wire;
 
 pub use batch::{EncryptedBatch, EncryptedLabels, EncryptedRows};
 pub use budget::{Budget, KeyPolicy, MasterKey, Side};
 pub use error::{Error, Result};
+pub use remote::{RemoteAuthority, RemoteTimings};
 pub use key_service::{BatchPublicKeys, FeboKeyRequest, KeyService, RowPublicKeys};
