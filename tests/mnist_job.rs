@@ -140,6 +140,7 @@ fn spent_budget_stops_cleanly_and_keeps_the_model() {
     let outputs = training::Outputs {
         model: Some(dir.join("model.bpk")),
         audit_log: Some(dir.join("keys.log")),
+        ..training::Outputs::default()
     };
     std::fs::create_dir_all(&dir).unwrap();
     // A column cap of 32 allows two epochs of 16 gradient keys, so the third

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use cryptonn::fe::GroupId;
 use cryptonn::mnist::model::MlpConfig;
+use cryptonn::mnist::parties::{Parties, RemoteParties};
 use cryptonn::mnist::plot;
 use cryptonn::mnist::training::{self, LabelMode, Mode, OptimizerKind, Privacy, TrainingConfig};
 use cryptonn::nn::QuantizationConfig;
@@ -89,6 +90,11 @@ struct Args {
     /// Signed bits per quantized back-propagated error in a key vector (2–30).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..=30))]
     delta_bits: u32,
+    /// Decoded batches the trainer keeps between epochs, in MiB (about 64 MiB
+    /// per 256 images); the others are read from disk and decoded (about a
+    /// second each on 2 cores) every epoch.
+    #[arg(long, default_value_t = 1536)]
+    batch_cache_mib: usize,
     /// Worker threads for encryption and decryption (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -103,11 +109,53 @@ struct Args {
     /// the rank budget stops training early.
     #[arg(long, default_value = "target/mnist_secure/secure_model.bpk")]
     save_model: PathBuf,
-    /// Append a record of every function key the authority issues to this
+    /// Write the authority's record of every function key it issued to this
     /// file (JSON lines: requester, time, SHA-256 of the key vector, rank
     /// after issue). About 250 bytes per key, so off unless asked for.
     #[arg(long)]
     audit_log: Option<PathBuf>,
+    /// The paper's mode without --authority: where the embedded authority
+    /// keeps its state and the client step writes its batch files (emptied
+    /// first).
+    #[arg(long, default_value = "target/mnist_secure/run")]
+    work_dir: PathBuf,
+    /// Train against an authority already serving at this URL (`cryptonn
+    /// authority serve`) instead of starting one in this process. Needs
+    /// --token-file, --ca-cert and --ciphertexts.
+    #[arg(long, requires_all = ["token_file", "ca_cert", "ciphertexts"])]
+    authority: Option<String>,
+    /// With --authority: a file holding a server token.
+    #[arg(long, requires = "authority")]
+    token_file: Option<PathBuf>,
+    /// With --authority: the authority's certificate (its cert.pem).
+    #[arg(long, requires = "authority")]
+    ca_cert: Option<PathBuf>,
+    /// With --authority: the directory `cryptonn client encrypt --out` wrote.
+    #[arg(long, requires = "authority")]
+    ciphertexts: Option<PathBuf>,
+}
+
+/// The embedded parties, or the remote ones the flags name.
+fn parties(args: &mut Args) -> Parties {
+    match (
+        args.authority.take(),
+        args.token_file.take(),
+        args.ca_cert.take(),
+        args.ciphertexts.take(),
+    ) {
+        (Some(url), Some(token_file), Some(ca_cert), Some(ciphertexts)) => {
+            Parties::Remote(RemoteParties {
+                url,
+                token_file,
+                ca_cert,
+                ciphertexts,
+            })
+        }
+        _ => Parties::Embedded {
+            work_dir: args.work_dir.clone(),
+            keep: true,
+        },
+    }
 }
 
 fn parse_group(s: &str) -> Result<GroupId, String> {
@@ -115,7 +163,8 @@ fn parse_group(s: &str) -> Result<GroupId, String> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    let parties = parties(&mut args);
     let pool = args.threads.map(|threads| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -142,6 +191,7 @@ fn main() -> ExitCode {
         .with_projection_dim(args.projection_dim)
         .with_row_cap(args.row_cap)
         .with_col_cap(args.col_cap)
+        .with_batch_cache_mib(args.batch_cache_mib)
         .with_quantization(
             QuantizationConfig::new()
                 .with_weight_bits(args.weight_bits)
@@ -150,6 +200,7 @@ fn main() -> ExitCode {
     let outputs = training::Outputs {
         model: matches!(args.mode, Mode::Secure | Mode::Both).then_some(args.save_model),
         audit_log: args.audit_log,
+        parties,
     };
     let report = match training::run(&config, &args.data_dir, &outputs) {
         Ok(report) => report,

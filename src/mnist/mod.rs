@@ -1,10 +1,13 @@
 //! The main job, `examples/mnist_secure`: data, model, training and report.
 
 pub mod data;
+pub mod encryption;
 pub mod idx;
 pub mod model;
+pub mod parties;
 pub mod plot;
 pub mod privacy;
 pub mod projection;
 pub mod report;
+pub mod secure;
 pub mod training;

@@ -143,12 +143,8 @@ fn train_head(
             ..PhaseSeconds::default()
         },
         train_samples_per_s: (config.epochs * batches * config.batch_size) as f64 / elapsed,
-        secure_inference: None,
-        ciphertext_bytes_per_image: None,
-        keys_issued: None,
-        budget: Vec::new(),
         stopped,
-        model_file: None,
+        ..RunReport::default()
     };
     Ok((model, report))
 }
@@ -307,6 +303,7 @@ pub(super) fn train_secure<G: Group>(
         key_derivation: times.key_derivation.as_secs_f64(),
         decryption: times.decryption.as_secs_f64(),
         burn_compute: report.seconds.burn_compute,
+        ..PhaseSeconds::default()
     };
     report.ciphertext_bytes_per_image = Some(decrypted.bytes_per_image);
     report.keys_issued = Some(parties.authority.keys_issued());

@@ -1,6 +1,6 @@
 //! The JSON report of a run and its human summary.
 
-use cryptonn_protocol::Budget;
+use cryptonn_protocol::{Budget, RemoteTimings};
 use serde::Serialize;
 
 use super::privacy::PrivacyReport;
@@ -28,6 +28,8 @@ pub struct PhaseSeconds {
     pub key_derivation: f64,
     /// FE decryption including discrete logs.
     pub decryption: f64,
+    /// Reading and decoding batch files (every point validated) during training.
+    pub batch_reads: f64,
     /// Everything else in the training steps: Burn forward, backward and optimizer.
     pub burn_compute: f64,
 }
@@ -51,8 +53,48 @@ pub struct BudgetMeter {
     pub cols: Option<Budget>,
 }
 
+/// What talking to the authority over HTTPS cost, against what an
+/// in-process key service would have cost in the same run (its own key
+/// derivation, which the authority reports in `Server-Timing`).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct KeyServiceReport {
+    /// Requests (public keys and function keys).
+    pub requests: u64,
+    /// Wall time of every request, in seconds.
+    pub wall: f64,
+    /// Of which the authority spent deriving keys (what an in-process key service also pays).
+    pub derive: f64,
+    /// Of which the authority spent in its database transactions.
+    pub store: f64,
+    /// Network, TLS and JSON: `wall − derive − store`.
+    pub transport: f64,
+    /// `(store + transport) / run`: the share of the secure run the network and the database cost.
+    pub overhead_share: f64,
+    /// The secure run's wall time, in seconds.
+    pub run: f64,
+}
+
+impl KeyServiceReport {
+    /// Sums `timings` (client and server connections) for a run of `run` seconds.
+    pub fn new(timings: &[RemoteTimings], run: f64) -> Self {
+        let mut out = Self {
+            run,
+            ..Self::default()
+        };
+        for t in timings {
+            out.requests += t.requests;
+            out.wall += t.wall.as_secs_f64();
+            out.derive += t.derive.as_secs_f64();
+            out.store += t.store.as_secs_f64();
+            out.transport += t.transport().as_secs_f64();
+        }
+        out.overhead_share = (out.store + out.transport) / run.max(f64::MIN_POSITIVE);
+        out
+    }
+}
+
 /// One run (secure or plain).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RunReport {
     /// Per-epoch loss and test accuracy.
     pub epochs: Vec<EpochReport>,
@@ -74,6 +116,18 @@ pub struct RunReport {
     pub stopped: Option<String>,
     /// Where the trained weights were saved.
     pub model_file: Option<String>,
+    /// Secure runs over HTTPS: the cost of the network and the database.
+    pub key_service: Option<KeyServiceReport>,
+    /// The process's peak resident memory so far, in MiB (Linux only).
+    pub peak_memory_mib: Option<f64>,
+}
+
+/// The peak resident set size of this process (`VmHWM`), in MiB.
+pub fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 /// Everything a run of the main job reports.
@@ -109,13 +163,14 @@ impl Report {
             let Some(run) = run else { continue };
             let s = &run.seconds;
             out += &format!(
-                "  {name:<6} test accuracy {:.2}% | final loss {:.4} | {:.1} samples/s | encrypt {:.1}s, keys {:.1}s, decrypt {:.1}s, burn {:.1}s\n",
+                "  {name:<6} test accuracy {:.2}% | final loss {:.4} | {:.1} samples/s | encrypt {:.1}s, keys {:.1}s, decrypt {:.1}s, read {:.1}s, burn {:.1}s\n",
                 100.0 * run.test_accuracy,
                 run.epochs.last().map_or(f64::NAN, |e| e.loss),
                 run.train_samples_per_s,
                 s.client_encryption,
                 s.key_derivation,
                 s.decryption,
+                s.batch_reads,
                 s.burn_compute,
             );
             if let Some(inf) = &run.secure_inference {
@@ -124,6 +179,20 @@ impl Report {
                     inf.images,
                     100.0 * inf.accuracy
                 );
+            }
+            if let Some(k) = &run.key_service {
+                out += &format!(
+                    "         key service over HTTPS: {} requests, {:.1}s (derive {:.1}s, database {:.1}s, network {:.1}s): network + database {:.1}% of the run\n",
+                    k.requests,
+                    k.wall,
+                    k.derive,
+                    k.store,
+                    k.transport,
+                    100.0 * k.overhead_share
+                );
+            }
+            if let Some(mib) = run.peak_memory_mib {
+                out += &format!("         peak memory {mib:.0} MiB\n");
             }
             if let Some(bytes) = run.ciphertext_bytes_per_image {
                 out += &format!("         ciphertext {bytes} bytes per training image\n");

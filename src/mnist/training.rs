@@ -10,12 +10,9 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Gradients, Tensor};
-use cryptonn_authority::{AuditLog, Authority, Caps, RankBudget, Requester};
-use cryptonn_burn::labels::cross_entropy_encrypted;
-use cryptonn_burn::{EncryptedBatch, QuantizationConfig, SecureContext};
-use cryptonn_client::{Client, Samples};
-use cryptonn_fe::feip::Decryptor;
-use cryptonn_fe::{DlogConfig, DlogTable, Group, GroupId, Modp2048, Modp3072, Ristretto255};
+use cryptonn_authority::{AuditLog, Authority, Caps, RankBudget};
+use cryptonn_burn::QuantizationConfig;
+use cryptonn_fe::{Group, GroupId, Modp2048, Modp3072, Ristretto255};
 use cryptonn_protocol::Budget;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -26,9 +23,11 @@ use serde::{Deserialize, Serialize};
 use super::data::{Dataset, Split};
 use super::idx::DataError;
 use super::model::{Mlp, MlpConfig};
+use super::parties::Parties;
 use super::privacy::PrivacyReport;
 use super::projection;
-use super::report::{BudgetMeter, EpochReport, PhaseSeconds, Report, RunReport, SecureInference};
+use super::report::{EpochReport, PhaseSeconds, Report, RunReport};
+use super::secure;
 
 /// Which runs to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -131,6 +130,12 @@ pub struct TrainingConfig {
     /// Default 128.
     #[config(default = 128)]
     pub col_cap: usize,
+    /// The paper's mode: decoded batches the trainer keeps between epochs,
+    /// in MiB (about 64 MiB per 256 images); the rest are read from disk and
+    /// decoded again every epoch. Default 1536: the default run's 24
+    /// batches fit, and the full set stays under 2 GB.
+    #[config(default = 1536)]
+    pub batch_cache_mib: usize,
     /// Quantization of weights and errors. Default: 8-bit weights and errors,
     /// which train as well as the library's 12 bits here at 1.2× the speed.
     #[config(default = "QuantizationConfig::new().with_weight_bits(8).with_delta_bits(8)")]
@@ -147,6 +152,9 @@ pub enum TrainError {
     /// The secure protocol failed (a key refusal, a value out of bound, …).
     #[error(transparent)]
     Secure(#[from] cryptonn_burn::Error),
+    /// The embedded authority could not start (its state, its TLS listener).
+    #[error("authority: {0}")]
+    Authority(#[from] cryptonn_authority::StateError),
     /// A configuration that cannot run.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -166,8 +174,12 @@ pub struct Outputs {
     /// The secure run's final weights (Burn's burnpack format), also written
     /// when the rank budget stops training early.
     pub model: Option<PathBuf>,
-    /// The authority's append-only audit log of issued keys (JSON lines).
+    /// The authority's audit log of issued keys (JSON lines).
     pub audit_log: Option<PathBuf>,
+    /// Where the parties of the paper's mode live: by default an authority
+    /// in this process behind its HTTPS API, and batch files in a fresh
+    /// temporary directory.
+    pub parties: Parties,
 }
 
 impl From<cryptonn_fe::Error> for TrainError {
@@ -206,7 +218,7 @@ pub(super) fn predictions(logits: Tensor<2>) -> Vec<i64> {
 }
 
 /// Accuracy of the model's weights on plaintext data.
-fn accuracy(model: &Mlp, data: &Dataset, device: &Device) -> f64 {
+pub(super) fn accuracy(model: &Mlp, data: &Dataset, device: &Device) -> f64 {
     let mut correct = 0;
     let all: Vec<usize> = (0..data.len()).collect();
     for chunk in all.chunks(1000) {
@@ -315,7 +327,7 @@ fn secure_run<G: Group>(
 ) -> Result<(RunReport, PrivacyReport), TrainError> {
     match config.privacy {
         Privacy::Cryptonn => {
-            let run = train_secure::<G>(config, train, test, batches, outputs)?;
+            let run = secure::train_secure::<G>(config, train, test, batches, &outputs.parties, outputs)?;
             let rank = |b: Option<Budget>| b.map_or(0, |b| b.rank);
             let (rows, cols) = run
                 .budget
@@ -472,31 +484,8 @@ fn train_plain(
         train_samples_per_s: (config.epochs * batches.len() * config.batch_size) as f64 / elapsed,
         secure_inference: None,
         ciphertext_bytes_per_image: None,
-        keys_issued: None,
-        budget: Vec::new(),
-        stopped: None,
-        model_file: None,
+        ..RunReport::default()
     })
-}
-
-/// The most spent rank budget over every batch's master keys.
-fn budget_meter<G: Group>(server: &Requester<G>, encrypted: &[EncryptedBatch<G>]) -> BudgetMeter {
-    let most_spent =
-        |budgets: Vec<Option<Budget>>| budgets.into_iter().flatten().max_by_key(|b| b.rank);
-    BudgetMeter {
-        rows: most_spent(
-            encrypted
-                .iter()
-                .map(|e| server.budget(e.row_key()))
-                .collect(),
-        ),
-        cols: most_spent(
-            encrypted
-                .iter()
-                .map(|e| server.budget(e.col_key()))
-                .collect(),
-        ),
-    }
 }
 
 /// Writes `model`'s weights to `path` (Burn's burnpack format).
@@ -524,208 +513,4 @@ pub(super) fn authority<G: Group>(
         authority = authority.with_audit_log(AuditLog::append_to(path)?);
     }
     Ok(Arc::new(authority))
-}
-
-/// Clients: one fresh key set and one encrypted batch per batch composition.
-fn encrypt_all<G: Group>(
-    authority: &Authority<G>,
-    data: &Dataset,
-    batches: &[Vec<usize>],
-    config: &TrainingConfig,
-    rng: &mut StdRng,
-    what: &str,
-) -> Result<Vec<EncryptedBatch<G>>, TrainError> {
-    let progress = bar(batches.len() * config.batch_size, what);
-    let encrypted = batches
-        .iter()
-        .map(|indices| {
-            let keys = authority.batch_keys(data.features, indices.len(), rng)?;
-            let pixels = data.pixels(indices);
-            let labels = data.labels_of(indices);
-            let with_labels = config.labels == LabelMode::Encrypted;
-            let samples = Samples {
-                inputs: &pixels,
-                features: data.features,
-                input_scale: 255.0,
-                labels: with_labels.then_some((labels.as_slice(), config.model.classes)),
-            };
-            let batch =
-                Client::new(&keys)?.encrypt(&samples, config.quantization.label_scale, rng)?;
-            progress.inc(indices.len() as u64);
-            Ok(batch)
-        })
-        .collect::<Result<Vec<_>, TrainError>>();
-    progress.finish_and_clear();
-    encrypted
-}
-
-fn train_secure<G: Group>(
-    config: &TrainingConfig,
-    train: &Dataset,
-    test: &Dataset,
-    batches: &[Vec<usize>],
-    outputs: &Outputs,
-) -> Result<RunReport, TrainError> {
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    // The rank budget guards the master keys; sparse error vectors are never
-    // requested (see `min_key_support`), so only the rank can refuse a key.
-    let caps = Caps {
-        rows: config.row_cap,
-        cols: config.col_cap,
-    };
-    let policy = RankBudget::new(caps, config.quantization.min_key_support, 1.0, &mut rng);
-    let authority = authority::<G>(policy, outputs)?;
-    let server = authority.requester("server");
-    let start = Instant::now();
-    let encrypted = encrypt_all(&authority, train, batches, config, &mut rng, "encrypt")?;
-    let client_encryption = start.elapsed().as_secs_f64();
-    let bytes_per_image = encrypted
-        .first()
-        .map(EncryptedBatch::ciphertext_bytes_per_sample);
-
-    let table = Arc::new(DlogTable::<G>::new(DlogConfig::default())?);
-    let ctx = SecureContext::new(
-        Arc::new(server.clone()),
-        Decryptor::new(table),
-        config.quantization,
-    );
-    let device = device(config.seed);
-    let model = config.model.init(&device, true);
-    let ce = CrossEntropyLossConfig::new().init(&device);
-    // Each epoch asks every batch's master keys for up to this many more
-    // dimensions; an epoch that would not fit is not started.
-    let need = config.model.hidden[0] * config.quantization.limbs as usize;
-    let mut meters = Vec::new();
-    let mut budget_stopped = false;
-    let mut guard = |epoch: usize| {
-        let meter = budget_meter(&server, &encrypted);
-        let short = budget_spent(&meter, need, epoch);
-        if epoch > 0 {
-            meters.push(meter);
-        }
-        budget_stopped = short.is_some();
-        short
-    };
-    let train_start = Instant::now();
-    let (model, epochs, stopped) = train_epochs(
-        config,
-        &|m| accuracy(m, test, &device),
-        batches.len(),
-        model,
-        "secure",
-        &mut guard,
-        |model, b| {
-            let logits = model.forward_encrypted(&encrypted[b], &ctx)?;
-            let (loss, grads) = match (config.labels, encrypted[b].labels()) {
-                (LabelMode::Encrypted, Some(labels)) => {
-                    let out = cross_entropy_encrypted(logits, labels, &ctx)?;
-                    (out.loss, out.surrogate.backward())
-                }
-                _ => {
-                    let loss = ce.forward(logits, train.targets(&batches[b], &device));
-                    (
-                        f64::from(loss.clone().into_scalar::<f32>()),
-                        loss.backward(),
-                    )
-                }
-            };
-            ctx.check_backward()?;
-            Ok((loss, grads))
-        },
-    )?;
-    if !budget_stopped {
-        meters.push(budget_meter(&server, &encrypted));
-    }
-    let train_seconds = train_start.elapsed().as_secs_f64();
-    let steps: usize = epochs.iter().map(|e| e.step_losses.len()).sum();
-    let trained = steps * config.batch_size;
-    let times = ctx.phase_times();
-    if let Some(why) = &stopped {
-        eprintln!("secure training stopped early: {why}");
-    }
-    if let Some(path) = &outputs.model {
-        save_model(&model, path)?;
-    }
-
-    let secure_inference = secure_inference(config, &authority, &model, &ctx, test, &mut rng)?;
-    Ok(RunReport {
-        test_accuracy: epochs.last().map_or(0.0, |e| e.test_accuracy),
-        epochs,
-        seconds: PhaseSeconds {
-            client_encryption,
-            key_derivation: times.key_derivation.as_secs_f64(),
-            decryption: times.decryption.as_secs_f64(),
-            burn_compute: (train_seconds
-                - times.key_derivation.as_secs_f64()
-                - times.decryption.as_secs_f64())
-            .max(0.0),
-        },
-        train_samples_per_s: trained as f64 / train_seconds,
-        secure_inference,
-        ciphertext_bytes_per_image: bytes_per_image,
-        keys_issued: Some(authority.keys_issued()),
-        budget: meters,
-        stopped,
-        model_file: outputs.model.as_ref().map(|p| p.display().to_string()),
-    })
-}
-
-/// Why the most spent budgets cannot serve epoch `epoch` (0-based), which
-/// needs `need` more dimensions of every master key, if they cannot.
-fn budget_spent(meter: &BudgetMeter, need: usize, epoch: usize) -> Option<String> {
-    [("row-wise", meter.rows), ("column-wise", meter.cols)]
-        .into_iter()
-        .find_map(|(side, used)| used.filter(|u| !u.can_serve(need)).map(|u| (side, u)))
-        .map(|(side, used)| {
-            format!(
-                "rank budget spent: epoch {} needs {need} more dimensions of a {side} master key, \
-                 which has revealed {} of the {} allowed; rotate to fresh master keys \
-                 (clients re-encrypt) to train on",
-                epoch + 1,
-                used.rank,
-                used.limit
-            )
-        })
-}
-
-/// Secure inference on encrypted test images, through the same authority and layer.
-fn secure_inference<G: Group>(
-    config: &TrainingConfig,
-    authority: &Authority<G>,
-    model: &Mlp,
-    ctx: &SecureContext<G>,
-    test: &Dataset,
-    rng: &mut StdRng,
-) -> Result<Option<SecureInference>, TrainError> {
-    let batches: Vec<Vec<usize>> = (0..config.secure_test_size.min(test.len()))
-        .collect::<Vec<_>>()
-        .chunks(config.batch_size)
-        .map(<[usize]>::to_vec)
-        .collect();
-    let inference_config = TrainingConfig {
-        labels: LabelMode::Plain,
-        ..config.clone()
-    };
-    let encrypted = encrypt_all(
-        authority,
-        test,
-        &batches,
-        &inference_config,
-        rng,
-        "encrypt test",
-    )?;
-    let (mut correct, mut classified) = (0, 0);
-    for (indices, batch) in batches.iter().zip(encrypted) {
-        let preds = predictions(model.forward_encrypted(&batch, ctx)?.detach());
-        correct += preds
-            .iter()
-            .zip(test.labels_of(indices))
-            .filter(|(p, l)| **p == *l as i64)
-            .count();
-        classified += indices.len();
-    }
-    Ok((classified > 0).then(|| SecureInference {
-        images: classified,
-        accuracy: correct as f64 / classified as f64,
-    }))
 }

@@ -1,9 +1,13 @@
-//! `cryptonn`: FEIP on JSON files (format in `docs/FORMAT.md`).
+//! `cryptonn`: the three parties as commands (`authority`, `client`; the
+//! trainer is `examples/mnist_secure`), and FEIP on JSON files (format in
+//! `docs/FORMAT.md`).
 //!
 //! Exit codes: 0 success, 1 bad input (unreadable, malformed or mismatched
 //! files, a result outside the bound), 2 bad command line. Every error is one
 //! line on stderr, starting with `error: `.
 
+mod authority_cmd;
+mod client_cmd;
 mod commands;
 
 use std::path::PathBuf;
@@ -25,6 +29,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The trusted authority as an HTTPS service: init its state, serve it, add tokens.
+    Authority {
+        #[command(subcommand)]
+        command: authority_cmd::AuthorityCommand,
+    },
+    /// A data owner: encrypt images to batch files under the authority's public keys.
+    Client {
+        #[command(subcommand)]
+        command: client_cmd::ClientCommand,
+    },
     /// Authority: generate a master key pair; writes DIR/mpk.json and DIR/msk.json.
     Setup {
         /// Group: ristretto (Ristretto255, 128-bit, default), modp2048 (RFC 3526 group 14,
@@ -115,7 +129,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match commands::run(cli.command) {
+    let done = match cli.command {
+        Command::Authority { command } => authority_cmd::run(command),
+        Command::Client { command } => client_cmd::run(command),
+        other => commands::run(other).map_err(|e| e.to_string()),
+    };
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

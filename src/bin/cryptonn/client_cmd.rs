@@ -1,0 +1,116 @@
+//! `cryptonn client …`: a data owner encrypting its images to disk.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use cryptonn::fe::{Group, GroupId, Modp2048, Modp3072, Ristretto255};
+use cryptonn::mnist::data::{Dataset, Split};
+use cryptonn::mnist::encryption::{EncryptionJob, encrypt_to_dir};
+use cryptonn::mnist::secure::test_batches;
+use cryptonn::mnist::training::{TrainingConfig, batches};
+use cryptonn::protocol::RemoteAuthority;
+
+/// What a client does.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Encrypt MNIST-style IDX images in batches under fresh public keys from
+    /// the authority: OUT/train/ (with encrypted labels) and OUT/test/ (for
+    /// secure inference), one binary file per batch (docs/FORMAT.md). An
+    /// interrupted run resumes where it stopped.
+    Encrypt(EncryptArgs),
+}
+
+/// The flags of `cryptonn client encrypt`.
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    /// The authority's base URL, e.g. https://127.0.0.1:8443.
+    #[arg(long)]
+    authority: String,
+    /// A file holding a client token (e.g. STATE/tokens/client.token).
+    #[arg(long)]
+    token_file: PathBuf,
+    /// The authority's certificate (STATE/cert.pem), the only one trusted.
+    #[arg(long)]
+    ca_cert: PathBuf,
+    /// Directory with the four MNIST IDX files (gzipped or raw).
+    #[arg(long, default_value = "data/mnist")]
+    data_dir: PathBuf,
+    /// Where to write the batch files (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Training images, from the start of the training set (60000 = all).
+    #[arg(long, default_value_t = 6144)]
+    train_size: usize,
+    /// Images per batch; every batch gets its own master keys.
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    /// Seed of the batch compositions (the same as the trainer's --seed).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Test images to encrypt for secure inference, in whole batches (0: none).
+    #[arg(long, default_value_t = 512)]
+    secure_test_size: usize,
+    /// Group of the authority: ristretto (default), modp2048 or modp3072.
+    #[arg(long, default_value = "ristretto", value_parser = super::parse_group)]
+    group: GroupId,
+}
+
+/// Runs a client command.
+///
+/// # Errors
+/// A one-line message.
+pub fn run(command: ClientCommand) -> Result<(), String> {
+    let ClientCommand::Encrypt(args) = command;
+    match args.group {
+        GroupId::Ristretto255 => encrypt::<Ristretto255>(&args),
+        GroupId::Modp2048 => encrypt::<Modp2048>(&args),
+        GroupId::Modp3072 => encrypt::<Modp3072>(&args),
+    }
+}
+
+fn encrypt<G: Group>(args: &EncryptArgs) -> Result<(), String> {
+    let config = TrainingConfig::new()
+        .with_train_size(args.train_size)
+        .with_batch_size(args.batch_size.max(1))
+        .with_seed(args.seed)
+        .with_secure_test_size(args.secure_test_size);
+    let classes = config.model.classes;
+    let train = Dataset::load(&args.data_dir, Split::Train, classes)
+        .map_err(|e| e.to_string())?
+        .truncate(args.train_size);
+    let test = Dataset::load(&args.data_dir, Split::Test, classes).map_err(|e| e.to_string())?;
+    let authority = RemoteAuthority::<G>::from_files(&args.authority, &args.token_file, &args.ca_cert)
+        .map_err(|e| e.to_string())?;
+    let train_batches = batches(&config, train.len());
+    let job = EncryptionJob {
+        data: &train,
+        batches: &train_batches,
+        labels: Some((classes, config.quantization.label_scale)),
+        source: format!("{} training images, seed {}", args.train_size, args.seed),
+    };
+    let (dir, stats) = encrypt_to_dir(&authority, &job, &args.out.join("train")).map_err(|e| e.to_string())?;
+    println!(
+        "{}: {} batches written, {} already complete, {:.1}s",
+        dir.dir().display(),
+        stats.written,
+        stats.skipped,
+        stats.seconds
+    );
+    let test_batches = test_batches(&config, &test);
+    if !test_batches.is_empty() {
+        let job = EncryptionJob {
+            data: &test,
+            batches: &test_batches,
+            labels: None,
+            source: "the first test images, in order".into(),
+        };
+        let (dir, stats) = encrypt_to_dir(&authority, &job, &args.out.join("test")).map_err(|e| e.to_string())?;
+        println!(
+            "{}: {} batches written, {} already complete",
+            dir.dir().display(),
+            stats.written,
+            stats.skipped
+        );
+    }
+    Ok(())
+}

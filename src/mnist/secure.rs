@@ -1,0 +1,408 @@
+//! The paper's mode with three parties: the client step writes encrypted
+//! batches to disk, and the trainer streams them (read, decode, train, drop)
+//! while asking the authority for function keys over HTTPS.
+#![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use cryptonn_burn::labels::cross_entropy_encrypted;
+use cryptonn_burn::{EncryptedBatch, SecureContext};
+use cryptonn_fe::feip::{Decryptor, FunctionKey};
+use cryptonn_fe::{DlogConfig, DlogTable, Group, KeyId, febo};
+use cryptonn_protocol::container::BatchDir;
+use cryptonn_protocol::wire::Role;
+use cryptonn_protocol::{Budget, FeboKeyRequest, KeyService, RemoteAuthority, RemoteTimings};
+
+use super::data::Dataset;
+use super::encryption::{EncryptionJob, EncryptionStats, encrypt_to_dir};
+use super::model::Mlp;
+use super::parties::{EmbeddedAuthority, Parties};
+use super::report::{
+    BudgetMeter, KeyServiceReport, PhaseSeconds, RunReport, SecureInference, peak_memory_mib,
+};
+use super::training::{
+    LabelMode, Outputs, TrainError, TrainingConfig, accuracy, device, predictions, save_model,
+    train_epochs,
+};
+
+/// Decoded batches kept between epochs, up to a byte budget: decoding a
+/// file (validating every point) costs about a second per 256 images on
+/// 2 cores, so batches that fit are decoded once; the rest are read, decoded
+/// and dropped every epoch.
+struct BatchCache<G: Group> {
+    batches: RefCell<Vec<Option<Arc<EncryptedBatch<G>>>>>,
+    left: std::cell::Cell<usize>,
+}
+
+impl<G: Group> BatchCache<G> {
+    fn new(count: usize, budget_bytes: usize) -> Self {
+        Self {
+            batches: RefCell::new(vec![None; count]),
+            left: std::cell::Cell::new(budget_bytes),
+        }
+    }
+
+    /// Batch `b`, from the cache or from `dir` (then kept if it fits).
+    fn get(&self, dir: &BatchDir, b: usize) -> Result<Arc<EncryptedBatch<G>>, TrainError> {
+        if let Some(batch) = &self.batches.borrow()[b] {
+            return Ok(batch.clone());
+        }
+        let batch = Arc::new(dir.read_batch::<G>(b)?);
+        let [rows, features] = batch.shape();
+        let points = rows * (features + 1) + features * (rows + 1);
+        let bytes = points * std::mem::size_of::<G::Element>();
+        if bytes <= self.left.get() {
+            self.left.set(self.left.get() - bytes);
+            self.batches.borrow_mut()[b] = Some(batch.clone());
+        }
+        Ok(batch)
+    }
+}
+
+/// The trainer's view of one secure run: its connection to the authority
+/// and the directories of batch files it streams.
+struct Session<G: Group> {
+    server: Arc<RemoteAuthority<G>>,
+    train: BatchDir,
+    test: Option<BatchDir>,
+    client: Option<EncryptionStats>,
+    /// Kept alive for the run when the authority is embedded.
+    embedded: Option<EmbeddedAuthority>,
+}
+
+/// Starts the embedded parties (authority, then the client step), or
+/// connects to remote ones.
+fn open_session<G: Group>(
+    config: &TrainingConfig,
+    train: &Dataset,
+    test: &Dataset,
+    batches: &[Vec<usize>],
+    parties: &Parties,
+) -> Result<Session<G>, TrainError> {
+    match parties {
+        Parties::Embedded { work_dir, keep } => {
+            let authority = EmbeddedAuthority::start(work_dir, *keep, config)?;
+            let client = authority.connect::<G>(Role::Client)?;
+            let labels = (config.labels == LabelMode::Encrypted)
+                .then_some((config.model.classes, config.quantization.label_scale));
+            let job = EncryptionJob {
+                data: train,
+                batches,
+                labels,
+                source: format!("training images, seed {}", config.seed),
+            };
+            let dir = work_dir.join("ciphertexts");
+            let (train_dir, stats) = encrypt_to_dir(&client, &job, &dir.join("train"))?;
+            let test_batches = test_batches(config, test);
+            let test_job = EncryptionJob {
+                data: test,
+                batches: &test_batches,
+                labels: None,
+                source: "the first test images, in order".into(),
+            };
+            let test_dir = (!test_batches.is_empty())
+                .then(|| encrypt_to_dir(&client, &test_job, &dir.join("test")))
+                .transpose()?
+                .map(|(d, _)| d);
+            Ok(Session {
+                server: Arc::new(authority.connect(Role::Server)?),
+                train: train_dir,
+                test: test_dir,
+                client: Some(stats),
+                embedded: Some(authority),
+            })
+        }
+        Parties::Remote(remote) => {
+            if config.labels == LabelMode::Plain {
+                return Err(TrainError::Config(
+                    "a remote run takes its labels from the client's files: use --labels encrypted"
+                        .into(),
+                ));
+            }
+            let test_dir = remote.ciphertexts.join("test");
+            Ok(Session {
+                server: Arc::new(remote.connect()?),
+                train: BatchDir::open(&remote.ciphertexts.join("train"))?,
+                test: test_dir.exists().then(|| BatchDir::open(&test_dir)).transpose()?,
+                client: None,
+                embedded: None,
+            })
+        }
+    }
+}
+
+/// The encrypted test images: the first `secure_test_size`, in whole batches.
+pub fn test_batches(config: &TrainingConfig, test: &Dataset) -> Vec<Vec<usize>> {
+    (0..config.secure_test_size.min(test.len()))
+        .collect::<Vec<_>>()
+        .chunks_exact(config.batch_size)
+        .map(<[usize]>::to_vec)
+        .collect()
+}
+
+/// Counts the keys a key service hands out.
+struct Counted<G: Group> {
+    inner: Arc<RemoteAuthority<G>>,
+    keys: AtomicU64,
+}
+
+impl<G: Group> KeyService<G> for Counted<G> {
+    fn feip_keys(
+        &self,
+        instance: KeyId,
+        ys: &[Vec<i64>],
+    ) -> cryptonn_protocol::Result<Vec<FunctionKey<G>>> {
+        let keys = self.inner.feip_keys(instance, ys)?;
+        self.keys.fetch_add(keys.len() as u64, Ordering::Relaxed);
+        Ok(keys)
+    }
+
+    fn febo_keys(
+        &self,
+        instance: KeyId,
+        requests: &[FeboKeyRequest<G>],
+    ) -> cryptonn_protocol::Result<Vec<febo::FunctionKey<G>>> {
+        let keys = self.inner.febo_keys(instance, requests)?;
+        self.keys.fetch_add(keys.len() as u64, Ordering::Relaxed);
+        Ok(keys)
+    }
+}
+
+/// The most spent budgets over the master keys of the batches read so far.
+fn budget_meter<G: Group>(server: &RemoteAuthority<G>, keys: &[Option<(KeyId, KeyId)>]) -> BudgetMeter {
+    let budget = |id: KeyId| server.budget(id).ok().flatten();
+    let most_spent = |side: &dyn Fn(&(KeyId, KeyId)) -> KeyId| {
+        keys.iter()
+            .flatten()
+            .filter_map(|k| budget(side(k)))
+            .max_by_key(|b: &Budget| b.rank)
+    };
+    BudgetMeter {
+        rows: most_spent(&|k| k.0),
+        cols: most_spent(&|k| k.1),
+    }
+}
+
+/// Why the most spent budgets cannot serve epoch `epoch` (0-based), which
+/// needs `need` more dimensions of every master key, if they cannot.
+fn budget_spent(meter: &BudgetMeter, need: usize, epoch: usize) -> Option<String> {
+    [("row-wise", meter.rows), ("column-wise", meter.cols)]
+        .into_iter()
+        .find_map(|(side, used)| used.filter(|u| !u.can_serve(need)).map(|u| (side, u)))
+        .map(|(side, used)| {
+            format!(
+                "rank budget spent: epoch {} needs {need} more dimensions of a {side} master key, \
+                 which has revealed {} of the {} allowed; rotate to fresh master keys \
+                 (clients re-encrypt) to train on",
+                epoch + 1,
+                used.rank,
+                used.limit
+            )
+        })
+}
+
+/// The secure run of the paper's mode.
+///
+/// # Errors
+/// The parties' errors (unreachable authority, unreadable batch files, …)
+/// and the secure layers'. A spent budget stops training cleanly instead.
+pub(super) fn train_secure<G: Group>(
+    config: &TrainingConfig,
+    train: &Dataset,
+    test: &Dataset,
+    batches: &[Vec<usize>],
+    parties: &Parties,
+    outputs: &Outputs,
+) -> Result<RunReport, TrainError> {
+    let start = Instant::now();
+    let session = open_session::<G>(config, train, test, batches, parties)?;
+    let manifest = session.train.manifest().clone();
+    if manifest.features != config.model.d_input {
+        return Err(TrainError::Config(format!(
+            "the ciphertexts hold {} features, the model expects {}",
+            manifest.features, config.model.d_input
+        )));
+    }
+    let counted = Arc::new(Counted {
+        inner: session.server.clone(),
+        keys: AtomicU64::new(0),
+    });
+    let table = Arc::new(DlogTable::<G>::new(DlogConfig::default())?);
+    let ctx = SecureContext::new(counted.clone(), Decryptor::new(table), config.quantization);
+    let (model, mut report) = train_streaming(config, train, test, batches, &session, &ctx)?;
+    if let Some(path) = &outputs.model {
+        save_model(&model, path)?;
+    }
+    report.secure_inference = secure_inference(&session, &model, &ctx, test)?;
+    if let (Some(path), Some(embedded)) = (&outputs.audit_log, &session.embedded) {
+        embedded.export_audit::<G>(path)?;
+    }
+    report.seconds.client_encryption = session.client.map_or(0.0, |c| c.seconds);
+    report.keys_issued = Some(counted.keys.load(Ordering::Relaxed));
+    report.model_file = outputs.model.as_ref().map(|p| p.display().to_string());
+    // On disk: rows, columns and labels of one image, with the container's framing.
+    report.ciphertext_bytes_per_image = std::fs::metadata(session.train.path(0))
+        .ok()
+        .map(|m| m.len() as usize / manifest.batch_size.max(1));
+    let client_requests = session.client.map(|c| c.key_requests).unwrap_or_default();
+    report.peak_memory_mib = peak_memory_mib();
+    report.key_service = Some(KeyServiceReport::new(
+        &[client_requests, session.server.timings()],
+        start.elapsed().as_secs_f64(),
+    ));
+    Ok(report)
+}
+
+/// The epochs: each step reads one batch file, decrypts through the
+/// secure layer and drops the batch.
+fn train_streaming<G: Group>(
+    config: &TrainingConfig,
+    train: &Dataset,
+    test: &Dataset,
+    batches: &[Vec<usize>],
+    session: &Session<G>,
+    ctx: &SecureContext<G>,
+) -> Result<(Mlp, RunReport), TrainError> {
+    let count = session.train.manifest().batches;
+    let device = device(config.seed);
+    let model = config.model.init(&device, true);
+    let ce = CrossEntropyLossConfig::new().init(&device);
+    // Each epoch asks every batch's master keys for up to this many more
+    // dimensions; an epoch that would not fit is not started.
+    let need = config.model.hidden[0] * config.quantization.limbs as usize;
+    let keys = RefCell::new(vec![None; count]);
+    let cache = BatchCache::<G>::new(count, config.batch_cache_mib << 20);
+    let read_seconds = std::cell::Cell::new(0.0);
+    let mut meters = Vec::new();
+    let mut guard = |epoch: usize| {
+        let meter = budget_meter(&session.server, &keys.borrow());
+        let short = budget_spent(&meter, need, epoch);
+        if epoch > 0 {
+            meters.push(meter);
+        }
+        short
+    };
+    let train_start = Instant::now();
+    let (model, epochs, stopped) = train_epochs(
+        config,
+        &|m| accuracy(m, test, &device),
+        count,
+        model,
+        "secure",
+        &mut guard,
+        |model, b| {
+            let read = Instant::now();
+            let batch = cache.get(&session.train, b)?;
+            read_seconds.set(read_seconds.get() + read.elapsed().as_secs_f64());
+            keys.borrow_mut()[b] = Some((batch.row_key(), batch.col_key()));
+            let logits = model.forward_encrypted(batch.as_ref(), ctx)?;
+            let (loss, grads) = match (config.labels, batch.labels()) {
+                (LabelMode::Encrypted, Some(labels)) => {
+                    let out = cross_entropy_encrypted(logits, labels, ctx)?;
+                    (out.loss, out.surrogate.backward())
+                }
+                _ => {
+                    let loss = ce.forward(logits, train.targets(&batches[b], &device));
+                    (f64::from(loss.clone().into_scalar::<f32>()), loss.backward())
+                }
+            };
+            ctx.check_backward()?;
+            Ok((loss, grads))
+        },
+    )?;
+    if stopped.is_none() || epochs.len() == config.epochs {
+        meters.push(budget_meter(&session.server, &keys.borrow()));
+    }
+    let train_seconds = train_start.elapsed().as_secs_f64();
+    let steps: usize = epochs.iter().map(|e| e.step_losses.len()).sum();
+    let times = ctx.phase_times();
+    if let Some(why) = &stopped {
+        eprintln!("secure training stopped early: {why}");
+    }
+    let (keys_s, decrypt_s) = (times.key_derivation.as_secs_f64(), times.decryption.as_secs_f64());
+    let read_s = read_seconds.get();
+    let report = RunReport {
+        test_accuracy: epochs.last().map_or(0.0, |e| e.test_accuracy),
+        epochs,
+        seconds: PhaseSeconds {
+            client_encryption: 0.0,
+            key_derivation: keys_s,
+            decryption: decrypt_s,
+            batch_reads: read_s,
+            burn_compute: (train_seconds - keys_s - decrypt_s - read_s).max(0.0),
+        },
+        train_samples_per_s: (steps * config.batch_size) as f64 / train_seconds,
+        budget: meters,
+        stopped,
+        ..RunReport::default()
+    };
+    Ok((model, report))
+}
+
+/// Secure inference on the encrypted test images, streamed like training.
+fn secure_inference<G: Group>(
+    session: &Session<G>,
+    model: &Mlp,
+    ctx: &SecureContext<G>,
+    test: &Dataset,
+) -> Result<Option<SecureInference>, TrainError> {
+    let Some(dir) = &session.test else {
+        return Ok(None);
+    };
+    let (mut correct, mut classified) = (0, 0);
+    for b in 0..dir.manifest().batches {
+        let batch: EncryptedBatch<G> = dir.read_batch(b)?;
+        let [rows, _] = batch.shape();
+        let indices: Vec<usize> = (classified..classified + rows).collect();
+        let preds = predictions(model.forward_encrypted(&batch, ctx)?.detach());
+        correct += preds
+            .iter()
+            .zip(test.labels_of(&indices))
+            .filter(|(p, l)| **p == *l as i64)
+            .count();
+        classified += rows;
+    }
+    Ok((classified > 0).then(|| SecureInference {
+        images: classified,
+        accuracy: correct as f64 / classified as f64,
+    }))
+}
+
+impl EmbeddedAuthority {
+    /// Writes the authority's audit log to `path` as JSON lines.
+    fn export_audit<G: Group>(&self, path: &Path) -> Result<(), TrainError> {
+        let operator = self.connect::<G>(Role::Operator)?;
+        let mut text = String::new();
+        let mut after = 0;
+        loop {
+            let page = operator.audit(after, 10_000)?;
+            for entry in &page.records {
+                text += &serde_json::to_string(&entry.record).unwrap_or_default();
+                text.push('\n');
+            }
+            match page.next {
+                Some(next) => after = next,
+                None => break,
+            }
+        }
+        std::fs::write(path, text).map_err(|e| TrainError::Save {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// Timings of the client's and the server's requests together.
+fn _sum(t: &[RemoteTimings]) -> RemoteTimings {
+    t.iter().fold(RemoteTimings::default(), |a, b| RemoteTimings {
+        requests: a.requests + b.requests,
+        wall: a.wall + b.wall,
+        derive: a.derive + b.derive,
+        store: a.store + b.store,
+    })
+}

@@ -1,0 +1,239 @@
+//! The three parties as three OS processes on loopback: `cryptonn authority
+//! serve`, `cryptonn client encrypt`, and a trainer (this test binary run
+//! again as a child, training through the library against the remote
+//! authority). Then the authority killed with SIGKILL in the middle of
+//! training and restarted: training resumes, and the budget and the audit
+//! are what was committed.
+
+#![allow(clippy::unwrap_used)] // Unwraps are allowed in tests.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cryptonn::fe::Ristretto255;
+use cryptonn::mnist::model::MlpConfig;
+use cryptonn::mnist::parties::{Parties, RemoteParties};
+use cryptonn::mnist::training::{self, Mode, TrainingConfig};
+use cryptonn::protocol::RemoteAuthority;
+
+/// Set in the child that plays the trainer: `state|ciphertexts|url|report`.
+const TRAINER_ENV: &str = "CRYPTONN_TEST_TRAINER";
+
+fn cryptonn() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cryptonn"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cryptonn-3p-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn run_ok(command: &mut Command) -> String {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        command,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `cryptonn authority serve` on `listen`; returns the process and its URL
+/// (the first line it prints names it).
+fn serve(state: &Path, listen: &str) -> (Child, String) {
+    let mut child = cryptonn()
+        .args(["authority", "serve", "--state", s(state), "--listen", listen])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("https://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+fn init(state: &Path) {
+    run_ok(cryptonn().args(["authority", "init", "--state", s(state)]));
+}
+
+fn encrypt(state: &Path, url: &str, out: &Path) {
+    run_ok(cryptonn().args([
+        "client",
+        "encrypt",
+        "--authority",
+        url,
+        "--token-file",
+        s(&state.join("tokens/client.token")),
+        "--ca-cert",
+        s(&state.join("cert.pem")),
+        "--data-dir",
+        s(&data_dir()),
+        "--out",
+        s(out),
+        "--train-size",
+        "256",
+        "--batch-size",
+        "128",
+        "--secure-test-size",
+        "128",
+    ]));
+}
+
+fn config(epochs: usize) -> TrainingConfig {
+    TrainingConfig::new()
+        .with_mode(Mode::Secure)
+        .with_epochs(epochs)
+        .with_train_size(256)
+        .with_batch_size(128)
+        .with_test_size(300)
+        .with_secure_test_size(128)
+        .with_col_cap(64)
+        .with_model(MlpConfig::new().with_hidden(vec![16]))
+}
+
+/// The trainer's process: this binary again, running only `trainer_process`.
+fn spawn_trainer(state: &Path, ciphertexts: &Path, url: &str, report: &Path, epochs: usize) -> Child {
+    let spec = format!("{}|{}|{url}|{}|{epochs}", s(state), s(ciphertexts), s(report));
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "trainer_process", "--nocapture", "--test-threads", "1"])
+        .env(TRAINER_ENV, spec)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Not a test of its own: the trainer when run by `spawn_trainer`.
+#[test]
+fn trainer_process() {
+    let Ok(spec) = std::env::var(TRAINER_ENV) else {
+        return;
+    };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let [state, ciphertexts, url, report, epochs] = parts[..] else {
+        panic!("bad trainer spec {spec}");
+    };
+    let state = Path::new(state);
+    let outputs = training::Outputs {
+        parties: Parties::Remote(RemoteParties {
+            url: url.into(),
+            token_file: state.join("tokens/server.token"),
+            ca_cert: state.join("cert.pem"),
+            ciphertexts: ciphertexts.into(),
+        }),
+        ..training::Outputs::default()
+    };
+    let config = config(epochs.parse().unwrap());
+    let run = training::run(&config, &data_dir(), &outputs).unwrap();
+    std::fs::write(report, serde_json::to_string(&run).unwrap()).unwrap();
+}
+
+fn read_report(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn operator(state: &Path, url: &str) -> RemoteAuthority<Ristretto255> {
+    RemoteAuthority::from_files(url, &state.join("tokens/operator.token"), &state.join("cert.pem"))
+        .unwrap()
+        .with_retry_for(Duration::from_secs(10))
+}
+
+/// Every audit record, checking that sequence numbers run 1, 2, 3, … without gaps.
+fn audit_len(operator: &RemoteAuthority<Ristretto255>) -> u64 {
+    let mut after = 0;
+    loop {
+        let page = operator.audit(after, 10_000).unwrap();
+        for entry in &page.records {
+            assert_eq!(entry.seq, after + 1, "audit sequence has a gap or duplicate");
+            after = entry.seq;
+        }
+        if page.next.is_none() {
+            return after;
+        }
+    }
+}
+
+#[test]
+fn three_processes_train_end_to_end() {
+    let dir = scratch("e2e");
+    let state = dir.join("state");
+    init(&state);
+    let (mut authority, url) = serve(&state, "127.0.0.1:0");
+    encrypt(&state, &url, &dir.join("ct"));
+    let report_file = dir.join("report.json");
+    let status = spawn_trainer(&state, &dir.join("ct"), &url, &report_file, 2)
+        .wait()
+        .unwrap();
+    assert!(status.success());
+    let report = read_report(&report_file);
+    let secure = &report["secure"];
+    assert!(secure["test_accuracy"].as_f64().unwrap() > 0.3, "{secure}");
+    assert_eq!(secure["epochs"].as_array().unwrap().len(), 2);
+    assert!(secure["secure_inference"]["images"].as_u64().unwrap() == 128);
+    // Every key the trainer received was recorded by the authority.
+    let issued = secure["keys_issued"].as_u64().unwrap();
+    assert_eq!(audit_len(&operator(&state, &url)), issued);
+    authority.kill().unwrap();
+    authority.wait().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn authority_killed_mid_training_restarts_with_its_budget_and_audit() {
+    let dir = scratch("kill");
+    let state = dir.join("state");
+    init(&state);
+    let (mut authority, url) = serve(&state, "127.0.0.1:0");
+    encrypt(&state, &url, &dir.join("ct"));
+    let operator_before = operator(&state, &url);
+    let report_file = dir.join("report.json");
+    let mut trainer = spawn_trainer(&state, &dir.join("ct"), &url, &report_file, 3);
+    // Kill the authority once training has asked for keys.
+    let start = Instant::now();
+    while audit_len(&operator_before) < 100 {
+        assert!(start.elapsed() < Duration::from_secs(120), "training never asked for keys");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    authority.kill().unwrap(); // SIGKILL
+    authority.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let listen = url.trim_start_matches("https://").to_owned();
+    let (mut authority, _) = serve(&state, &listen);
+    assert!(trainer.wait().unwrap().success(), "the trainer did not ride out the restart");
+    let report = read_report(&report_file);
+    let secure = &report["secure"];
+    assert_eq!(secure["epochs"].as_array().unwrap().len(), 3);
+    // The audit holds every key the trainer received, and at most the one
+    // request whose answer the kill cut off (2 × 128 × 10 FEBO keys).
+    let issued = secure["keys_issued"].as_u64().unwrap();
+    let recorded = audit_len(&operator(&state, &url));
+    assert!(recorded >= issued && recorded <= issued + 2560, "{recorded} vs {issued}");
+    // No budget above its cap after the restart.
+    let meter = secure["budget"].as_array().unwrap().last().unwrap().clone();
+    for side in ["rows", "cols"] {
+        let b = &meter[side];
+        assert!(b["rank"].as_u64().unwrap() <= b["limit"].as_u64().unwrap(), "{meter}");
+    }
+    authority.kill().unwrap();
+    authority.wait().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
