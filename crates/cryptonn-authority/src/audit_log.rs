@@ -10,8 +10,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
 
-use cryptonn_fe::KeyId;
-use cryptonn_protocol::audit::{AuditRecord, Scheme, now_unix_ms};
+use cryptonn_protocol::audit::AuditRecord;
 use cryptonn_protocol::{Error, Result};
 
 /// Where the records go: any writer, typically a file opened for appending.
@@ -47,31 +46,8 @@ impl AuditLog {
         Ok(Self::new(file))
     }
 
-    /// Records one key per hash, all issued now to `requester` under `master_key`.
-    pub(crate) fn record(
-        &mut self,
-        requester: &str,
-        scheme: Scheme,
-        master_key: KeyId,
-        rank_after: Option<usize>,
-        hashes: impl Iterator<Item = String>,
-    ) -> Result<()> {
-        let time_unix_ms = now_unix_ms();
-        let records: Vec<AuditRecord> = hashes
-            .map(|vector_sha256| AuditRecord {
-                time_unix_ms,
-                requester: requester.into(),
-                scheme,
-                master_key,
-                vector_sha256,
-                rank_after,
-            })
-            .collect();
-        self.write(&records)
-    }
-
     /// Writes and flushes `records`.
-    fn write(&mut self, records: &[AuditRecord]) -> Result<()> {
+    pub(crate) fn write(&mut self, records: &[AuditRecord]) -> Result<()> {
         let mut text = String::new();
         for record in records {
             let line = serde_json::to_string(record).map_err(|e| Error::AuditLog(e.to_string()))?;
@@ -96,6 +72,7 @@ mod tests {
     use super::*;
     use crate::{Authority, Caps, RankBudget};
     use cryptonn_protocol::KeyService;
+    use cryptonn_protocol::audit::Scheme;
 
     /// A sink the test can read back.
     #[derive(Clone, Default)]

@@ -1,10 +1,21 @@
 //! The trusted authority: holds every master secret key and answers key requests.
+//!
+//! An authority is either in memory ([`Authority::new`]) or backed by a
+//! [`Store`] ([`Authority::open`]). A stored authority persists every new
+//! master key (sealed) before handing out its public key, and answers a key
+//! request in this order: policy approval, key derivation, one transaction
+//! with the issued vectors, the audit records and the new rank, commit, and
+//! only then the keys. If the commit fails no key is returned, but the
+//! in-memory policy keeps the approval: until the next restart the budget
+//! counts the refused-by-storage vectors as issued, which errs on the side
+//! of issuing less, never more.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use cryptonn_fe::{Group, KeyId, febo, feip};
-use cryptonn_protocol::audit::{Scheme, hash_words};
+use cryptonn_protocol::audit::{AuditRecord, Scheme, hash_words, now_unix_ms};
 use cryptonn_protocol::{
     BatchPublicKeys, Budget, Error, FeboKeyRequest, KeyPolicy, KeyService, MasterKey, Result,
     RowPublicKeys, Side,
@@ -13,6 +24,8 @@ use rand::CryptoRng;
 use rayon::prelude::*;
 
 use crate::audit_log::AuditLog;
+use crate::error::{StateError, StateResult};
+use crate::store::{IssueRecord, KeyKind, Store, StoredMasterKey, master_key_aad};
 
 struct State<G: Group> {
     feip: HashMap<KeyId, (Side, feip::MasterSecretKey<G>)>,
@@ -22,22 +35,39 @@ struct State<G: Group> {
     log: Option<AuditLog>,
 }
 
+/// Where the time of one request went, for the service's `Server-Timing`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Timings {
+    /// Deriving keys (or generating master keys).
+    pub(crate) derive: Duration,
+    /// Sealing and the database transaction.
+    pub(crate) store: Duration,
+}
+
+/// A master key just generated, before it is stored.
+enum NewKey<'a, G: Group> {
+    Feip(Side, &'a feip::MasterSecretKey<G>),
+    Febo(&'a febo::MasterSecretKey<G>),
+}
+
 /// The authority. Master secret keys never leave it; it is `Sync`, so one
 /// instance serves the clients and the server at once.
 pub struct Authority<G: Group> {
     state: Mutex<State<G>>,
+    store: Option<Arc<dyn Store>>,
 }
 
 impl<G: Group> core::fmt::Debug for Authority<G> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Authority")
             .field("group", &G::ID)
+            .field("stored", &self.store.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl<G: Group> Authority<G> {
-    /// An authority applying `policy` to every FEIP key request.
+    /// An in-memory authority applying `policy` to every FEIP key request.
     pub fn new(policy: impl KeyPolicy + 'static) -> Self {
         Self {
             state: Mutex::new(State {
@@ -47,10 +77,42 @@ impl<G: Group> Authority<G> {
                 issued: 0,
                 log: None,
             }),
+            store: None,
         }
     }
 
-    /// Records every issued key in `log` from now on (see [`AuditLog`]).
+    /// The authority whose state is `store`: every master key is unsealed,
+    /// and the vectors issued under each FEIP key are replayed through
+    /// [`KeyPolicy::restore`], so budgets resume where they were.
+    ///
+    /// # Errors
+    /// [`StateError::WrongGroup`] if the state is of another group,
+    /// [`StateError::Corrupt`] for a key that does not unseal or a rank
+    /// that does not replay to its stored value, and storage errors.
+    pub fn open(store: Arc<dyn Store>, policy: impl KeyPolicy + 'static) -> StateResult<Self> {
+        let stored = store.settings().group;
+        if stored != G::ID {
+            return Err(StateError::WrongGroup {
+                stored,
+                asked: G::ID,
+            });
+        }
+        let authority = Self::new(policy);
+        {
+            let mut state = authority.lock();
+            for key in store.master_keys()? {
+                load_key(&mut state, store.as_ref(), &key)?;
+            }
+            state.issued = store.audit_len()?;
+        }
+        Ok(Self {
+            store: Some(store),
+            ..authority
+        })
+    }
+
+    /// Records every issued key in `log` from now on (see [`AuditLog`]),
+    /// besides the store's audit table if there is one.
     #[must_use]
     pub fn with_audit_log(self, log: AuditLog) -> Self {
         self.lock().log = Some(log);
@@ -76,63 +138,149 @@ impl<G: Group> Authority<G> {
     /// Fresh master keys for one batch of `batch` samples with `features` features.
     ///
     /// # Errors
-    /// An FE error for a zero or oversized dimension.
+    /// An FE error for a zero or oversized dimension;
+    /// [`Error::Storage`] if a stored authority cannot persist them (then
+    /// none is kept).
     pub fn batch_keys<R: CryptoRng + ?Sized>(
         &self,
         features: usize,
         batch: usize,
         rng: &mut R,
     ) -> Result<BatchPublicKeys<G>> {
+        self.batch_keys_timed(features, batch, rng)
+            .map(|(keys, _)| keys)
+    }
+
+    pub(crate) fn batch_keys_timed<R: CryptoRng + ?Sized>(
+        &self,
+        features: usize,
+        batch: usize,
+        rng: &mut R,
+    ) -> Result<(BatchPublicKeys<G>, Timings)> {
+        let start = Instant::now();
         let (row_msk, rows) = feip::setup::<G, _>(features, rng)?;
         let (col_msk, cols) = feip::setup::<G, _>(batch, rng)?;
         let (label_msk, labels) = febo::setup::<G, _>(rng);
+        let derive = start.elapsed();
+        let store = self.persist(&[
+            NewKey::Feip(Side::Rows, &row_msk),
+            NewKey::Feip(Side::Columns, &col_msk),
+            NewKey::Febo(&label_msk),
+        ])?;
         let mut state = self.lock();
         state.feip.insert(row_msk.id(), (Side::Rows, row_msk));
         state.feip.insert(col_msk.id(), (Side::Columns, col_msk));
         state.febo.insert(label_msk.id(), label_msk);
-        Ok(BatchPublicKeys { rows, cols, labels })
+        Ok((
+            BatchPublicKeys { rows, cols, labels },
+            Timings { derive, store },
+        ))
     }
 
     /// Fresh master keys for samples of `features` features encrypted
     /// row-wise only, and their labels.
     ///
     /// # Errors
-    /// An FE error for a zero or oversized dimension.
+    /// An FE error for a zero or oversized dimension;
+    /// [`Error::Storage`] if a stored authority cannot persist them.
     pub fn row_keys<R: CryptoRng + ?Sized>(
         &self,
         features: usize,
         rng: &mut R,
     ) -> Result<RowPublicKeys<G>> {
+        self.row_keys_timed(features, rng).map(|(keys, _)| keys)
+    }
+
+    pub(crate) fn row_keys_timed<R: CryptoRng + ?Sized>(
+        &self,
+        features: usize,
+        rng: &mut R,
+    ) -> Result<(RowPublicKeys<G>, Timings)> {
+        let start = Instant::now();
         let (row_msk, rows) = feip::setup::<G, _>(features, rng)?;
         let (label_msk, labels) = febo::setup::<G, _>(rng);
+        let derive = start.elapsed();
+        let store =
+            self.persist(&[NewKey::Feip(Side::Rows, &row_msk), NewKey::Febo(&label_msk)])?;
         let mut state = self.lock();
         state.feip.insert(row_msk.id(), (Side::Rows, row_msk));
         state.febo.insert(label_msk.id(), label_msk);
-        Ok(RowPublicKeys { rows, labels })
+        Ok((RowPublicKeys { rows, labels }, Timings { derive, store }))
     }
 
-    /// How many function keys (FEIP and FEBO) have been issued.
+    /// Seals and stores new master keys, committed, if there is a store.
+    fn persist(&self, keys: &[NewKey<'_, G>]) -> Result<Duration> {
+        let Some(store) = &self.store else {
+            return Ok(Duration::ZERO);
+        };
+        let start = Instant::now();
+        let created_unix_ms = now_unix_ms();
+        let stored = keys
+            .iter()
+            .map(|key| {
+                let (id, kind, dim, json) = match key {
+                    NewKey::Feip(side, msk) => (
+                        msk.id(),
+                        KeyKind::Feip(*side),
+                        msk.dim(),
+                        msk.to_json_exposing_secret(),
+                    ),
+                    NewKey::Febo(msk) => {
+                        (msk.id(), KeyKind::Febo, 1, msk.to_json_exposing_secret())
+                    }
+                };
+                let aad = master_key_aad(G::ID, id, kind, dim);
+                Ok(StoredMasterKey {
+                    id,
+                    kind,
+                    dim,
+                    sealed: store.sealer().seal(json.as_bytes(), &aad)?,
+                    rank: None,
+                    created_unix_ms,
+                })
+            })
+            .collect::<StateResult<Vec<_>>>()?;
+        store.insert_master_keys(&stored)?;
+        Ok(start.elapsed())
+    }
+
+    /// How many function keys (FEIP and FEBO) have been issued (for a stored
+    /// authority, since the state was created).
     pub fn keys_issued(&self) -> u64 {
         self.lock().issued
     }
 
     /// The budget of FEIP master key `instance`, if the policy keeps one.
     pub fn budget(&self, instance: KeyId) -> Option<Budget> {
-        let state = self.lock();
-        let (side, msk) = state.feip.get(&instance)?;
-        state.policy.budget(&MasterKey {
-            id: instance,
-            side: *side,
-            dim: msk.dim(),
-        })
+        self.budget_of(instance).ok().flatten()
     }
 
-    fn issue_feip(
+    /// The budget of master key `instance`: `None` for a FEBO key or a
+    /// policy that keeps none.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKey`] if the authority holds no such key.
+    pub fn budget_of(&self, instance: KeyId) -> Result<Option<Budget>> {
+        let state = self.lock();
+        if let Some((side, msk)) = state.feip.get(&instance) {
+            return Ok(state.policy.budget(&MasterKey {
+                id: instance,
+                side: *side,
+                dim: msk.dim(),
+            }));
+        }
+        if state.febo.contains_key(&instance) {
+            return Ok(None);
+        }
+        Err(Error::UnknownKey(instance))
+    }
+
+    pub(crate) fn issue_feip(
         &self,
         requester: &str,
         instance: KeyId,
         ys: &[Vec<i64>],
-    ) -> Result<Vec<feip::FunctionKey<G>>> {
+    ) -> Result<(Vec<feip::FunctionKey<G>>, Timings)> {
         let mut state = self.lock();
         let state = &mut *state;
         let (side, msk) = state
@@ -144,62 +292,170 @@ impl<G: Group> Authority<G> {
             side: *side,
             dim: msk.dim(),
         };
-        for y in ys {
-            if y.len() != msk.dim() {
-                return Err(cryptonn_fe::Error::LengthMismatch {
-                    expected: msk.dim(),
-                    got: y.len(),
-                }
-                .into());
+        if let Some(y) = ys.iter().find(|y| y.len() != msk.dim()) {
+            return Err(cryptonn_fe::Error::LengthMismatch {
+                expected: msk.dim(),
+                got: y.len(),
             }
+            .into());
         }
         state.policy.approve(&master, ys)?;
+        let start = Instant::now();
         let keys = ys
             .par_iter()
             .map(|y| feip::derive_key(msk, y))
             .collect::<cryptonn_fe::Result<Vec<_>>>()?;
+        let derive = start.elapsed();
         let rank_after = state.policy.budget(&master).map(|b| b.rank);
-        if let Some(log) = &mut state.log {
-            let hashes = ys.iter().map(|y| hash_words(b"feip", y));
-            log.record(requester, Scheme::Feip, instance, rank_after, hashes)?;
-        }
+        let hashes = ys.iter().map(|y| hash_words(b"feip", y)).collect();
+        let issue = Issue {
+            requester,
+            scheme: Scheme::Feip,
+            instance,
+            rank_after,
+            vectors: ys,
+            hashes,
+        };
+        let store = self.record(&mut state.log, &issue)?;
         state.issued += keys.len() as u64;
-        Ok(keys)
+        Ok((keys, Timings { derive, store }))
     }
 
-    fn issue_febo(
+    pub(crate) fn issue_febo(
         &self,
         requester: &str,
         instance: KeyId,
         requests: &[FeboKeyRequest<G>],
-    ) -> Result<Vec<febo::FunctionKey<G>>> {
+    ) -> Result<(Vec<febo::FunctionKey<G>>, Timings)> {
         let mut state = self.lock();
         let state = &mut *state;
         let msk = state
             .febo
             .get(&instance)
             .ok_or(Error::UnknownKey(instance))?;
+        let start = Instant::now();
         let keys = requests
             .par_iter()
             .map(|r| febo::derive_key(msk, &r.commitment, r.op, r.operand))
             .collect::<cryptonn_fe::Result<Vec<_>>>()?;
-        if let Some(log) = &mut state.log {
-            let hashes = requests.iter().map(|r| {
+        let derive = start.elapsed();
+        let hashes = requests
+            .iter()
+            .map(|r| {
                 let mut prefix = format!("febo {:?} ", r.op).into_bytes();
                 prefix.extend(G::element_to_bytes(&r.commitment));
                 hash_words(&prefix, &[r.operand])
-            });
-            log.record(requester, Scheme::Febo, instance, None, hashes)?;
-        }
+            })
+            .collect();
+        let issue = Issue {
+            requester,
+            scheme: Scheme::Febo,
+            instance,
+            rank_after: None,
+            vectors: &[],
+            hashes,
+        };
+        let store = self.record(&mut state.log, &issue)?;
         state.issued += keys.len() as u64;
-        Ok(keys)
+        Ok((keys, Timings { derive, store }))
     }
+
+    /// Commits `issue` to the store, then appends it to the log: the keys
+    /// go out only if both succeed. Returns the time it took.
+    fn record(&self, log: &mut Option<AuditLog>, issue: &Issue<'_>) -> Result<Duration> {
+        let start = Instant::now();
+        if issue.hashes.is_empty() || (self.store.is_none() && log.is_none()) {
+            return Ok(Duration::ZERO);
+        }
+        let time_unix_ms = now_unix_ms();
+        let records: Vec<AuditRecord> = issue
+            .hashes
+            .iter()
+            .map(|vector_sha256| AuditRecord {
+                time_unix_ms,
+                requester: issue.requester.into(),
+                scheme: issue.scheme,
+                master_key: issue.instance,
+                vector_sha256: vector_sha256.clone(),
+                rank_after: issue.rank_after,
+            })
+            .collect();
+        if let Some(store) = &self.store {
+            store.record_issue(&IssueRecord {
+                master_key: issue.instance,
+                vectors: issue.vectors,
+                audit: &records,
+                rank_after: issue.rank_after,
+            })?;
+        }
+        if let Some(log) = log {
+            log.write(&records)?;
+        }
+        Ok(start.elapsed())
+    }
+}
+
+/// What one granted request adds to the audit trail.
+struct Issue<'a> {
+    requester: &'a str,
+    scheme: Scheme,
+    instance: KeyId,
+    rank_after: Option<usize>,
+    vectors: &'a [Vec<i64>],
+    hashes: Vec<String>,
+}
+
+/// Unseals one stored master key into `state` and replays its vectors.
+fn load_key<G: Group>(
+    state: &mut State<G>,
+    store: &dyn Store,
+    key: &StoredMasterKey,
+) -> StateResult<()> {
+    let corrupt = |what: &str| StateError::Corrupt(format!("master key {}: {what}", key.id));
+    let aad = master_key_aad(G::ID, key.id, key.kind, key.dim);
+    let json = store.sealer().open(&key.sealed, &aad)?;
+    let text = std::str::from_utf8(&json).map_err(|_| corrupt("not UTF-8"))?;
+    match key.kind {
+        KeyKind::Feip(side) => {
+            let msk =
+                feip::MasterSecretKey::<G>::from_json(text).map_err(|e| corrupt(&e.to_string()))?;
+            if msk.id() != key.id || msk.dim() != key.dim {
+                return Err(corrupt("id or dimension differs from its row"));
+            }
+            let master = MasterKey {
+                id: key.id,
+                side,
+                dim: key.dim,
+            };
+            let ys = store.issued_vectors(key.id, key.dim)?;
+            state.policy.restore(&master, &ys);
+            let replayed = state.policy.budget(&master).map(|b| b.rank);
+            if let (Some(stored), Some(replayed)) = (key.rank, replayed)
+                && stored != replayed
+            {
+                return Err(corrupt(&format!(
+                    "stored rank {stored}, but its issued vectors replay to {replayed}"
+                )));
+            }
+            state.feip.insert(key.id, (side, msk));
+        }
+        KeyKind::Febo => {
+            let msk =
+                febo::MasterSecretKey::<G>::from_json(text).map_err(|e| corrupt(&e.to_string()))?;
+            if msk.id() != key.id {
+                return Err(corrupt("id differs from its row"));
+            }
+            state.febo.insert(key.id, msk);
+        }
+    }
+    Ok(())
 }
 
 /// Requests from unnamed callers are logged as `"unnamed"`.
 impl<G: Group> KeyService<G> for Authority<G> {
     fn feip_keys(&self, instance: KeyId, ys: &[Vec<i64>]) -> Result<Vec<feip::FunctionKey<G>>> {
         self.issue_feip("unnamed", instance, ys)
+            .map(|(keys, _)| keys)
     }
 
     fn febo_keys(
@@ -208,6 +464,7 @@ impl<G: Group> KeyService<G> for Authority<G> {
         requests: &[FeboKeyRequest<G>],
     ) -> Result<Vec<febo::FunctionKey<G>>> {
         self.issue_febo("unnamed", instance, requests)
+            .map(|(keys, _)| keys)
     }
 }
 
@@ -228,7 +485,9 @@ impl<G: Group> Requester<G> {
 
 impl<G: Group> KeyService<G> for Requester<G> {
     fn feip_keys(&self, instance: KeyId, ys: &[Vec<i64>]) -> Result<Vec<feip::FunctionKey<G>>> {
-        self.authority.issue_feip(&self.name, instance, ys)
+        self.authority
+            .issue_feip(&self.name, instance, ys)
+            .map(|(keys, _)| keys)
     }
 
     fn febo_keys(
@@ -236,6 +495,68 @@ impl<G: Group> KeyService<G> for Requester<G> {
         instance: KeyId,
         requests: &[FeboKeyRequest<G>],
     ) -> Result<Vec<febo::FunctionKey<G>>> {
-        self.authority.issue_febo(&self.name, instance, requests)
+        self.authority
+            .issue_febo(&self.name, instance, requests)
+            .map(|(keys, _)| keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cryptonn_fe::Ristretto255;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+    use crate::store::tests::new_store;
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    fn hex_bytes(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn sealed_master_key_does_not_contain_the_secret() {
+        let (dir, store, _) = new_store("sealed");
+        let db = store.path().to_path_buf();
+        let policy = crate::store::policy(&store).unwrap();
+        let authority = Authority::<Ristretto255>::open(Arc::new(store), policy).unwrap();
+        let keys = authority
+            .batch_keys(8, 4, &mut StdRng::seed_from_u64(9))
+            .unwrap();
+        let json = authority.lock().feip[&keys.rows.id()]
+            .1
+            .to_json_exposing_secret();
+        let scalars: Vec<String> = serde_json::from_str::<serde_json::Value>(&json).unwrap()["s"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(scalars.len(), 8);
+        // Everything SQLite wrote: the database and its write-ahead log.
+        let mut written = std::fs::read(&db).unwrap();
+        written.extend(std::fs::read(db.with_extension("db-wal")).unwrap_or_default());
+        assert!(
+            contains(&written, keys.rows.id().to_string().as_bytes()),
+            "the id is in the clear"
+        );
+        for scalar in &scalars {
+            assert!(
+                !contains(&written, scalar.as_bytes()),
+                "hex of a secret scalar"
+            );
+            assert!(
+                !contains(&written, &hex_bytes(scalar)),
+                "bytes of a secret scalar"
+            );
+        }
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

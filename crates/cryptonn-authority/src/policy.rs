@@ -133,6 +133,24 @@ impl RankBudget {
         }
     }
 
+    /// A budget with a given prime, as stored with the state, so that
+    /// replaying the issued vectors gives exactly the ranks they gave
+    /// before. `None` unless `prime` is a prime of 62 bits.
+    pub(crate) fn with_prime(
+        caps: Caps,
+        min_support: usize,
+        max_share: f64,
+        prime: u64,
+    ) -> Option<Self> {
+        (prime >> 61 == 1 && is_prime(prime)).then(|| Self {
+            caps,
+            min_support,
+            max_share,
+            prime,
+            bases: HashMap::new(),
+        })
+    }
+
     /// The policy of projection mode: `k` equations per image for life, no
     /// weight-gradient key ever.
     pub fn projection<R: CryptoRng + ?Sized>(k: usize, min_support: usize, rng: &mut R) -> Self {
@@ -181,8 +199,35 @@ fn spent(key: &MasterKey, limit: usize, rank: usize, asked: usize) -> Error {
     ))
 }
 
+impl Basis {
+    /// Reduces `y` mod `p` against the basis and `added`: the new row, if
+    /// `y` is independent of them.
+    fn reduce(&self, added: &[(usize, Vec<u64>)], y: &[i64], p: u64) -> Option<(usize, Vec<u64>)> {
+        let mut v: Vec<u64> = y.iter().map(|&e| reduce(e, p)).collect();
+        for (pivot, row) in self.rows.iter().chain(added) {
+            let f = v[*pivot];
+            if f != 0 {
+                for (a, &b) in v.iter_mut().zip(row) {
+                    *a = sub_mod(*a, mul_mod(f, b, p), p);
+                }
+            }
+        }
+        let pivot = v.iter().position(|&e| e != 0)?;
+        let inv = pow_mod(v[pivot], p - 2, p);
+        v.iter_mut().for_each(|e| *e = mul_mod(*e, inv, p));
+        Some((pivot, v))
+    }
+}
+
 impl KeyPolicy for RankBudget {
     fn approve(&mut self, key: &MasterKey, ys: &[Vec<i64>]) -> Result<()> {
+        if let Some(y) = ys.iter().find(|y| y.len() != key.dim) {
+            return Err(cryptonn_fe::Error::LengthMismatch {
+                expected: key.dim,
+                got: y.len(),
+            }
+            .into());
+        }
         if let Some(reason) = ys.iter().find_map(|y| self.degenerate(y)) {
             return Err(Error::KeyRefused(format!(
                 "degenerate key vector: {reason}"
@@ -193,19 +238,8 @@ impl KeyPolicy for RankBudget {
         let basis = self.bases.entry(key.id).or_default();
         let mut added = Vec::new();
         for y in ys {
-            let mut v: Vec<u64> = y.iter().map(|&e| reduce(e, p)).collect();
-            for (pivot, row) in basis.rows.iter().chain(&added) {
-                let f = v[*pivot];
-                if f != 0 {
-                    for (a, &b) in v.iter_mut().zip(row) {
-                        *a = sub_mod(*a, mul_mod(f, b, p), p);
-                    }
-                }
-            }
-            if let Some(pivot) = v.iter().position(|&e| e != 0) {
-                let inv = pow_mod(v[pivot], p - 2, p);
-                v.iter_mut().for_each(|e| *e = mul_mod(*e, inv, p));
-                added.push((pivot, v));
+            if let Some(row) = basis.reduce(&added, y, p) {
+                added.push(row);
             }
             if basis.rows.len() + added.len() > limit {
                 return Err(spent(key, limit, basis.rows.len(), ys.len()));
@@ -213,6 +247,19 @@ impl KeyPolicy for RankBudget {
         }
         basis.rows.extend(added);
         Ok(())
+    }
+
+    /// Adds `ys` to the basis of `key` without the caps or the degenerate
+    /// filter: the keys are already out. Vectors of another length than
+    /// `key.dim` cannot have been issued and are skipped.
+    fn restore(&mut self, key: &MasterKey, ys: &[Vec<i64>]) {
+        let p = self.prime;
+        let basis = self.bases.entry(key.id).or_default();
+        for y in ys.iter().filter(|y| y.len() == key.dim) {
+            if let Some(row) = basis.reduce(&[], y, p) {
+                basis.rows.push(row);
+            }
+        }
     }
 
     fn budget(&self, key: &MasterKey) -> Option<Budget> {
@@ -276,7 +323,7 @@ fn is_prime(n: u64) -> bool {
         })
 }
 
-fn random_prime<R: CryptoRng + ?Sized>(rng: &mut R) -> u64 {
+pub(crate) fn random_prime<R: CryptoRng + ?Sized>(rng: &mut R) -> u64 {
     loop {
         let candidate = (rng.random::<u64>() >> 2) | (1 << 61) | 1;
         if is_prime(candidate) {
@@ -360,6 +407,46 @@ mod tests {
             "{why}"
         );
         assert_eq!(b.budget(&row).map(|b| (b.rank, b.limit)), Some((2, 2)));
+    }
+
+    #[test]
+    fn restore_counts_rank_beyond_the_caps() {
+        let mut b = budget(2);
+        let key = rows(KeyId::random(&mut StdRng::seed_from_u64(6)), 3);
+        // Unit vectors, a rank over the cap, a wrong length: restored or skipped, never refused.
+        b.restore(
+            &key,
+            &[vec![1, 0, 0], vec![0, 1, 0], vec![0, 0, 1], vec![1, 2]],
+        );
+        assert_eq!(b.rank(key.id), 3);
+        // Caps lowered since: nothing more is issued.
+        assert!(b.approve(&key, &[vec![1, 1, 0]]).is_err());
+
+        let mut b = budget(2);
+        b.restore(&key, &[vec![1, 0, 0]]);
+        b.approve(&key, &[vec![1, 1, 0], vec![2, 1, 0]]).unwrap();
+        assert_eq!(b.rank(key.id), 2);
+    }
+
+    #[test]
+    fn rejects_wrong_length_vector() {
+        let mut b = budget(3);
+        let key = rows(KeyId::random(&mut StdRng::seed_from_u64(7)), 3);
+        assert!(matches!(
+            b.approve(&key, &[vec![1, 1, 1], vec![1, 1]]),
+            Err(Error::Fe(_))
+        ));
+        assert_eq!(b.rank(key.id), 0);
+    }
+
+    #[test]
+    fn with_prime_takes_only_62_bit_primes() {
+        let caps = Caps { rows: 1, cols: 1 };
+        // 2^61 + 15 is prime, 2^61 + 17 is not, and 2^61 − 1 has 61 bits.
+        assert!(RankBudget::with_prime(caps, 0, 1.0, 2_305_843_009_213_693_967).is_some());
+        assert!(RankBudget::with_prime(caps, 0, 1.0, 2_305_843_009_213_693_969).is_none());
+        assert!(RankBudget::with_prime(caps, 0, 1.0, 2_305_843_009_213_693_951).is_none());
+        assert!(RankBudget::with_prime(caps, 0, 1.0, 7).is_none());
     }
 
     #[test]
