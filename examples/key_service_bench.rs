@@ -57,7 +57,9 @@ fn requester(client: &Remote, server: &Remote, args: &Args) -> Vec<f64> {
             let keys = client.batch_keys(args.dim, 2).expect("batch keys");
             let ys = random_vectors(args.vectors, args.dim);
             let start = Instant::now();
-            server.feip_keys(keys.rows.id(), &ys).expect("function keys");
+            server
+                .feip_keys(keys.rows.id(), &ys)
+                .expect("function keys");
             start.elapsed().as_secs_f64()
         })
         .collect()
@@ -80,7 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let running = service::spawn(&state, ([127, 0, 0, 1], 0).into())?;
     let connect = |role| {
         RemoteAuthority::<Ristretto255>::from_files(
-            &running.url(),
+            running.url(),
             &service::token_path(&state, role),
             &service::cert_path(&state),
         )

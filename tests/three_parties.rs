@@ -5,7 +5,7 @@
 //! training and restarted: training resumes, and the budget and the audit
 //! are what was committed.
 
-#![allow(clippy::unwrap_used)] // Unwraps are allowed in tests.
+#![allow(clippy::unwrap_used, clippy::panic)] // Unwraps and panics are allowed in tests.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -55,7 +55,14 @@ fn run_ok(command: &mut Command) -> String {
 /// (the first line it prints names it).
 fn serve(state: &Path, listen: &str) -> (Child, String) {
     let mut child = cryptonn()
-        .args(["authority", "serve", "--state", s(state), "--listen", listen])
+        .args([
+            "authority",
+            "serve",
+            "--state",
+            s(state),
+            "--listen",
+            listen,
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -112,10 +119,27 @@ fn config(epochs: usize) -> TrainingConfig {
 }
 
 /// The trainer's process: this binary again, running only `trainer_process`.
-fn spawn_trainer(state: &Path, ciphertexts: &Path, url: &str, report: &Path, epochs: usize) -> Child {
-    let spec = format!("{}|{}|{url}|{}|{epochs}", s(state), s(ciphertexts), s(report));
+fn spawn_trainer(
+    state: &Path,
+    ciphertexts: &Path,
+    url: &str,
+    report: &Path,
+    epochs: usize,
+) -> Child {
+    let spec = format!(
+        "{}|{}|{url}|{}|{epochs}",
+        s(state),
+        s(ciphertexts),
+        s(report)
+    );
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "trainer_process", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "trainer_process",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(TRAINER_ENV, spec)
         .stdout(Stdio::null())
         .spawn()
@@ -152,9 +176,13 @@ fn read_report(path: &Path) -> serde_json::Value {
 }
 
 fn operator(state: &Path, url: &str) -> RemoteAuthority<Ristretto255> {
-    RemoteAuthority::from_files(url, &state.join("tokens/operator.token"), &state.join("cert.pem"))
-        .unwrap()
-        .with_retry_for(Duration::from_secs(10))
+    RemoteAuthority::from_files(
+        url,
+        &state.join("tokens/operator.token"),
+        &state.join("cert.pem"),
+    )
+    .unwrap()
+    .with_retry_for(Duration::from_secs(10))
 }
 
 /// Every audit record, checking that sequence numbers run 1, 2, 3, … without gaps.
@@ -163,7 +191,11 @@ fn audit_len(operator: &RemoteAuthority<Ristretto255>) -> u64 {
     loop {
         let page = operator.audit(after, 10_000).unwrap();
         for entry in &page.records {
-            assert_eq!(entry.seq, after + 1, "audit sequence has a gap or duplicate");
+            assert_eq!(
+                entry.seq,
+                after + 1,
+                "audit sequence has a gap or duplicate"
+            );
             after = entry.seq;
         }
         if page.next.is_none() {
@@ -210,7 +242,10 @@ fn authority_killed_mid_training_restarts_with_its_budget_and_audit() {
     // Kill the authority once training has asked for keys.
     let start = Instant::now();
     while audit_len(&operator_before) < 100 {
-        assert!(start.elapsed() < Duration::from_secs(120), "training never asked for keys");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "training never asked for keys"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     authority.kill().unwrap(); // SIGKILL
@@ -218,7 +253,10 @@ fn authority_killed_mid_training_restarts_with_its_budget_and_audit() {
     std::thread::sleep(Duration::from_millis(300));
     let listen = url.trim_start_matches("https://").to_owned();
     let (mut authority, _) = serve(&state, &listen);
-    assert!(trainer.wait().unwrap().success(), "the trainer did not ride out the restart");
+    assert!(
+        trainer.wait().unwrap().success(),
+        "the trainer did not ride out the restart"
+    );
     let report = read_report(&report_file);
     let secure = &report["secure"];
     assert_eq!(secure["epochs"].as_array().unwrap().len(), 3);
@@ -226,12 +264,18 @@ fn authority_killed_mid_training_restarts_with_its_budget_and_audit() {
     // request whose answer the kill cut off (2 × 128 × 10 FEBO keys).
     let issued = secure["keys_issued"].as_u64().unwrap();
     let recorded = audit_len(&operator(&state, &url));
-    assert!(recorded >= issued && recorded <= issued + 2560, "{recorded} vs {issued}");
+    assert!(
+        recorded >= issued && recorded <= issued + 2560,
+        "{recorded} vs {issued}"
+    );
     // No budget above its cap after the restart.
     let meter = secure["budget"].as_array().unwrap().last().unwrap().clone();
     for side in ["rows", "cols"] {
         let b = &meter[side];
-        assert!(b["rank"].as_u64().unwrap() <= b["limit"].as_u64().unwrap(), "{meter}");
+        assert!(
+            b["rank"].as_u64().unwrap() <= b["limit"].as_u64().unwrap(),
+            "{meter}"
+        );
     }
     authority.kill().unwrap();
     authority.wait().unwrap();

@@ -114,7 +114,7 @@ impl EmbeddedAuthority {
     /// A connection to it with the token of `role`.
     pub(super) fn connect<G: Group>(&self, role: Role) -> Result<RemoteAuthority<G>, TrainError> {
         Ok(RemoteAuthority::from_files(
-            &self.service.url(),
+            self.service.url(),
             &service::token_path(&self.state, role),
             &service::cert_path(&self.state),
         )?)

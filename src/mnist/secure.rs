@@ -16,7 +16,7 @@ use cryptonn_fe::feip::{Decryptor, FunctionKey};
 use cryptonn_fe::{DlogConfig, DlogTable, Group, KeyId, febo};
 use cryptonn_protocol::container::BatchDir;
 use cryptonn_protocol::wire::Role;
-use cryptonn_protocol::{Budget, FeboKeyRequest, KeyService, RemoteAuthority, RemoteTimings};
+use cryptonn_protocol::{Budget, FeboKeyRequest, KeyService, RemoteAuthority};
 
 use super::data::Dataset;
 use super::encryption::{EncryptionJob, EncryptionStats, encrypt_to_dir};
@@ -127,8 +127,11 @@ fn open_session<G: Group>(
             let test_dir = remote.ciphertexts.join("test");
             Ok(Session {
                 server: Arc::new(remote.connect()?),
-                train: BatchDir::open(&remote.ciphertexts.join("train"))?,
-                test: test_dir.exists().then(|| BatchDir::open(&test_dir)).transpose()?,
+                train: BatchDir::open(remote.ciphertexts.join("train"))?,
+                test: test_dir
+                    .exists()
+                    .then(|| BatchDir::open(&test_dir))
+                    .transpose()?,
                 client: None,
                 embedded: None,
             })
@@ -174,7 +177,10 @@ impl<G: Group> KeyService<G> for Counted<G> {
 }
 
 /// The most spent budgets over the master keys of the batches read so far.
-fn budget_meter<G: Group>(server: &RemoteAuthority<G>, keys: &[Option<(KeyId, KeyId)>]) -> BudgetMeter {
+fn budget_meter<G: Group>(
+    server: &RemoteAuthority<G>,
+    keys: &[Option<(KeyId, KeyId)>],
+) -> BudgetMeter {
     let budget = |id: KeyId| server.budget(id).ok().flatten();
     let most_spent = |side: &dyn Fn(&(KeyId, KeyId)) -> KeyId| {
         keys.iter()
@@ -308,7 +314,10 @@ fn train_streaming<G: Group>(
                 }
                 _ => {
                     let loss = ce.forward(logits, train.targets(&batches[b], &device));
-                    (f64::from(loss.clone().into_scalar::<f32>()), loss.backward())
+                    (
+                        f64::from(loss.clone().into_scalar::<f32>()),
+                        loss.backward(),
+                    )
                 }
             };
             ctx.check_backward()?;
@@ -324,7 +333,10 @@ fn train_streaming<G: Group>(
     if let Some(why) = &stopped {
         eprintln!("secure training stopped early: {why}");
     }
-    let (keys_s, decrypt_s) = (times.key_derivation.as_secs_f64(), times.decryption.as_secs_f64());
+    let (keys_s, decrypt_s) = (
+        times.key_derivation.as_secs_f64(),
+        times.decryption.as_secs_f64(),
+    );
     let read_s = read_seconds.get();
     let report = RunReport {
         test_accuracy: epochs.last().map_or(0.0, |e| e.test_accuracy),
@@ -395,14 +407,4 @@ impl EmbeddedAuthority {
             reason: e.to_string(),
         })
     }
-}
-
-/// Timings of the client's and the server's requests together.
-fn _sum(t: &[RemoteTimings]) -> RemoteTimings {
-    t.iter().fold(RemoteTimings::default(), |a, b| RemoteTimings {
-        requests: a.requests + b.requests,
-        wall: a.wall + b.wall,
-        derive: a.derive + b.derive,
-        store: a.store + b.store,
-    })
 }

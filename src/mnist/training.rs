@@ -327,7 +327,8 @@ fn secure_run<G: Group>(
 ) -> Result<(RunReport, PrivacyReport), TrainError> {
     match config.privacy {
         Privacy::Cryptonn => {
-            let run = secure::train_secure::<G>(config, train, test, batches, &outputs.parties, outputs)?;
+            let run =
+                secure::train_secure::<G>(config, train, test, batches, &outputs.parties, outputs)?;
             let rank = |b: Option<Budget>| b.map_or(0, |b| b.rank);
             let (rows, cols) = run
                 .budget

@@ -19,5 +19,5 @@ pub mod wire;
 pub use batch::{EncryptedBatch, EncryptedLabels, EncryptedRows};
 pub use budget::{Budget, KeyPolicy, MasterKey, Side};
 pub use error::{Error, Result};
-pub use remote::{RemoteAuthority, RemoteTimings};
 pub use key_service::{BatchPublicKeys, FeboKeyRequest, KeyService, RowPublicKeys};
+pub use remote::{RemoteAuthority, RemoteTimings};

@@ -159,7 +159,11 @@ impl<G: Group> RemoteAuthority<G> {
     /// # Errors
     /// Transport and authorization errors.
     pub fn info(&self) -> Result<ServiceInfo> {
-        self.call(None, |a, url| a.get(url).header("Authorization", &self.bearer).call(), "/info")
+        self.call(
+            None,
+            |a, url| a.get(url).header("Authorization", &self.bearer).call(),
+            "/info",
+        )
     }
 
     /// Fresh master keys for a batch of `batch` samples of `features` features.
@@ -198,7 +202,11 @@ impl<G: Group> RemoteAuthority<G> {
     /// Transport and authorization errors.
     pub fn audit(&self, after: u64, limit: usize) -> Result<AuditPage> {
         let path = format!("/audit?after={after}&limit={limit}");
-        self.call(None, |a, url| a.get(url).header("Authorization", &self.bearer).call(), &path)
+        self.call(
+            None,
+            |a, url| a.get(url).header("Authorization", &self.bearer).call(),
+            &path,
+        )
     }
 
     /// The time spent on requests so far.
@@ -233,7 +241,10 @@ impl<G: Group> RemoteAuthority<G> {
     fn call<T: DeserializeOwned>(
         &self,
         key: Option<KeyId>,
-        send: impl Fn(&ureq::Agent, &str) -> core::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        send: impl Fn(
+            &ureq::Agent,
+            &str,
+        ) -> core::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
         path: &str,
     ) -> Result<T> {
         let url = format!("{}{path}", self.base);
@@ -258,7 +269,8 @@ impl<G: Group> RemoteAuthority<G> {
             .to_owned();
         let body = response.body_mut().with_config().limit(MAX_RESPONSE_BYTES);
         let decoded = if status == 200 {
-            body.read_json::<T>().map_err(|e| transport(format!("{url}: {e}")))
+            body.read_json::<T>()
+                .map_err(|e| transport(format!("{url}: {e}")))
         } else {
             Err(match body.read_json::<ErrorBody>() {
                 Ok(error) => error.into_error(key),
@@ -292,9 +304,16 @@ impl<G: Group> KeyService<G> for RemoteAuthority<G> {
         let response: FeipKeysResponse<G> = self.post(Some(instance), "/feip-keys", &request)?;
         check_count(response.keys.len(), ys.len())?;
         if response.keys.iter().any(|k| k.id() != instance) {
-            return Err(transport("the authority answered keys of another master key"));
+            return Err(transport(
+                "the authority answered keys of another master key",
+            ));
         }
-        if response.keys.iter().zip(ys).any(|(k, y)| k.y() != y.as_slice()) {
+        if response
+            .keys
+            .iter()
+            .zip(ys)
+            .any(|(k, y)| k.y() != y.as_slice())
+        {
             return Err(transport("the authority answered keys for other vectors"));
         }
         Ok(response.keys)
@@ -312,7 +331,9 @@ impl<G: Group> KeyService<G> for RemoteAuthority<G> {
             k.op() == r.op && k.operand() == r.operand
         };
         if !response.keys.iter().zip(requests).all(same) {
-            return Err(transport("the authority answered keys for other operations"));
+            return Err(transport(
+                "the authority answered keys for other operations",
+            ));
         }
         Ok(response.keys)
     }

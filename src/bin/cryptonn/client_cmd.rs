@@ -79,8 +79,9 @@ fn encrypt<G: Group>(args: &EncryptArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .truncate(args.train_size);
     let test = Dataset::load(&args.data_dir, Split::Test, classes).map_err(|e| e.to_string())?;
-    let authority = RemoteAuthority::<G>::from_files(&args.authority, &args.token_file, &args.ca_cert)
-        .map_err(|e| e.to_string())?;
+    let authority =
+        RemoteAuthority::<G>::from_files(&args.authority, &args.token_file, &args.ca_cert)
+            .map_err(|e| e.to_string())?;
     let train_batches = batches(&config, train.len());
     let job = EncryptionJob {
         data: &train,
@@ -88,7 +89,8 @@ fn encrypt<G: Group>(args: &EncryptArgs) -> Result<(), String> {
         labels: Some((classes, config.quantization.label_scale)),
         source: format!("{} training images, seed {}", args.train_size, args.seed),
     };
-    let (dir, stats) = encrypt_to_dir(&authority, &job, &args.out.join("train")).map_err(|e| e.to_string())?;
+    let (dir, stats) =
+        encrypt_to_dir(&authority, &job, &args.out.join("train")).map_err(|e| e.to_string())?;
     println!(
         "{}: {} batches written, {} already complete, {:.1}s",
         dir.dir().display(),
@@ -104,7 +106,8 @@ fn encrypt<G: Group>(args: &EncryptArgs) -> Result<(), String> {
             labels: None,
             source: "the first test images, in order".into(),
         };
-        let (dir, stats) = encrypt_to_dir(&authority, &job, &args.out.join("test")).map_err(|e| e.to_string())?;
+        let (dir, stats) =
+            encrypt_to_dir(&authority, &job, &args.out.join("test")).map_err(|e| e.to_string())?;
         println!(
             "{}: {} batches written, {} already complete",
             dir.dir().display(),
