@@ -93,7 +93,7 @@ struct Args {
     /// Decoded batches the trainer keeps between epochs, in MiB (about 64 MiB
     /// per 256 images); the others are read from disk and decoded (about a
     /// second each on 2 cores) every epoch.
-    #[arg(long, default_value_t = 1536)]
+    #[arg(long, default_value_t = 1024)]
     batch_cache_mib: usize,
     /// Worker threads for encryption and decryption (default: all cores).
     #[arg(long)]

@@ -132,9 +132,9 @@ pub struct TrainingConfig {
     pub col_cap: usize,
     /// The paper's mode: decoded batches the trainer keeps between epochs,
     /// in MiB (about 64 MiB per 256 images); the rest are read from disk and
-    /// decoded again every epoch. Default 1536: the default run's 24
-    /// batches fit, and the full set stays under 2 GB.
-    #[config(default = 1536)]
+    /// decoded again every epoch. Default 1024: 15 of the default run's 24
+    /// batches, and the full set stays under 2 GB.
+    #[config(default = 1024)]
     pub batch_cache_mib: usize,
     /// Quantization of weights and errors. Default: 8-bit weights and errors,
     /// which train as well as the library's 12 bits here at 1.2× the speed.

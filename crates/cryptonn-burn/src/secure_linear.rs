@@ -122,51 +122,69 @@ impl SecureLinear {
         batch: &EncryptedBatch<G>,
         ctx: &SecureContext<G>,
     ) -> crate::Result<Tensor<2>> {
-        let weight = self.weight.val();
-        let [d_in, d_out] = weight.dims();
-        let [rows, features] = batch.shape();
-        if d_out == 0 {
-            return Err(Error::Shape {
-                what: "secure layer with no outputs",
-                expected: vec![d_in, 1],
-                got: vec![d_in, 0],
-            });
-        }
-        if features != d_in {
-            return Err(Error::Shape {
-                what: "encrypted batch",
-                expected: vec![rows, d_in],
-                got: vec![rows, features],
-            });
-        }
-        let w = read_f32(weight.to_data())?;
-        let q = ctx.quantization();
-        let weights = quantize_columns(&w, d_in, d_out, q.weight_bits, q.limbs)?;
-        let z = ctx.server().decrypt_columns(
-            batch.row_key(),
-            batch.rows(),
-            &weights,
-            batch.input_scale(),
-            1,
-        )?;
-        let decrypted = Tensor::<2>::from_data(TensorData::new(z, [rows, d_out]), &weight.device());
-        let grad = SecureGrad(Arc::new(EncryptedWeightGradient {
-            cols: batch.cols(),
-            col_key: batch.col_key(),
-            input_scale: batch.input_scale(),
-            shape: [d_in, d_out],
-            ctx: ctx.clone(),
-        }));
-        let z = Tensor::<2>::from_dispatch(<Dispatch as SecureBackend>::secure_linear(
-            weight.into_dispatch(),
-            decrypted.into_dispatch(),
-            grad,
-        ));
+        let z = secure_matmul(self.weight.val(), batch, ctx)?;
         Ok(match &self.bias {
             Some(bias) => z + bias.val().unsqueeze_dim(0),
             None => z,
         })
     }
+}
+
+/// z = X·W for the encrypted batch X and `weight` W `[d_in, d_out]`: the
+/// forward decryption, and on an autodiff device the custom node whose
+/// backward decrypts Xᵀ·δ as W's gradient. Shared by the secure layers.
+///
+/// # Shapes
+/// `EncryptedBatch [batch, d_in], [d_in, d_out] -> [batch, d_out]`
+///
+/// # Errors
+/// As [`SecureLinear::forward`].
+pub(crate) fn secure_matmul<G: Group>(
+    weight: Tensor<2>,
+    batch: &EncryptedBatch<G>,
+    ctx: &SecureContext<G>,
+) -> crate::Result<Tensor<2>> {
+    let [d_in, d_out] = weight.dims();
+    let [rows, features] = batch.shape();
+    if d_out == 0 {
+        return Err(Error::Shape {
+            what: "secure layer with no outputs",
+            expected: vec![d_in, 1],
+            got: vec![d_in, 0],
+        });
+    }
+    if features != d_in {
+        return Err(Error::Shape {
+            what: "encrypted batch",
+            expected: vec![rows, d_in],
+            got: vec![rows, features],
+        });
+    }
+    let w = read_f32(weight.to_data())?;
+    let q = ctx.quantization();
+    let weights = quantize_columns(&w, d_in, d_out, q.weight_bits, q.limbs)?;
+    let z = ctx.server().decrypt_columns(
+        batch.row_key(),
+        batch.rows(),
+        &weights,
+        batch.input_scale(),
+        1,
+    )?;
+    let decrypted = Tensor::<2>::from_data(TensorData::new(z, [rows, d_out]), &weight.device());
+    let grad = SecureGrad(Arc::new(EncryptedWeightGradient {
+        cols: batch.cols(),
+        col_key: batch.col_key(),
+        input_scale: batch.input_scale(),
+        shape: [d_in, d_out],
+        ctx: ctx.clone(),
+    }));
+    Ok(Tensor::<2>::from_dispatch(
+        <Dispatch as SecureBackend>::secure_linear(
+            weight.into_dispatch(),
+            decrypted.into_dispatch(),
+            grad,
+        ),
+    ))
 }
 
 /// Xᵀ·δ from the column-wise ciphertexts of one batch.

@@ -11,6 +11,9 @@ use cryptonn_protocol::{
     BatchPublicKeys, EncryptedBatch, EncryptedLabels, EncryptedRows, Error, Result, RowPublicKeys,
 };
 
+pub mod patches;
+pub use patches::im2col;
+
 /// Encrypts batches for one set of [`BatchPublicKeys`] (or [`RowPublicKeys`]).
 /// Holds public keys only; building it precomputes fixed-base tables for
 /// every public key.
