@@ -13,12 +13,11 @@ use std::time::Instant;
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Parser;
 use cryptonn::authority::{Authority, IssueAll};
 use cryptonn::client::{Client, Samples, im2col};
-use cryptonn::equivalence::EquivalenceReport;
+use cryptonn::equivalence::{EquivalenceReport, Twins};
 use cryptonn::fe::feip::Decryptor;
 use cryptonn::fe::{DlogConfig, DlogTable, Ristretto255};
 use cryptonn::nn::{Error, QuantizationConfig, Result, SecureContext, SecureConv2d};
@@ -60,33 +59,6 @@ struct Args {
     limbs: u32,
 }
 
-fn values<const D: usize>(t: &Tensor<D>) -> Result<Vec<f32>> {
-    t.to_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| Error::TensorRead(format!("{e:?}")))
-}
-
-/// max|secure − plain| / max|plain|.
-fn rel_err<const D: usize>(secure: &Tensor<D>, plain: &Tensor<D>) -> Result<f64> {
-    let (s, p) = (values(secure)?, values(plain)?);
-    let diff = s
-        .iter()
-        .zip(&p)
-        .map(|(a, b)| f64::from((a - b).abs()))
-        .fold(0.0, f64::max);
-    let max = p.iter().map(|v| f64::from(v.abs())).fold(0.0, f64::max);
-    Ok(if max == 0.0 { diff } else { diff / max })
-}
-
-/// ½‖z − t‖² / batch for a fixed target t.
-fn loss(z: Tensor<4>, target: &Tensor<4>) -> Tensor<1> {
-    let batch = z.dims()[0] as f64;
-    (z - target.clone())
-        .powi_scalar(2)
-        .sum()
-        .div_scalar(2.0 * batch)
-}
-
 /// The three measures of `cryptonn::equivalence`, for a convolution.
 fn compare(
     args: &Args,
@@ -102,11 +74,11 @@ fn compare(
     let x: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
     let x = Tensor::<4>::from_data(TensorData::new(x, [b, 1, side, side]), device);
     let p = args.padding;
-    let mut plain: Conv2d = Conv2dConfig::new([1, args.channels], [args.kernel; 2])
+    let plain: Conv2d = Conv2dConfig::new([1, args.channels], [args.kernel; 2])
         .with_stride([args.stride; 2])
         .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
         .init(device);
-    let mut secure = SecureConv2d::try_from(plain.clone())?;
+    let secure = SecureConv2d::try_from(plain.clone())?;
 
     // Client: the patches of the batch, one encrypted sample each.
     let padding = secure.padding_for([side, side])?;
@@ -139,40 +111,17 @@ fn compare(
         .map(|_| rng.random_range(-1.0f32..1.0))
         .collect();
     let target = Tensor::<4>::from_data(TensorData::new(target, out), device);
-    let (mut plain_optim, mut secure_optim) = (AdamConfig::new().init(), AdamConfig::new().init());
-    let mut report = EquivalenceReport {
-        max_rel_err_forward: 0.0,
-        max_rel_err_weight_grad: 0.0,
-        max_rel_err_after_adam: 0.0,
-    };
-    let adam_steps = 3;
-    for step in 0..=adam_steps {
-        let z_plain = plain.forward(x.clone());
-        let z_secure = secure.forward(&encrypted, [b, 1, side, side], &ctx)?;
-        let plain_grads = loss(z_plain.clone(), &target).backward();
-        let secure_grads = loss(z_secure.clone(), &target).backward();
-        ctx.check_backward()?;
-        if step == 0 {
-            report.max_rel_err_forward = rel_err(&z_secure, &z_plain)?;
-            let missing = || Error::TensorRead("no kernel gradient".into());
-            let g_plain = plain.weight.val().grad(&plain_grads).ok_or_else(missing)?;
-            let g_secure = secure
-                .weight
-                .val()
-                .grad(&secure_grads)
-                .ok_or_else(missing)?;
-            report.max_rel_err_weight_grad = rel_err(&g_secure, &g_plain)?;
-        }
-        if step == adam_steps {
-            break;
-        }
-        let plain_grads = GradientsParams::from_grads(plain_grads, &plain);
-        let secure_grads = GradientsParams::from_grads(secure_grads, &secure);
-        plain = plain_optim.step(1e-2, plain, plain_grads);
-        secure = secure_optim.step(1e-2, secure, secure_grads);
+    let input = [b, 1, side, side];
+    Twins {
+        plain,
+        secure,
+        forward_plain: &|c: &Conv2d| c.forward(x.clone()),
+        forward_secure: &|c: &SecureConv2d| c.forward(&encrypted, input, &ctx),
+        weight_plain: |c| c.weight.val(),
+        weight_secure: |c| c.weight.val(),
+        check_backward: &|| ctx.check_backward(),
     }
-    report.max_rel_err_after_adam = rel_err(&secure.weight.val(), &plain.weight.val())?;
-    Ok(report)
+    .measure(&target, 3)
 }
 
 fn main() -> ExitCode {

@@ -1,8 +1,11 @@
-//! Checks a [`SecureLinear`] against Burn's [`Linear`] with the same weights
-//! on the same data: forward, weight gradient, and weights after Adam steps.
+//! Checks a secure layer against its plain Burn twin with the same weights
+//! on the same data: forward, weight gradient, and weights after Adam steps
+//! ([`Twins`]); [`compare`] does it for [`SecureLinear`] and Burn's
+//! [`Linear`], `examples/conv_gradient_check` for `SecureConv2d`.
 
 use std::sync::Arc;
 
+use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -44,13 +47,17 @@ pub struct EquivalenceReport {
     pub max_rel_err_after_adam: f64,
 }
 
-fn values(t: &Tensor<2>) -> Result<Vec<f32>> {
+fn values<const D: usize>(t: &Tensor<D>) -> Result<Vec<f32>> {
     t.to_data()
         .try_to_vec::<f32>()
         .map_err(|e| Error::TensorRead(format!("{e:?}")))
 }
 
-fn rel_err(secure: &Tensor<2>, plain: &Tensor<2>) -> Result<f64> {
+/// max|secure − plain| / max|plain| (the absolute difference when plain is 0).
+///
+/// # Errors
+/// A tensor that cannot be read back.
+pub fn rel_err<const D: usize>(secure: &Tensor<D>, plain: &Tensor<D>) -> Result<f64> {
     let (s, p) = (values(secure)?, values(plain)?);
     let max_diff = s
         .iter()
@@ -66,12 +73,78 @@ fn rel_err(secure: &Tensor<2>, plain: &Tensor<2>) -> Result<f64> {
 }
 
 /// The loss both layers are trained on: ½‖z − t‖² / batch for a fixed target t.
-fn loss(z: Tensor<2>, target: &Tensor<2>) -> Tensor<1> {
+fn loss<const D: usize>(z: Tensor<D>, target: &Tensor<D>) -> Tensor<1> {
     let batch = z.dims()[0] as f64;
     (z - target.clone())
         .powi_scalar(2)
         .sum()
         .div_scalar(2.0 * batch)
+}
+
+/// A plain layer and its secure twin with the same weights, and how to run
+/// each: the comparison every secure layer is held to.
+pub struct Twins<'a, P, S, const D: usize, const W: usize> {
+    /// The plain layer (e.g. Burn's `Linear`).
+    pub plain: P,
+    /// The secure layer (e.g. `SecureLinear`).
+    pub secure: S,
+    /// The plain layer's output on the batch.
+    pub forward_plain: &'a dyn Fn(&P) -> Tensor<D>,
+    /// The secure layer's output on the encrypted batch.
+    pub forward_secure: &'a dyn Fn(&S) -> Result<Tensor<D>>,
+    /// The plain layer's weight.
+    pub weight_plain: fn(&P) -> Tensor<W>,
+    /// The secure layer's weight, in the same layout.
+    pub weight_secure: fn(&S) -> Tensor<W>,
+    /// The first error of the secure backward pass (`SecureContext::check_backward`).
+    pub check_backward: &'a dyn Fn() -> Result<()>,
+}
+
+impl<P: Module, S: Module, const D: usize, const W: usize> Twins<'_, P, S, D, W> {
+    /// Forward, weight gradient, and weights after `adam_steps` Adam steps
+    /// on ½‖z − target‖² / batch, each as a relative error.
+    ///
+    /// # Errors
+    /// Any error of the secure path.
+    pub fn measure(self, target: &Tensor<D>, adam_steps: usize) -> Result<EquivalenceReport> {
+        let (mut plain, mut secure) = (self.plain, self.secure);
+        let (mut plain_optim, mut secure_optim) =
+            (AdamConfig::new().init(), AdamConfig::new().init());
+        let (mut forward, mut gradient) = (0.0, 0.0);
+        for step in 0..=adam_steps {
+            let z_plain = (self.forward_plain)(&plain);
+            let z_secure = (self.forward_secure)(&secure)?;
+            let plain_grads = loss(z_plain.clone(), target).backward();
+            let secure_grads = loss(z_secure.clone(), target).backward();
+            (self.check_backward)()?;
+            if step == 0 {
+                forward = rel_err(&z_secure, &z_plain)?;
+                let missing = || Error::TensorRead("no weight gradient".into());
+                let g_plain = (self.weight_plain)(&plain)
+                    .grad(&plain_grads)
+                    .ok_or_else(missing)?;
+                let g_secure = (self.weight_secure)(&secure)
+                    .grad(&secure_grads)
+                    .ok_or_else(missing)?;
+                gradient = rel_err(&g_secure, &g_plain)?;
+            }
+            if step == adam_steps {
+                break;
+            }
+            let plain_grads = GradientsParams::from_grads(plain_grads, &plain);
+            let secure_grads = GradientsParams::from_grads(secure_grads, &secure);
+            plain = plain_optim.step(1e-2, plain, plain_grads);
+            secure = secure_optim.step(1e-2, secure, secure_grads);
+        }
+        Ok(EquivalenceReport {
+            max_rel_err_forward: forward,
+            max_rel_err_weight_grad: gradient,
+            max_rel_err_after_adam: rel_err(
+                &(self.weight_secure)(&secure),
+                &(self.weight_plain)(&plain),
+            )?,
+        })
+    }
 }
 
 /// Runs the comparison on `device` (an autodiff device) with keys from a
@@ -125,39 +198,16 @@ pub fn compare<G: Group>(
     let encrypted = Client::new(&keys)?.encrypt(&samples, 1, &mut rng)?;
     let ctx = SecureContext::new(authority, Decryptor::new(table), quantization);
 
-    let mut plain: Linear = LinearConfig::new(d_input, d_output).init(device);
-    let mut secure = SecureLinear::from(plain.clone());
-    let (mut plain_optim, mut secure_optim) = (AdamConfig::new().init(), AdamConfig::new().init());
-    let mut report = EquivalenceReport {
-        max_rel_err_forward: 0.0,
-        max_rel_err_weight_grad: 0.0,
-        max_rel_err_after_adam: 0.0,
-    };
-    for step in 0..=adam_steps {
-        let z_plain = plain.forward(x.clone());
-        let z_secure = secure.forward(&encrypted, &ctx)?;
-        let plain_grads = loss(z_plain.clone(), &target).backward();
-        let secure_grads = loss(z_secure.clone(), &target).backward();
-        ctx.check_backward()?;
-        if step == 0 {
-            report.max_rel_err_forward = rel_err(&z_secure, &z_plain)?;
-            let missing = || Error::TensorRead("no weight gradient".into());
-            let g_plain = plain.weight.val().grad(&plain_grads).ok_or_else(missing)?;
-            let g_secure = secure
-                .weight
-                .val()
-                .grad(&secure_grads)
-                .ok_or_else(missing)?;
-            report.max_rel_err_weight_grad = rel_err(&g_secure, &g_plain)?;
-        }
-        if step == adam_steps {
-            break;
-        }
-        let plain_grads = GradientsParams::from_grads(plain_grads, &plain);
-        let secure_grads = GradientsParams::from_grads(secure_grads, &secure);
-        plain = plain_optim.step(1e-2, plain, plain_grads);
-        secure = secure_optim.step(1e-2, secure, secure_grads);
+    let plain: Linear = LinearConfig::new(d_input, d_output).init(device);
+    let secure = SecureLinear::from(plain.clone());
+    Twins {
+        plain,
+        secure,
+        forward_plain: &|l: &Linear| l.forward(x.clone()),
+        forward_secure: &|l: &SecureLinear| l.forward(&encrypted, &ctx),
+        weight_plain: |l| l.weight.val(),
+        weight_secure: |l| l.weight.val(),
+        check_backward: &|| ctx.check_backward(),
     }
-    report.max_rel_err_after_adam = rel_err(&secure.weight.val(), &plain.weight.val())?;
-    Ok(report)
+    .measure(&target, adam_steps)
 }
