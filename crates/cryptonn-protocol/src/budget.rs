@@ -13,7 +13,7 @@ pub enum Side {
     /// ⟨x_b, y⟩ for every sample b: one equation per image.
     Rows,
     /// One ciphertext per feature (dimension: batch). A key for δ reveals
-    /// Σ_b δ_b·x_b[i] for every feature i: equations that mix the batch's images.
+    /// Σ_b δ_b·x_b,i for every feature i: equations that mix the batch's images.
     Columns,
 }
 
