@@ -3,6 +3,8 @@
 pub mod data;
 pub mod encryption;
 pub mod idx;
+pub mod lenet;
+pub mod lenet_training;
 pub mod model;
 pub mod parties;
 pub mod plot;

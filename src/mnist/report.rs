@@ -3,8 +3,9 @@
 use cryptonn_protocol::{Budget, RemoteTimings};
 use serde::Serialize;
 
+use super::lenet::LeNetConfig;
 use super::privacy::PrivacyReport;
-use super::training::TrainingConfig;
+use super::training::{ModelKind, TrainingConfig};
 
 /// One epoch of one run.
 #[derive(Debug, Clone, Serialize)]
@@ -150,12 +151,17 @@ pub struct Report {
 impl Report {
     /// A short human-readable summary.
     pub fn summary(&self) -> String {
+        let lenet = (self.config.model_kind == ModelKind::Lenet)
+            .then(|| LeNetConfig::new().with_side(self.config.model.d_input.isqrt()));
+        let model = match &lenet {
+            Some(_) => "LeNet-5".to_string(),
+            None => format!("hidden {:?}", self.config.model.hidden),
+        };
         let mut out = format!(
-            "cryptonn mnist: {} train images, {} epochs, batch {}, hidden {:?}, group {} ({}-bit)\n",
+            "cryptonn mnist: {} train images, {} epochs, batch {}, {model}, group {} ({}-bit)\n",
             self.config.train_size,
             self.config.epochs,
             self.config.batch_size,
-            self.config.model.hidden,
             self.group,
             self.security_bits
         );
@@ -225,6 +231,15 @@ impl Report {
         }
         if let Some(privacy) = &self.privacy {
             out += &format!("  {}\n", privacy.line());
+        }
+        if let Some(lenet) = lenet.filter(|_| self.secure.is_some()) {
+            out += &format!(
+                "  LeNet-5: the paper's policy, every key issued: the first convolution reveals {} \
+                 equations per image on {} pixels — the images are recoverable by linear algebra \
+                 (labels in the clear)\n",
+                lenet.equations_per_image(),
+                self.config.model.d_input
+            );
         }
         out
     }

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::data::{Dataset, Split};
 use super::idx::DataError;
+use super::lenet_training;
 use super::model::{Mlp, MlpConfig};
 use super::parties::Parties;
 use super::privacy::PrivacyReport;
@@ -74,6 +75,30 @@ pub enum Privacy {
     Projection,
 }
 
+/// The model the main job trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// The MLP of [`MlpConfig`] with a secure first layer.
+    Mlp,
+    /// The paper's LeNet-5 with a secure first convolution
+    /// ([`super::lenet`]); needs [`KeyPolicyKind::IssueAll`].
+    Lenet,
+}
+
+/// What the authority approves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyPolicyKind {
+    /// The per-image rank budget of `row_cap` and `col_cap` (or projection
+    /// mode's K): the only policy the MLP runs under.
+    Budget,
+    /// The paper's policy: every key requested is issued. Only LeNet-5 runs
+    /// under it, because its first convolution needs more equations per
+    /// image than the image has pixels; the server can solve for the images.
+    IssueAll,
+}
+
 /// Configuration of the main job.
 #[derive(Config, Debug)]
 pub struct TrainingConfig {
@@ -95,7 +120,14 @@ pub struct TrainingConfig {
     /// Images per batch; one row-wise and one column-wise master key per batch. Default 256.
     #[config(default = 256)]
     pub batch_size: usize,
-    /// Layer sizes.
+    /// The MLP or LeNet-5. Default the MLP.
+    #[config(default = "ModelKind::Mlp")]
+    pub model_kind: ModelKind,
+    /// The authority's policy. Default the rank budget; LeNet-5 needs
+    /// `IssueAll`, stated explicitly.
+    #[config(default = "KeyPolicyKind::Budget")]
+    pub policy: KeyPolicyKind,
+    /// Layer sizes of the MLP.
     #[config(default = "MlpConfig::new()")]
     pub model: MlpConfig,
     /// Learning rate. Default 1e-2.
@@ -271,25 +303,21 @@ pub fn run(
             "batch size, epochs and the hidden widths must be positive".into(),
         ));
     }
-    let train =
-        Dataset::load(data_dir, Split::Train, config.model.classes)?.truncate(config.train_size);
-    let test =
-        Dataset::load(data_dir, Split::Test, config.model.classes)?.truncate(config.test_size);
-    if train.features != config.model.d_input {
-        return Err(TrainError::Config(format!(
-            "the data has {} features, the model expects {}",
-            train.features, config.model.d_input
-        )));
+    let (train, test, batches) = load(config, data_dir)?;
+    match (config.model_kind, config.policy) {
+        (ModelKind::Lenet, _) => {
+            return lenet_training::run(config, &train, &test, &batches, outputs);
+        }
+        (ModelKind::Mlp, KeyPolicyKind::IssueAll) => {
+            return Err(TrainError::Config(
+                "--policy issue-all is only for --model lenet: the MLP's authority enforces the \
+                 rank budget (--row-cap, --col-cap)"
+                    .into(),
+            ));
+        }
+        (ModelKind::Mlp, KeyPolicyKind::Budget) => {}
     }
     check_caps(config, train.features)?;
-    let batches = batches(config, train.len());
-    if batches.is_empty() {
-        return Err(TrainError::Config(format!(
-            "{} training images make no batch of {}",
-            train.len(),
-            config.batch_size
-        )));
-    }
     let plain = matches!(config.mode, Mode::Plain | Mode::Both)
         .then(|| match config.privacy {
             Privacy::Cryptonn => train_plain(config, &train, &test, &batches),
@@ -315,6 +343,32 @@ pub fn run(
         plain,
         privacy,
     })
+}
+
+/// The training and test images, and the fixed batches.
+fn load(
+    config: &TrainingConfig,
+    data_dir: &Path,
+) -> Result<(Dataset, Dataset, Vec<Vec<usize>>), TrainError> {
+    let train =
+        Dataset::load(data_dir, Split::Train, config.model.classes)?.truncate(config.train_size);
+    let test =
+        Dataset::load(data_dir, Split::Test, config.model.classes)?.truncate(config.test_size);
+    if train.features != config.model.d_input {
+        return Err(TrainError::Config(format!(
+            "the data has {} features, the model expects {}",
+            train.features, config.model.d_input
+        )));
+    }
+    let batches = batches(config, train.len());
+    if batches.is_empty() {
+        return Err(TrainError::Config(format!(
+            "{} training images make no batch of {}",
+            train.len(),
+            config.batch_size
+        )));
+    }
+    Ok((train, test, batches))
 }
 
 /// The secure run of the configured mode, and what it let the server learn.
@@ -387,15 +441,15 @@ type Guard<'a> = dyn FnMut(usize) -> Option<String> + 'a;
 /// batch's loss and gradients. Training stops early, keeping the model, when
 /// `guard` says so or the authority refuses a key mid-epoch.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn train_epochs(
+pub(super) fn train_epochs<M: Module>(
     config: &TrainingConfig,
-    evaluate: &dyn Fn(&Mlp) -> f64,
+    evaluate: &dyn Fn(&M) -> f64,
     batches: usize,
-    mut model: Mlp,
+    mut model: M,
     name: &str,
     guard: &mut Guard<'_>,
-    mut step: impl FnMut(&Mlp, usize) -> Result<(f64, Gradients), TrainError>,
-) -> Result<(Mlp, Vec<EpochReport>, Option<String>), TrainError> {
+    mut step: impl FnMut(&M, usize) -> Result<(f64, Gradients), TrainError>,
+) -> Result<(M, Vec<EpochReport>, Option<String>), TrainError> {
     let mut optim = optimizer(config);
     let mut epochs: Vec<EpochReport> = Vec::new();
     let mut stopped = None;
@@ -490,7 +544,7 @@ fn train_plain(
 }
 
 /// Writes `model`'s weights to `path` (Burn's burnpack format).
-pub(super) fn save_model(model: &Mlp, path: &Path) -> Result<(), TrainError> {
+pub(super) fn save_model<M: Module>(model: &M, path: &Path) -> Result<(), TrainError> {
     let failed = |e: String| TrainError::Save {
         path: path.to_path_buf(),
         reason: e,

@@ -1,0 +1,309 @@
+//! `--model lenet`: LeNet-5 with a secure first convolution, next to the same
+//! network trained in the clear, through the main job's epoch loop.
+//!
+//! The three parties play in this process, as in projection mode: an
+//! [`Authority`] under the paper's policy ([`IssueAll`]), a client that
+//! encrypts the im2col patches of each batch under fresh master keys when
+//! the batch is trained (so one batch of ciphertexts at a time is in
+//! memory, and every epoch encrypts again), and the server, which decrypts
+//! conv1's outputs and its kernel gradient with function keys. Labels travel
+//! in the clear ([`LabelMode::Plain`](super::training::LabelMode::Plain),
+//! whatever `labels` says).
+//!
+//! # Security
+//! None to speak of: conv1 alone gives the server `6 · 24 · 24 = 3,456`
+//! inner products on each image's 784 pixels per forward pass, so the images
+//! are recoverable by linear algebra. [`run`] refuses to start unless the
+//! configuration asks for the paper's protocol and [`KeyPolicyKind::IssueAll`]
+//! explicitly, and the report says so.
+#![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::{Device, Tensor};
+use cryptonn_authority::{AuditLog, Authority, Caps, IssueAll};
+use cryptonn_burn::SecureContext;
+use cryptonn_client::{Client, Samples, im2col};
+use cryptonn_fe::feip::Decryptor;
+use cryptonn_fe::{DlogConfig, DlogTable, Group, GroupId, Modp2048, Modp3072, Ristretto255};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::data::Dataset;
+use super::lenet::{CONV1_CHANNELS, LeNet, LeNetConfig};
+use super::parties::Parties;
+use super::privacy::PrivacyReport;
+use super::report::{PhaseSeconds, Report, RunReport, peak_memory_mib};
+use super::training::{
+    KeyPolicyKind, Mode, Outputs, Privacy, TrainError, TrainingConfig, device, predictions,
+    save_model, train_epochs,
+};
+
+/// The LeNet-5 of the configuration, for the training images' side.
+fn lenet_config(config: &TrainingConfig, features: usize) -> Result<LeNetConfig, TrainError> {
+    let side = features.isqrt();
+    if side * side != features || side < 16 {
+        return Err(TrainError::Config(format!(
+            "LeNet-5 needs square images of at least 16×16 pixels, the data has {features} per image"
+        )));
+    }
+    Ok(LeNetConfig::new()
+        .with_side(side)
+        .with_classes(config.model.classes))
+}
+
+/// Refuses LeNet-5 unless the paper's protocol and policy are asked for.
+fn check_policy(config: &TrainingConfig, lenet: &LeNetConfig) -> Result<(), TrainError> {
+    let pixels = lenet.side * lenet.side;
+    if config.privacy != Privacy::Cryptonn || config.policy != KeyPolicyKind::IssueAll {
+        return Err(TrainError::Config(format!(
+            "--model lenet needs --privacy cryptonn and --policy issue-all: its secure first \
+             convolution (6 channels × {side}×{side} positions) gives the server {n} equations on \
+             each image's {pixels} pixels in one forward pass, so the images are recoverable by \
+             linear algebra and no rank budget below full can serve it; the authority must issue \
+             every key (the paper's policy), and the run protects nothing",
+            side = lenet.conv1_side(),
+            n = lenet.equations_per_image(),
+        )));
+    }
+    Ok(())
+}
+
+/// Runs LeNet-5, plain and/or secure, on the loaded data.
+///
+/// # Errors
+/// A configuration without the paper's protocol and `IssueAll`, remote
+/// parties, images that are not square, or a failure of the secure protocol.
+pub(super) fn run(
+    config: &TrainingConfig,
+    train: &Dataset,
+    test: &Dataset,
+    batches: &[Vec<usize>],
+    outputs: &Outputs,
+) -> Result<Report, TrainError> {
+    let lenet = lenet_config(config, train.features)?;
+    check_policy(config, &lenet)?;
+    if matches!(outputs.parties, Parties::Remote(_)) {
+        return Err(TrainError::Config(
+            "--model lenet plays its three parties in this process; it cannot use --authority"
+                .into(),
+        ));
+    }
+    let plain = matches!(config.mode, Mode::Plain | Mode::Both)
+        .then(|| train_plain(config, &lenet, train, test, batches))
+        .transpose()?;
+    let secure = match config.mode {
+        Mode::Plain => None,
+        Mode::Secure | Mode::Both => Some(match config.group {
+            GroupId::Ristretto255 => {
+                train_secure::<Ristretto255>(config, &lenet, train, test, batches, outputs)?
+            }
+            GroupId::Modp2048 => {
+                train_secure::<Modp2048>(config, &lenet, train, test, batches, outputs)?
+            }
+            GroupId::Modp3072 => {
+                train_secure::<Modp3072>(config, &lenet, train, test, batches, outputs)?
+            }
+        }),
+    };
+    // IssueAll: no cap below full rank on either side. Each step's column
+    // master key gets one key per conv1 channel (δ's channels).
+    let caps = Caps {
+        rows: train.features,
+        cols: config.batch_size * lenet.conv1_side() * lenet.conv1_side(),
+    };
+    let privacy = secure.as_ref().map(|_| {
+        PrivacyReport::new(
+            Privacy::Cryptonn,
+            lenet.equations_per_image(),
+            CONV1_CHANNELS,
+            caps,
+        )
+    });
+    Ok(Report {
+        config: config.clone(),
+        group: config.group.to_string(),
+        security_bits: config.group.security_bits(),
+        secure,
+        plain,
+        privacy,
+    })
+}
+
+/// Images `indices` as `[len, 1, side, side]`, scaled to [0, 1].
+fn images(data: &Dataset, indices: &[usize], side: usize, device: &Device) -> Tensor<4> {
+    data.inputs(indices, device)
+        .reshape([indices.len(), 1, side, side])
+}
+
+/// Accuracy of the model's weights on plaintext images.
+fn accuracy(model: &LeNet, data: &Dataset, side: usize, device: &Device) -> f64 {
+    let all: Vec<usize> = (0..data.len()).collect();
+    let mut correct = 0;
+    for chunk in all.chunks(500) {
+        let preds = predictions(
+            model
+                .forward_plain(images(data, chunk, side, device))
+                .detach(),
+        );
+        correct += preds
+            .iter()
+            .zip(data.labels_of(chunk))
+            .filter(|(p, l)| **p == *l as i64)
+            .count();
+    }
+    correct as f64 / data.len().max(1) as f64
+}
+
+/// The plaintext baseline: the same initial weights, seed and batch order.
+fn train_plain(
+    config: &TrainingConfig,
+    lenet: &LeNetConfig,
+    train: &Dataset,
+    test: &Dataset,
+    batches: &[Vec<usize>],
+) -> Result<RunReport, TrainError> {
+    let device = device(config.seed);
+    let ce = CrossEntropyLossConfig::new().init(&device);
+    let side = lenet.side;
+    let start = Instant::now();
+    let (_, epochs, _) = train_epochs(
+        config,
+        &|m| accuracy(m, test, side, &device),
+        batches.len(),
+        lenet.init(&device, false),
+        "plain",
+        &mut |_| None,
+        |model: &LeNet, b| {
+            let loss = ce.forward(
+                model.forward_plain(images(train, &batches[b], side, &device)),
+                train.targets(&batches[b], &device),
+            );
+            Ok((
+                f64::from(loss.clone().into_scalar::<f32>()),
+                loss.backward(),
+            ))
+        },
+    )?;
+    let elapsed = start.elapsed().as_secs_f64();
+    Ok(RunReport {
+        test_accuracy: epochs.last().map_or(0.0, |e| e.test_accuracy),
+        epochs,
+        seconds: PhaseSeconds {
+            burn_compute: elapsed,
+            ..PhaseSeconds::default()
+        },
+        train_samples_per_s: (config.epochs * batches.len() * config.batch_size) as f64 / elapsed,
+        ..RunReport::default()
+    })
+}
+
+/// The authority under the paper's policy, with the audit log the outputs ask for.
+fn authority<G: Group>(outputs: &Outputs) -> Result<Arc<Authority<G>>, TrainError> {
+    let mut authority = Authority::<G>::new(IssueAll);
+    if let Some(path) = &outputs.audit_log {
+        authority = authority.with_audit_log(AuditLog::append_to(path)?);
+    }
+    Ok(Arc::new(authority))
+}
+
+/// The secure run: each step, the client encrypts the batch's patches under
+/// fresh master keys and the server trains conv1 on them.
+fn train_secure<G: Group>(
+    config: &TrainingConfig,
+    lenet: &LeNetConfig,
+    train: &Dataset,
+    test: &Dataset,
+    batches: &[Vec<usize>],
+    outputs: &Outputs,
+) -> Result<RunReport, TrainError> {
+    let device = device(config.seed);
+    let model = lenet.init(&device, true);
+    let super::lenet::Conv1::Secure(conv1) = &model.conv1 else {
+        return Err(TrainError::Config("conv1 cannot be made secure".into()));
+    };
+    let (kernel, stride, side) = (conv1.kernel_size, conv1.stride, lenet.side);
+    let padding = conv1.padding_for([side, side])?;
+    let features = conv1.patch_features();
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let authority = authority::<G>(outputs)?;
+    let table = Arc::new(DlogTable::<G>::new(DlogConfig::default())?);
+    let ctx = SecureContext::new(
+        authority.clone(),
+        Decryptor::new(table),
+        config.quantization,
+    );
+    let ce = CrossEntropyLossConfig::new().init(&device);
+    let (mut client_encryption, mut bytes_per_image) = (0.0, 0);
+    let start = Instant::now();
+    let (model, epochs, stopped) = train_epochs(
+        config,
+        &|m| accuracy(m, test, side, &device),
+        batches.len(),
+        model,
+        "secure",
+        &mut |_| None,
+        |model: &LeNet, b| {
+            let indices = &batches[b];
+            let encrypting = Instant::now();
+            let pixels = train.pixels(indices);
+            let (patches, [h_out, w_out]) = im2col(
+                &pixels,
+                [1, side, side],
+                kernel,
+                stride,
+                padding,
+                indices.len(),
+            )?;
+            let rows = indices.len() * h_out * w_out;
+            let keys = authority.batch_keys(features, rows, &mut rng)?;
+            let samples = Samples {
+                inputs: &patches,
+                features,
+                input_scale: 255.0,
+                labels: None,
+            };
+            let encrypted = Client::new(&keys)?.encrypt(&samples, 1, &mut rng)?;
+            client_encryption += encrypting.elapsed().as_secs_f64();
+            bytes_per_image = encrypted.ciphertext_bytes_per_sample() * h_out * w_out;
+            let input = [indices.len(), 1, side, side];
+            let loss = ce.forward(
+                model.forward_encrypted(&encrypted, input, &ctx)?,
+                train.targets(indices, &device),
+            );
+            let grads = loss.backward();
+            ctx.check_backward()?;
+            Ok((f64::from(loss.into_scalar::<f32>()), grads))
+        },
+    )?;
+    let elapsed = start.elapsed().as_secs_f64();
+    let times = ctx.phase_times();
+    let (key_derivation, decryption) = (
+        times.key_derivation.as_secs_f64(),
+        times.decryption.as_secs_f64(),
+    );
+    let mut report = RunReport {
+        test_accuracy: epochs.last().map_or(0.0, |e| e.test_accuracy),
+        epochs,
+        seconds: PhaseSeconds {
+            client_encryption,
+            key_derivation,
+            decryption,
+            burn_compute: (elapsed - client_encryption - key_derivation - decryption).max(0.0),
+            ..PhaseSeconds::default()
+        },
+        train_samples_per_s: (config.epochs * batches.len() * config.batch_size) as f64 / elapsed,
+        ciphertext_bytes_per_image: Some(bytes_per_image),
+        keys_issued: Some(authority.keys_issued()),
+        stopped,
+        peak_memory_mib: peak_memory_mib(),
+        ..RunReport::default()
+    };
+    if let Some(path) = &outputs.model {
+        save_model(&model, path)?;
+        report.model_file = Some(path.display().to_string());
+    }
+    Ok(report)
+}
