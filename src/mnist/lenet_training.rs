@@ -37,8 +37,8 @@ use super::parties::Parties;
 use super::privacy::PrivacyReport;
 use super::report::{PhaseSeconds, Report, RunReport, peak_memory_mib};
 use super::training::{
-    KeyPolicyKind, Mode, Outputs, Privacy, TrainError, TrainingConfig, device, predictions,
-    save_model, train_epochs,
+    KeyPolicyKind, Mode, Outputs, Privacy, TrainError, TrainingConfig, cross_entropy_step, device,
+    plain_report, predictions, save_model, train_epochs,
 };
 
 /// The LeNet-5 of the configuration, for the training images' side.
@@ -166,7 +166,6 @@ fn train_plain(
     batches: &[Vec<usize>],
 ) -> Result<RunReport, TrainError> {
     let device = device(config.seed);
-    let ce = CrossEntropyLossConfig::new().init(&device);
     let side = lenet.side;
     let start = Instant::now();
     let (_, epochs, _) = train_epochs(
@@ -177,27 +176,14 @@ fn train_plain(
         "plain",
         &mut |_| None,
         |model: &LeNet, b| {
-            let loss = ce.forward(
+            Ok(cross_entropy_step(
                 model.forward_plain(images(train, &batches[b], side, &device)),
                 train.targets(&batches[b], &device),
-            );
-            Ok((
-                f64::from(loss.clone().into_scalar::<f32>()),
-                loss.backward(),
             ))
         },
     )?;
     let elapsed = start.elapsed().as_secs_f64();
-    Ok(RunReport {
-        test_accuracy: epochs.last().map_or(0.0, |e| e.test_accuracy),
-        epochs,
-        seconds: PhaseSeconds {
-            burn_compute: elapsed,
-            ..PhaseSeconds::default()
-        },
-        train_samples_per_s: (config.epochs * batches.len() * config.batch_size) as f64 / elapsed,
-        ..RunReport::default()
-    })
+    Ok(plain_report(config, epochs, batches.len(), elapsed, None))
 }
 
 /// The authority under the paper's policy, with the audit log the outputs ask for.

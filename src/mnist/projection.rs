@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use cryptonn_authority::{Authority, RankBudget, Requester};
 use cryptonn_burn::{SecureContext, SecureProjection, SecureProjectionConfig};
@@ -19,8 +18,8 @@ use super::data::Dataset;
 use super::model::{Mlp, MlpConfig};
 use super::report::{PhaseSeconds, RunReport, SecureInference};
 use super::training::{
-    Outputs, TrainError, TrainingConfig, authority, bar, device, predictions, save_model,
-    train_epochs,
+    Outputs, TrainError, TrainingConfig, authority, bar, cross_entropy_step, device, plain_report,
+    predictions, save_model, train_epochs,
 };
 
 /// Activations of the projection for a list of images, with their labels.
@@ -113,7 +112,6 @@ fn train_head(
 ) -> Result<(Mlp, RunReport), TrainError> {
     let device = device(config.seed);
     let batches = features.labels.len() / config.batch_size;
-    let ce = CrossEntropyLossConfig::new().init(&device);
     let start = Instant::now();
     let (model, epochs, stopped) = train_epochs(
         config,
@@ -124,28 +122,14 @@ fn train_head(
         &mut |_| None,
         |model, b| {
             let rows = b * config.batch_size..(b + 1) * config.batch_size;
-            let loss = ce.forward(
+            Ok(cross_entropy_step(
                 model.forward_plain(features.tensor(rows.clone(), &device)),
                 features.targets(rows, &device),
-            );
-            Ok((
-                f64::from(loss.clone().into_scalar::<f32>()),
-                loss.backward(),
             ))
         },
     )?;
     let elapsed = start.elapsed().as_secs_f64();
-    let report = RunReport {
-        test_accuracy: epochs.last().map_or(0.0, |e| e.test_accuracy),
-        epochs,
-        seconds: PhaseSeconds {
-            burn_compute: elapsed,
-            ..PhaseSeconds::default()
-        },
-        train_samples_per_s: (config.epochs * batches * config.batch_size) as f64 / elapsed,
-        stopped,
-        ..RunReport::default()
-    };
+    let report = plain_report(config, epochs, batches, elapsed, stopped);
     Ok((model, report))
 }
 

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use burn::nn::loss::CrossEntropyLossConfig;
 use cryptonn_burn::labels::cross_entropy_encrypted;
 use cryptonn_burn::{EncryptedBatch, SecureContext};
 use cryptonn_fe::feip::{Decryptor, FunctionKey};
@@ -26,8 +25,8 @@ use super::report::{
     BudgetMeter, KeyServiceReport, PhaseSeconds, RunReport, SecureInference, peak_memory_mib,
 };
 use super::training::{
-    LabelMode, Outputs, TrainError, TrainingConfig, accuracy, device, predictions, save_model,
-    train_epochs,
+    LabelMode, Outputs, TrainError, TrainingConfig, accuracy, cross_entropy_step, device,
+    predictions, save_model, train_epochs,
 };
 
 /// Decoded batches kept between epochs, up to a byte budget: decoding a
@@ -277,7 +276,6 @@ fn train_streaming<G: Group>(
     let count = session.train.manifest().batches;
     let device = device(config.seed);
     let model = config.model.init(&device, true);
-    let ce = CrossEntropyLossConfig::new().init(&device);
     // Each epoch asks every batch's master keys for up to this many more
     // dimensions; an epoch that would not fit is not started.
     let need = config.model.hidden[0] * config.quantization.limbs as usize;
@@ -312,13 +310,7 @@ fn train_streaming<G: Group>(
                     let out = cross_entropy_encrypted(logits, labels, ctx)?;
                     (out.loss, out.surrogate.backward())
                 }
-                _ => {
-                    let loss = ce.forward(logits, train.targets(&batches[b], &device));
-                    (
-                        f64::from(loss.clone().into_scalar::<f32>()),
-                        loss.backward(),
-                    )
-                }
+                _ => cross_entropy_step(logits, train.targets(&batches[b], &device)),
             };
             ctx.check_backward()?;
             Ok((loss, grads))

@@ -9,7 +9,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::{Device, Gradients, Tensor};
+use burn::tensor::{Device, Gradients, Int, Tensor};
 use cryptonn_authority::{AuditLog, Authority, Caps, RankBudget};
 use cryptonn_burn::QuantizationConfig;
 use cryptonn_fe::{Group, GroupId, Modp2048, Modp3072, Ristretto255};
@@ -500,6 +500,38 @@ pub(super) fn train_epochs<M: Module>(
     Ok((model, epochs, stopped))
 }
 
+/// A batch's cross-entropy against `targets`, and its gradients.
+pub(super) fn cross_entropy_step(logits: Tensor<2>, targets: Tensor<1, Int>) -> (f64, Gradients) {
+    let loss = CrossEntropyLossConfig::new()
+        .init(&logits.device())
+        .forward(logits, targets);
+    (
+        f64::from(loss.clone().into_scalar::<f32>()),
+        loss.backward(),
+    )
+}
+
+/// The report of a plaintext run of `batches` steps per epoch that took `elapsed` seconds.
+pub(super) fn plain_report(
+    config: &TrainingConfig,
+    epochs: Vec<EpochReport>,
+    batches: usize,
+    elapsed: f64,
+    stopped: Option<String>,
+) -> RunReport {
+    RunReport {
+        test_accuracy: epochs.last().map_or(0.0, |e| e.test_accuracy),
+        epochs,
+        seconds: PhaseSeconds {
+            burn_compute: elapsed,
+            ..PhaseSeconds::default()
+        },
+        train_samples_per_s: (config.epochs * batches * config.batch_size) as f64 / elapsed,
+        stopped,
+        ..RunReport::default()
+    }
+}
+
 fn train_plain(
     config: &TrainingConfig,
     train: &Dataset,
@@ -508,7 +540,6 @@ fn train_plain(
 ) -> Result<RunReport, TrainError> {
     let device = device(config.seed);
     let model = config.model.init(&device, false);
-    let ce = CrossEntropyLossConfig::new().init(&device);
     let start = Instant::now();
     let (_, epochs, _) = train_epochs(
         config,
@@ -518,29 +549,14 @@ fn train_plain(
         "plain",
         &mut |_| None,
         |model, b| {
-            let loss = ce.forward(
+            Ok(cross_entropy_step(
                 model.forward_plain(train.inputs(&batches[b], &device)),
                 train.targets(&batches[b], &device),
-            );
-            Ok((
-                f64::from(loss.clone().into_scalar::<f32>()),
-                loss.backward(),
             ))
         },
     )?;
     let elapsed = start.elapsed().as_secs_f64();
-    Ok(RunReport {
-        test_accuracy: epochs.last().map_or(0.0, |e| e.test_accuracy),
-        epochs,
-        seconds: PhaseSeconds {
-            burn_compute: elapsed,
-            ..PhaseSeconds::default()
-        },
-        train_samples_per_s: (config.epochs * batches.len() * config.batch_size) as f64 / elapsed,
-        secure_inference: None,
-        ciphertext_bytes_per_image: None,
-        ..RunReport::default()
-    })
+    Ok(plain_report(config, epochs, batches.len(), elapsed, None))
 }
 
 /// Writes `model`'s weights to `path` (Burn's burnpack format).

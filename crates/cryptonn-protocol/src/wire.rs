@@ -45,21 +45,6 @@ impl Role {
     }
 }
 
-impl core::str::FromStr for Role {
-    type Err = Error;
-
-    fn from_str(s: &str) -> crate::Result<Self> {
-        match s {
-            "client" => Ok(Role::Client),
-            "server" => Ok(Role::Server),
-            "operator" => Ok(Role::Operator),
-            other => Err(Error::Transport(format!(
-                "unknown role {other:?} (client, server or operator)"
-            ))),
-        }
-    }
-}
-
 /// `POST /v1/batch-keys` (client): fresh master keys for one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, new)]
 #[serde(deny_unknown_fields)]
@@ -176,6 +161,21 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 500: the authority's state could not be written; nothing was issued.
     Storage,
+}
+
+impl core::str::FromStr for Role {
+    type Err = Error;
+
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s {
+            "client" => Ok(Role::Client),
+            "server" => Ok(Role::Server),
+            "operator" => Ok(Role::Operator),
+            other => Err(Error::Transport(format!(
+                "unknown role {other:?} (client, server or operator)"
+            ))),
+        }
+    }
 }
 
 impl ErrorCode {
