@@ -34,17 +34,6 @@ pub enum Role {
     Operator,
 }
 
-impl Role {
-    /// The wire name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Client => "client",
-            Role::Server => "server",
-            Role::Operator => "operator",
-        }
-    }
-}
-
 /// `POST /v1/batch-keys` (client): fresh master keys for one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, new)]
 #[serde(deny_unknown_fields)]
@@ -161,6 +150,17 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 500: the authority's state could not be written; nothing was issued.
     Storage,
+}
+
+impl Role {
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Client => "client",
+            Role::Server => "server",
+            Role::Operator => "operator",
+        }
+    }
 }
 
 impl core::str::FromStr for Role {
