@@ -16,8 +16,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Parser;
 use cryptonn::authority::{Authority, IssueAll};
-use cryptonn::client::{Client, Samples, im2col};
-use cryptonn::equivalence::{EquivalenceReport, Twins};
+use cryptonn::equivalence::{EquivalenceReport, Twins, encrypt_patches};
 use cryptonn::fe::feip::Decryptor;
 use cryptonn::fe::{DlogConfig, DlogTable, Ristretto255};
 use cryptonn::nn::{Error, QuantizationConfig, Result, SecureContext, SecureConv2d};
@@ -81,25 +80,9 @@ fn compare(
     let secure = SecureConv2d::try_from(plain.clone())?;
 
     // Client: the patches of the batch, one encrypted sample each.
-    let padding = secure.padding_for([side, side])?;
-    let (patches, [h_out, w_out]) = im2col(
-        &pixels,
-        [1, side, side],
-        secure.kernel_size,
-        secure.stride,
-        padding,
-        b,
-    )?;
-    let features = secure.patch_features();
     let authority = Arc::new(Authority::<Ristretto255>::new(IssueAll));
-    let keys = authority.batch_keys(features, b * h_out * w_out, &mut rng)?;
-    let samples = Samples {
-        inputs: &patches,
-        features,
-        input_scale: 255.0,
-        labels: None,
-    };
-    let encrypted = Client::new(&keys)?.encrypt(&samples, 1, &mut rng)?;
+    let (encrypted, [h_out, w_out]) =
+        encrypt_patches(&authority, &secure, &pixels, [b, side], &mut rng)?;
     let quantization = QuantizationConfig::new()
         .with_weight_bits(args.weight_bits)
         .with_delta_bits(args.delta_bits)

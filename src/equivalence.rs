@@ -11,13 +11,16 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use cryptonn_fe::feip::Decryptor;
 use cryptonn_fe::{DlogTable, Group};
+use rand::CryptoRng;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
 use cryptonn_authority::{Authority, IssueAll};
-use cryptonn_burn::{Error, QuantizationConfig, Result, SecureContext, SecureLinear};
-use cryptonn_client::{Client, Samples};
+use cryptonn_burn::{
+    EncryptedBatch, Error, QuantizationConfig, Result, SecureContext, SecureConv2d, SecureLinear,
+};
+use cryptonn_client::{Client, Samples, im2col};
 
 /// What to compare.
 #[derive(Debug, Clone, Copy)]
@@ -145,6 +148,41 @@ impl<P: Module, S: Module, const D: usize, const W: usize> Twins<'_, P, S, D, W>
             )?,
         })
     }
+}
+
+/// The client's side of a secure convolution, played in process: the im2col
+/// patches of `images` square single-channel images of side `side` (row-major
+/// `pixels`, 0..=255), encrypted under fresh keys from `authority` as one
+/// batch for `conv`. Returns the batch and the output size `[H_out, W_out]`.
+///
+/// # Errors
+/// Shapes that do not fit `conv`, and the FE errors of key setup and encryption.
+pub fn encrypt_patches<G: Group, R: CryptoRng + ?Sized>(
+    authority: &Authority<G>,
+    conv: &SecureConv2d,
+    pixels: &[i64],
+    [images, side]: [usize; 2],
+    rng: &mut R,
+) -> Result<(EncryptedBatch<G>, [usize; 2])> {
+    let padding = conv.padding_for([side, side])?;
+    let (patches, [h_out, w_out]) = im2col(
+        pixels,
+        [1, side, side],
+        conv.kernel_size,
+        conv.stride,
+        padding,
+        images,
+    )?;
+    let features = conv.patch_features();
+    let keys = authority.batch_keys(features, images * h_out * w_out, rng)?;
+    let samples = Samples {
+        inputs: &patches,
+        features,
+        input_scale: 255.0,
+        labels: None,
+    };
+    let batch = Client::new(&keys)?.encrypt(&samples, 1, rng)?;
+    Ok((batch, [h_out, w_out]))
 }
 
 /// Runs the comparison on `device` (an autodiff device) with keys from a

@@ -21,11 +21,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::nn::loss::CrossEntropyLossConfig;
+use crate::equivalence::encrypt_patches;
 use burn::tensor::{Device, Tensor};
-use cryptonn_authority::{AuditLog, Authority, Caps, IssueAll};
+use cryptonn_authority::{Caps, IssueAll};
 use cryptonn_burn::SecureContext;
-use cryptonn_client::{Client, Samples, im2col};
 use cryptonn_fe::feip::Decryptor;
 use cryptonn_fe::{DlogConfig, DlogTable, Group, GroupId, Modp2048, Modp3072, Ristretto255};
 use rand::SeedableRng;
@@ -37,8 +36,8 @@ use super::parties::Parties;
 use super::privacy::PrivacyReport;
 use super::report::{PhaseSeconds, Report, RunReport, peak_memory_mib};
 use super::training::{
-    KeyPolicyKind, Mode, Outputs, Privacy, TrainError, TrainingConfig, cross_entropy_step, device,
-    plain_report, predictions, save_model, train_epochs,
+    KeyPolicyKind, Mode, Outputs, Privacy, TrainError, TrainingConfig, authority,
+    cross_entropy_step, device, plain_report, predictions, save_model, train_epochs,
 };
 
 /// The LeNet-5 of the configuration, for the training images' side.
@@ -122,14 +121,7 @@ pub(super) fn run(
             caps,
         )
     });
-    Ok(Report {
-        config: config.clone(),
-        group: config.group.to_string(),
-        security_bits: config.group.security_bits(),
-        secure,
-        plain,
-        privacy,
-    })
+    Ok(Report::new(config, secure, plain, privacy))
 }
 
 /// Images `indices` as `[len, 1, side, side]`, scaled to [0, 1].
@@ -186,15 +178,6 @@ fn train_plain(
     Ok(plain_report(config, epochs, batches.len(), elapsed, None))
 }
 
-/// The authority under the paper's policy, with the audit log the outputs ask for.
-fn authority<G: Group>(outputs: &Outputs) -> Result<Arc<Authority<G>>, TrainError> {
-    let mut authority = Authority::<G>::new(IssueAll);
-    if let Some(path) = &outputs.audit_log {
-        authority = authority.with_audit_log(AuditLog::append_to(path)?);
-    }
-    Ok(Arc::new(authority))
-}
-
 /// The secure run: each step, the client encrypts the batch's patches under
 /// fresh master keys and the server trains conv1 on them.
 fn train_secure<G: Group>(
@@ -207,21 +190,22 @@ fn train_secure<G: Group>(
 ) -> Result<RunReport, TrainError> {
     let device = device(config.seed);
     let model = lenet.init(&device, true);
-    let super::lenet::Conv1::Secure(conv1) = &model.conv1 else {
-        return Err(TrainError::Config("conv1 cannot be made secure".into()));
+    // The client needs conv1's geometry (kernel, stride, padding), not its weights.
+    let conv1 = match &model.conv1 {
+        super::lenet::Conv1::Secure(conv1) => conv1.clone(),
+        super::lenet::Conv1::Plain(_) => {
+            return Err(TrainError::Config("conv1 cannot be made secure".into()));
+        }
     };
-    let (kernel, stride, side) = (conv1.kernel_size, conv1.stride, lenet.side);
-    let padding = conv1.padding_for([side, side])?;
-    let features = conv1.patch_features();
+    let side = lenet.side;
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let authority = authority::<G>(outputs)?;
+    let authority = authority::<G>(IssueAll, outputs)?;
     let table = Arc::new(DlogTable::<G>::new(DlogConfig::default())?);
     let ctx = SecureContext::new(
         authority.clone(),
         Decryptor::new(table),
         config.quantization,
     );
-    let ce = CrossEntropyLossConfig::new().init(&device);
     let (mut client_encryption, mut bytes_per_image) = (0.0, 0);
     let start = Instant::now();
     let (model, epochs, stopped) = train_epochs(
@@ -235,33 +219,17 @@ fn train_secure<G: Group>(
             let indices = &batches[b];
             let encrypting = Instant::now();
             let pixels = train.pixels(indices);
-            let (patches, [h_out, w_out]) = im2col(
-                &pixels,
-                [1, side, side],
-                kernel,
-                stride,
-                padding,
-                indices.len(),
-            )?;
-            let rows = indices.len() * h_out * w_out;
-            let keys = authority.batch_keys(features, rows, &mut rng)?;
-            let samples = Samples {
-                inputs: &patches,
-                features,
-                input_scale: 255.0,
-                labels: None,
-            };
-            let encrypted = Client::new(&keys)?.encrypt(&samples, 1, &mut rng)?;
+            let (encrypted, [h_out, w_out]) =
+                encrypt_patches(&authority, &conv1, &pixels, [indices.len(), side], &mut rng)?;
             client_encryption += encrypting.elapsed().as_secs_f64();
             bytes_per_image = encrypted.ciphertext_bytes_per_sample() * h_out * w_out;
             let input = [indices.len(), 1, side, side];
-            let loss = ce.forward(
+            let step = cross_entropy_step(
                 model.forward_encrypted(&encrypted, input, &ctx)?,
                 train.targets(indices, &device),
             );
-            let grads = loss.backward();
             ctx.check_backward()?;
-            Ok((f64::from(loss.into_scalar::<f32>()), grads))
+            Ok(step)
         },
     )?;
     let elapsed = start.elapsed().as_secs_f64();

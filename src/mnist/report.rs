@@ -149,6 +149,23 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of `config`'s runs; the group and its security level come from `config`.
+    pub fn new(
+        config: &TrainingConfig,
+        secure: Option<RunReport>,
+        plain: Option<RunReport>,
+        privacy: Option<PrivacyReport>,
+    ) -> Self {
+        Self {
+            config: config.clone(),
+            group: config.group.to_string(),
+            security_bits: config.group.security_bits(),
+            secure,
+            plain,
+            privacy,
+        }
+    }
+
     /// A short human-readable summary.
     pub fn summary(&self) -> String {
         let lenet = (self.config.model_kind == ModelKind::Lenet)

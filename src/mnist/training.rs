@@ -10,10 +10,10 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Gradients, Int, Tensor};
-use cryptonn_authority::{AuditLog, Authority, Caps, RankBudget};
+use cryptonn_authority::{AuditLog, Authority, Caps};
 use cryptonn_burn::QuantizationConfig;
 use cryptonn_fe::{Group, GroupId, Modp2048, Modp3072, Ristretto255};
-use cryptonn_protocol::Budget;
+use cryptonn_protocol::{Budget, KeyPolicy};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -335,14 +335,7 @@ pub fn run(
         }),
     };
     let (secure, privacy) = secure.unzip();
-    Ok(Report {
-        config: config.clone(),
-        group: config.group.to_string(),
-        security_bits: config.group.security_bits(),
-        secure,
-        plain,
-        privacy,
-    })
+    Ok(Report::new(config, secure, plain, privacy))
 }
 
 /// The training and test images, and the fixed batches.
@@ -576,7 +569,7 @@ pub(super) fn save_model<M: Module>(model: &M, path: &Path) -> Result<(), TrainE
 
 /// The authority, with the audit log the outputs ask for.
 pub(super) fn authority<G: Group>(
-    policy: RankBudget,
+    policy: impl KeyPolicy + 'static,
     outputs: &Outputs,
 ) -> Result<Arc<Authority<G>>, TrainError> {
     let mut authority = Authority::<G>::new(policy);
