@@ -330,13 +330,25 @@ async fn info<G: Group>(
     Ok(ok(&ServiceInfo::new(G::ID, caller.name, caller.role)))
 }
 
+/// A POST for `roles`: authorizes the token, reads the body, then runs
+/// `work` with the caller's name and the body on a blocking thread (key
+/// derivation and the database are CPU and disk work).
+async fn authorized_post<G: Group>(
+    svc: Arc<Service<G>>,
+    req: Request,
+    roles: &[Role],
+    work: impl FnOnce(&Service<G>, String, Vec<u8>) -> ApiResult<Response> + Send + 'static,
+) -> ApiResult<Response> {
+    let (parts, body) = req.into_parts();
+    let (caller, bytes) = authorize_body(&svc, &parts, body, roles).await?;
+    blocking(move || work(&svc, caller.name, bytes)).await
+}
+
 async fn batch_keys<G: Group>(
     State(svc): State<Arc<Service<G>>>,
     req: Request,
 ) -> ApiResult<Response> {
-    let (parts, body) = req.into_parts();
-    let (_, bytes) = authorize_body(&svc, &parts, body, &[Role::Client]).await?;
-    blocking(move || {
+    authorized_post(svc, req, &[Role::Client], |svc, _, bytes| {
         let request: BatchKeysRequest = parse_json(&bytes)?;
         check_dim("features", request.features)?;
         check_dim("batch", request.batch)?;
@@ -352,9 +364,7 @@ async fn row_keys<G: Group>(
     State(svc): State<Arc<Service<G>>>,
     req: Request,
 ) -> ApiResult<Response> {
-    let (parts, body) = req.into_parts();
-    let (_, bytes) = authorize_body(&svc, &parts, body, &[Role::Client]).await?;
-    blocking(move || {
+    authorized_post(svc, req, &[Role::Client], |svc, _, bytes| {
         let request: RowKeysRequest = parse_json(&bytes)?;
         check_dim("features", request.features)?;
         let (keys, timings) = svc
@@ -369,14 +379,12 @@ async fn feip_keys<G: Group>(
     State(svc): State<Arc<Service<G>>>,
     req: Request,
 ) -> ApiResult<Response> {
-    let (parts, body) = req.into_parts();
-    let (caller, bytes) = authorize_body(&svc, &parts, body, &[Role::Server]).await?;
-    blocking(move || {
+    authorized_post(svc, req, &[Role::Server], |svc, caller, bytes| {
         let request: FeipKeysRequest = parse_json(&bytes)?;
         check_count(request.vectors.len())?;
         let (keys, timings) =
             svc.authority
-                .issue_feip(&caller.name, request.master_key, &request.vectors)?;
+                .issue_feip(&caller, request.master_key, &request.vectors)?;
         Ok(keys_response(&FeipKeysResponse::<G>::new(keys), timings))
     })
     .await
@@ -386,14 +394,12 @@ async fn febo_keys<G: Group>(
     State(svc): State<Arc<Service<G>>>,
     req: Request,
 ) -> ApiResult<Response> {
-    let (parts, body) = req.into_parts();
-    let (caller, bytes) = authorize_body(&svc, &parts, body, &[Role::Server]).await?;
-    blocking(move || {
+    authorized_post(svc, req, &[Role::Server], |svc, caller, bytes| {
         let request: FeboKeysRequest<G> = parse_febo(&bytes)?;
         check_count(request.requests.len())?;
         let (keys, timings) =
             svc.authority
-                .issue_febo(&caller.name, request.master_key, &request.requests)?;
+                .issue_febo(&caller, request.master_key, &request.requests)?;
         Ok(keys_response(&FeboKeysResponse::<G>::new(keys), timings))
     })
     .await
