@@ -164,17 +164,10 @@ pub fn encrypt_patches<G: Group, R: CryptoRng + ?Sized>(
     [images, side]: [usize; 2],
     rng: &mut R,
 ) -> Result<(EncryptedBatch<G>, [usize; 2])> {
-    let padding = conv.padding_for([side, side])?;
-    let (patches, [h_out, w_out]) = im2col(
-        pixels,
-        [1, side, side],
-        conv.kernel_size,
-        conv.stride,
-        padding,
-        images,
-    )?;
-    let features = conv.patch_features();
-    let keys = authority.batch_keys(features, images * h_out * w_out, rng)?;
+    let geometry = conv.patch_geometry([1, side, side])?;
+    let patches = im2col(pixels, &geometry, images)?;
+    let features = geometry.patch_len();
+    let keys = authority.patch_keys(geometry, images, rng)?;
     let samples = Samples {
         inputs: &patches,
         features,
@@ -182,7 +175,7 @@ pub fn encrypt_patches<G: Group, R: CryptoRng + ?Sized>(
         labels: None,
     };
     let batch = Client::new(&keys)?.encrypt(&samples, 1, rng)?;
-    Ok((batch, [h_out, w_out]))
+    Ok((batch, geometry.output()))
 }
 
 /// Runs the comparison on `device` (an autodiff device) with keys from a

@@ -202,3 +202,52 @@ fn unit_vector_keys_are_refused() {
         .unwrap_err();
     assert!(matches!(err, Error::KeyRefused(_)), "{err}");
 }
+
+/// A secure convolution's forward pass: keys for 3 kernels on 12×12 images
+/// are more equations than pixels; one pass gives every image back exactly,
+/// and a rank budget one below full refuses the pass.
+#[test]
+fn one_convolution_forward_pass_gives_the_images_back() {
+    use cryptonn_protocol::PatchGeometry;
+    let mut rng = StdRng::seed_from_u64(12);
+    let geometry = PatchGeometry::new([1, 12, 12], [3, 3], [1, 1], [0, 0]).unwrap();
+    let (images, n) = (2, geometry.pixels());
+    let pixels: Vec<i64> = (0..images * n).map(|_| rng.random_range(0..256)).collect();
+    let kernels = random_vectors(&mut rng, 3, geometry.patch_len());
+    let patches = cryptonn_client::im2col(&pixels, &geometry, images).unwrap();
+    let encrypt = |authority: &Authority<Ristretto255>, rng: &mut StdRng| {
+        let keys = authority.patch_keys(geometry, images, rng).unwrap();
+        let samples = Samples {
+            inputs: &patches,
+            features: geometry.patch_len(),
+            input_scale: 255.0,
+            labels: None,
+        };
+        Client::new(&keys)
+            .unwrap()
+            .encrypt(&samples, 1, rng)
+            .unwrap()
+    };
+
+    let authority = Authority::<Ristretto255>::new(IssueAll);
+    let batch = encrypt(&authority, &mut rng);
+    let keys = authority.feip_keys(batch.row_key(), &kernels).unwrap();
+    let table = Arc::new(DlogTable::<Ristretto255>::new(DlogConfig::default()).unwrap());
+    let products = Decryptor::new(table)
+        .decrypt_batch(&keys, batch.rows())
+        .unwrap();
+    let guess = cryptonn::attack::solve_convolution(&geometry, &kernels, &products).unwrap();
+    let rounded: Vec<i64> = guess.iter().map(|v| v.round() as i64).collect();
+    assert_eq!(rounded, pixels);
+
+    let caps = Caps {
+        rows: n - 1,
+        cols: 0,
+    };
+    let budget = Authority::<Ristretto255>::new(RankBudget::new(caps, 1, 1.0, &mut rng));
+    let batch = encrypt(&budget, &mut rng);
+    assert!(matches!(
+        budget.feip_keys(batch.row_key(), &kernels),
+        Err(Error::KeyRefused(_))
+    ));
+}

@@ -4,6 +4,7 @@
 //! `cargo run --release --example leakage_audit -- --json`
 #![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
 
+mod convolution;
 mod paper;
 mod projection;
 mod suite;
@@ -80,6 +81,14 @@ struct Args {
     /// Directory with the four MNIST IDX files.
     #[arg(long, default_value = "data/mnist")]
     data_dir: PathBuf,
+    /// Images of the first audited batch attacked through LeNet-5's secure
+    /// first convolution (one forward pass each).
+    #[arg(long, default_value_t = 32)]
+    convolution_images: usize,
+    /// Audit only LeNet-5's secure convolution (a minute), not the MLP's
+    /// paper and projection modes.
+    #[arg(long)]
+    convolution_only: bool,
 }
 
 type AuditResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -159,6 +168,8 @@ struct Audit {
     /// The projection policy's answers to a (K+1)-th row key and to a
     /// gradient key, for the main job's K.
     projection_refusals: [String; 2],
+    /// `--model lenet`: one forward pass of its secure convolution.
+    convolution: convolution::ConvolutionCase,
     seconds: f64,
 }
 
@@ -176,23 +187,79 @@ struct Context {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
-        Ok(audit) => {
-            if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&audit).unwrap_or_default()
-                );
-            } else {
-                print!("{}", summary(&audit));
-            }
-            ExitCode::SUCCESS
-        }
+    let shown = if args.convolution_only {
+        convolution_only(&args).map(|case| show(&args, &case, convolution_summary(&case)))
+    } else {
+        run(&args).map(|audit| show(&args, &audit, summary(&audit)))
+    };
+    match shown {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints `value` as JSON with `--json`, else `summary`.
+fn show<T: Serialize>(args: &Args, value: &T, summary: String) {
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
+    } else {
+        print!("{summary}");
+    }
+}
+
+fn convolution_only(args: &Args) -> AuditResult<convolution::ConvolutionCase> {
+    let ctx = context(args)?;
+    convolution_case(&ctx, args, &mut StdRng::seed_from_u64(args.seed))
+}
+
+/// The convolution case on the first `--convolution-images` of the first batch.
+fn convolution_case(
+    ctx: &Context,
+    args: &Args,
+    rng: &mut StdRng,
+) -> AuditResult<convolution::ConvolutionCase> {
+    let n = ctx.data.features;
+    let images = args.convolution_images;
+    if images == 0 || images * n > ctx.truths[0].len() {
+        return Err(format!(
+            "--convolution-images must be 1..={}",
+            ctx.truths[0].len() / n
+        )
+        .into());
+    }
+    eprintln!("LeNet-5's secure convolution: one forward pass on {images} images…");
+    convolution::case(
+        &ctx.config,
+        &ctx.truths[0][..images * n],
+        &ctx.decryptor,
+        rng,
+    )
+}
+
+fn convolution_summary(c: &convolution::ConvolutionCase) -> String {
+    format!(
+        "LeNet-5's secure convolution, one forward pass on {} images: {} kernels, {} equations \
+         per image of rank {} on {} pixels; least squares: {:.1} dB, {:.1}% exact pixels, \
+         {:.1}% exact images, max error {:.2} ({:.1} s)\n  budget: {}\n  budget: {}\n",
+        c.images,
+        c.kernels,
+        c.equations_per_image,
+        c.rank_per_image,
+        c.pixels,
+        c.least_squares.mean_psnr_db,
+        100.0 * c.least_squares.exact_pixels,
+        100.0 * c.least_squares.exact_images,
+        c.least_squares.max_pixel_error,
+        c.solve_seconds,
+        c.default_cap_answer,
+        c.cap_below_full_answer,
+    )
 }
 
 fn context(args: &Args) -> AuditResult<Context> {
@@ -276,6 +343,7 @@ fn run(args: &Args) -> AuditResult<Audit> {
     let main_k = ctx.config.projection_dim;
     let batch = ctx.config.batch_size;
     let projection_refusals = projection::refusals(&ctx.config, n, batch, &mut rng)?;
+    let convolution = convolution_case(&ctx, args, &mut rng)?;
     let all: Vec<i64> = ctx.truths.concat();
     let audit = Audit {
         group: "ristretto255",
@@ -296,6 +364,7 @@ fn run(args: &Args) -> AuditResult<Audit> {
         budgets,
         projection,
         projection_refusals,
+        convolution,
         seconds: start.elapsed().as_secs_f64(),
     };
     eprintln!("projection refusals (K = {main_k}) recorded");
@@ -632,5 +701,7 @@ fn summary(audit: &Audit) -> String {
         "  a (K+1)-th row key: {}\n  a gradient key: {}\n",
         audit.projection_refusals[0], audit.projection_refusals[1]
     );
+    out += "\n";
+    out += &convolution_summary(&audit.convolution);
     out
 }

@@ -139,7 +139,7 @@ pub fn linear_mmse(eqs: &Equations, batch: usize, n: usize, prior: &Prior) -> Re
             m[j * r + k] = dot(uj, sk);
         }
     }
-    let chol = cholesky(m, r)?;
+    let chol = cholesky(m, r, "the prior covariance on the keys' span")?;
     let u_mean: Vec<f64> = basis.vectors.iter().map(|u| dot(u, &prior.mean)).collect();
     let mut out = Vec::with_capacity(batch * n);
     for b in 0..batch {
@@ -155,14 +155,12 @@ pub fn linear_mmse(eqs: &Equations, batch: usize, n: usize, prior: &Prior) -> Re
 }
 
 /// The lower Cholesky factor L (row-major r×r) of a symmetric positive
-/// definite M = L·Lᵀ.
-fn cholesky(mut m: Vec<f64>, r: usize) -> Result<Vec<f64>> {
+/// definite M = L·Lᵀ; `what` names M in the error.
+pub(crate) fn cholesky(mut m: Vec<f64>, r: usize, what: &'static str) -> Result<Vec<f64>> {
     for j in 0..r {
         let d = m[j * r + j] - (0..j).map(|k| m[j * r + k].powi(2)).sum::<f64>();
         if !(d > 0.0 && d.is_finite()) {
-            return Err(Error::NotPositiveDefinite(
-                "the prior covariance on the keys' span",
-            ));
+            return Err(Error::NotPositiveDefinite(what));
         }
         let d = d.sqrt();
         m[j * r + j] = d;
@@ -178,7 +176,7 @@ fn cholesky(mut m: Vec<f64>, r: usize) -> Result<Vec<f64>> {
 }
 
 /// Solves L·Lᵀ·c = rhs by forward then back substitution.
-fn cholesky_solve(l: &[f64], r: usize, mut c: Vec<f64>) -> Vec<f64> {
+pub(crate) fn cholesky_solve(l: &[f64], r: usize, mut c: Vec<f64>) -> Vec<f64> {
     for i in 0..r {
         let s: f64 = (0..i).map(|k| l[i * r + k] * c[k]).sum();
         c[i] = (c[i] - s) / l[i * r + i];
@@ -197,10 +195,10 @@ mod tests {
     #[test]
     fn cholesky_solves_a_small_system() {
         let m = vec![4.0, 2.0, 2.0, 3.0];
-        let l = cholesky(m, 2).unwrap();
+        let l = cholesky(m, 2, "m").unwrap();
         let c = cholesky_solve(&l, 2, vec![6.0, 5.0]);
         assert!((c[0] - 1.0).abs() < 1e-12 && (c[1] - 1.0).abs() < 1e-12);
-        assert!(cholesky(vec![1.0, 2.0, 2.0, 1.0], 2).is_err());
+        assert!(cholesky(vec![1.0, 2.0, 2.0, 1.0], 2, "m").is_err());
     }
 
     #[test]

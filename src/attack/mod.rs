@@ -15,7 +15,9 @@
 //!   which pins the rest further (certify and peel);
 //! - [`linear_mmse`]: the Gaussian posterior mean under a [`Prior`] fitted to
 //!   public images, and [`feasibility_from`] started there;
-//! - [`least_squares`]: box-constrained least squares (FISTA).
+//! - [`least_squares`]: box-constrained least squares (FISTA);
+//! - [`solve_convolution`]: a secure convolution's forward pass, solved
+//!   per image by least squares (more equations than pixels).
 //!
 //! [`quality`] scores any guess against the truth.
 //!
@@ -25,12 +27,14 @@
 #![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
 
 mod affine;
+mod convolution;
 mod feasibility;
 mod least_squares;
 mod lmmse;
 pub mod master_key;
 mod quality;
 
+pub use convolution::solve_convolution;
 pub use feasibility::{Recovery, feasibility, feasibility_from, recover};
 pub use least_squares::least_squares;
 pub use lmmse::{Prior, linear_mmse};

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use cryptonn_fe::{Group, KeyId, febo, feip};
 use cryptonn_protocol::audit::{AuditRecord, Scheme, hash_words, now_unix_ms};
 use cryptonn_protocol::{
-    BatchPublicKeys, Budget, Error, FeboKeyRequest, KeyPolicy, KeyService, MasterKey, Result,
-    RowPublicKeys, Side,
+    BatchPublicKeys, Budget, Error, FeboKeyRequest, KeyPolicy, KeyService, MasterKey,
+    PatchGeometry, Result, RowPublicKeys, Side,
 };
 use rand::CryptoRng;
 use rayon::prelude::*;
@@ -28,7 +28,7 @@ use crate::error::{StateError, StateResult};
 use crate::store::{IssueRecord, KeyKind, Store, StoredMasterKey, master_key_aad};
 
 struct State<G: Group> {
-    feip: HashMap<KeyId, (Side, feip::MasterSecretKey<G>)>,
+    feip: HashMap<KeyId, (MasterKey, feip::MasterSecretKey<G>)>,
     febo: HashMap<KeyId, febo::MasterSecretKey<G>>,
     policy: Box<dyn KeyPolicy>,
     issued: u64,
@@ -46,7 +46,7 @@ pub(crate) struct Timings {
 
 /// A master key just generated, before it is stored.
 enum NewKey<'a, G: Group> {
-    Feip(Side, &'a feip::MasterSecretKey<G>),
+    Feip(MasterKey, &'a feip::MasterSecretKey<G>),
     Febo(&'a febo::MasterSecretKey<G>),
 }
 
@@ -147,7 +147,32 @@ impl<G: Group> Authority<G> {
         batch: usize,
         rng: &mut R,
     ) -> Result<BatchPublicKeys<G>> {
-        self.batch_keys_timed(features, batch, rng)
+        self.batch_keys_timed(features, batch, None, rng)
+            .map(|(keys, _)| keys)
+    }
+
+    /// Fresh master keys for the im2col patches of `images` images of
+    /// `geometry` (`images·positions` samples of `patch_len` features). The
+    /// policy sees the row side in pixel space: a key for a kernel is
+    /// `positions` equations on every image ([`PatchGeometry`]).
+    ///
+    /// # Errors
+    /// As [`Authority::batch_keys`], and [`Error::Shape`] if the number of
+    /// patches overflows.
+    pub fn patch_keys<R: CryptoRng + ?Sized>(
+        &self,
+        geometry: PatchGeometry,
+        images: usize,
+        rng: &mut R,
+    ) -> Result<BatchPublicKeys<G>> {
+        let patches = images
+            .checked_mul(geometry.positions())
+            .ok_or(Error::Shape {
+                what: "patches of a batch",
+                expected: vec![usize::MAX],
+                got: vec![images, geometry.positions()],
+            })?;
+        self.batch_keys_timed(geometry.patch_len(), patches, Some(geometry), rng)
             .map(|(keys, _)| keys)
     }
 
@@ -155,21 +180,36 @@ impl<G: Group> Authority<G> {
         &self,
         features: usize,
         batch: usize,
+        patches: Option<PatchGeometry>,
         rng: &mut R,
     ) -> Result<(BatchPublicKeys<G>, Timings)> {
+        if let Some(g) = patches
+            && (features != g.patch_len() || !batch.is_multiple_of(g.positions()))
+        {
+            return Err(Error::Shape {
+                what: "patch batch [features, samples] (patch length, a multiple of positions)",
+                expected: vec![g.patch_len(), g.positions()],
+                got: vec![features, batch],
+            });
+        }
         let start = Instant::now();
         let (row_msk, rows) = feip::setup::<G, _>(features, rng)?;
         let (col_msk, cols) = feip::setup::<G, _>(batch, rng)?;
         let (label_msk, labels) = febo::setup::<G, _>(rng);
         let derive = start.elapsed();
+        let row = MasterKey {
+            patches,
+            ..described(&row_msk, Side::Rows)
+        };
+        let col = described(&col_msk, Side::Columns);
         let store = self.persist(&[
-            NewKey::Feip(Side::Rows, &row_msk),
-            NewKey::Feip(Side::Columns, &col_msk),
+            NewKey::Feip(row, &row_msk),
+            NewKey::Feip(col, &col_msk),
             NewKey::Febo(&label_msk),
         ])?;
         let mut state = self.lock();
-        state.feip.insert(row_msk.id(), (Side::Rows, row_msk));
-        state.feip.insert(col_msk.id(), (Side::Columns, col_msk));
+        state.feip.insert(row.id, (row, row_msk));
+        state.feip.insert(col.id, (col, col_msk));
         state.febo.insert(label_msk.id(), label_msk);
         Ok((
             BatchPublicKeys { rows, cols, labels },
@@ -200,10 +240,10 @@ impl<G: Group> Authority<G> {
         let (row_msk, rows) = feip::setup::<G, _>(features, rng)?;
         let (label_msk, labels) = febo::setup::<G, _>(rng);
         let derive = start.elapsed();
-        let store =
-            self.persist(&[NewKey::Feip(Side::Rows, &row_msk), NewKey::Febo(&label_msk)])?;
+        let row = described(&row_msk, Side::Rows);
+        let store = self.persist(&[NewKey::Feip(row, &row_msk), NewKey::Febo(&label_msk)])?;
         let mut state = self.lock();
-        state.feip.insert(row_msk.id(), (Side::Rows, row_msk));
+        state.feip.insert(row.id, (row, row_msk));
         state.febo.insert(label_msk.id(), label_msk);
         Ok((RowPublicKeys { rows, labels }, Timings { derive, store }))
     }
@@ -218,22 +258,28 @@ impl<G: Group> Authority<G> {
         let stored = keys
             .iter()
             .map(|key| {
-                let (id, kind, dim, json) = match key {
-                    NewKey::Feip(side, msk) => (
-                        msk.id(),
-                        KeyKind::Feip(*side),
-                        msk.dim(),
+                let (id, kind, dim, patches, json) = match key {
+                    NewKey::Feip(master, msk) => (
+                        master.id,
+                        KeyKind::Feip(master.side),
+                        master.dim,
+                        master.patches,
                         msk.to_json_exposing_secret(),
                     ),
-                    NewKey::Febo(msk) => {
-                        (msk.id(), KeyKind::Febo, 1, msk.to_json_exposing_secret())
-                    }
+                    NewKey::Febo(msk) => (
+                        msk.id(),
+                        KeyKind::Febo,
+                        1,
+                        None,
+                        msk.to_json_exposing_secret(),
+                    ),
                 };
-                let aad = master_key_aad(G::ID, id, kind, dim);
+                let aad = master_key_aad(G::ID, id, kind, dim, patches.as_ref());
                 Ok(StoredMasterKey {
                     id,
                     kind,
                     dim,
+                    patches,
                     sealed: store.sealer().seal(json.as_bytes(), &aad)?,
                     rank: None,
                     created_unix_ms,
@@ -262,12 +308,8 @@ impl<G: Group> Authority<G> {
     /// [`Error::UnknownKey`] if the authority holds no such key.
     pub fn budget_of(&self, instance: KeyId) -> Result<Option<Budget>> {
         let state = self.lock();
-        if let Some((side, msk)) = state.feip.get(&instance) {
-            return Ok(state.policy.budget(&MasterKey {
-                id: instance,
-                side: *side,
-                dim: msk.dim(),
-            }));
+        if let Some((master, _)) = state.feip.get(&instance) {
+            return Ok(state.policy.budget(master));
         }
         if state.febo.contains_key(&instance) {
             return Ok(None);
@@ -283,15 +325,11 @@ impl<G: Group> Authority<G> {
     ) -> Result<(Vec<feip::FunctionKey<G>>, Timings)> {
         let mut state = self.lock();
         let state = &mut *state;
-        let (side, msk) = state
+        let (master, msk) = state
             .feip
             .get(&instance)
             .ok_or(Error::UnknownKey(instance))?;
-        let master = MasterKey {
-            id: instance,
-            side: *side,
-            dim: msk.dim(),
-        };
+        let master = *master;
         if let Some(y) = ys.iter().find(|y| y.len() != msk.dim()) {
             return Err(cryptonn_fe::Error::LengthMismatch {
                 expected: msk.dim(),
@@ -412,7 +450,7 @@ fn load_key<G: Group>(
     key: &StoredMasterKey,
 ) -> StateResult<()> {
     let corrupt = |what: &str| StateError::Corrupt(format!("master key {}: {what}", key.id));
-    let aad = master_key_aad(G::ID, key.id, key.kind, key.dim);
+    let aad = master_key_aad(G::ID, key.id, key.kind, key.dim, key.patches.as_ref());
     let json = store.sealer().open(&key.sealed, &aad)?;
     let text = std::str::from_utf8(&json).map_err(|_| corrupt("not UTF-8"))?;
     match key.kind {
@@ -426,6 +464,7 @@ fn load_key<G: Group>(
                 id: key.id,
                 side,
                 dim: key.dim,
+                patches: key.patches,
             };
             let ys = store.issued_vectors(key.id, key.dim)?;
             state.policy.restore(&master, &ys);
@@ -437,7 +476,7 @@ fn load_key<G: Group>(
                     "stored rank {stored}, but its issued vectors replay to {replayed}"
                 )));
             }
-            state.feip.insert(key.id, (side, msk));
+            state.feip.insert(key.id, (master, msk));
         }
         KeyKind::Febo => {
             let msk =
@@ -449,6 +488,16 @@ fn load_key<G: Group>(
         }
     }
     Ok(())
+}
+
+/// How a policy sees a new master key of `side` (no patches).
+fn described<G: Group>(msk: &feip::MasterSecretKey<G>, side: Side) -> MasterKey {
+    MasterKey {
+        id: msk.id(),
+        side,
+        dim: msk.dim(),
+        patches: None,
+    }
 }
 
 /// Requests from unnamed callers are logged as `"unnamed"`.

@@ -192,9 +192,16 @@ fn spent(key: &MasterKey, limit: usize, rank: usize, asked: usize) -> Error {
         Side::Rows => "equations per image",
         Side::Columns => "equations per pixel across the batch",
     };
+    let each = match key.patches.filter(|_| key.side == Side::Rows) {
+        Some(g) => format!(
+            " (each a convolution kernel giving {} equations on every image)",
+            g.positions()
+        ),
+        None => String::new(),
+    };
     Error::KeyRefused(format!(
         "{} budget of master key {} spent: at most {limit} {what}, {rank} issued, \
-         this request of {asked} vectors needs more; rotate to fresh master keys",
+         this request of {asked} vectors{each} needs more; rotate to fresh master keys",
         key.side, key.id
     ))
 }
@@ -233,12 +240,12 @@ impl KeyPolicy for RankBudget {
                 "degenerate key vector: {reason}"
             )));
         }
-        let limit = self.caps.of(key.side).min(key.dim);
+        let limit = self.caps.of(key.side).min(key.equation_dim());
         let p = self.prime;
         let basis = self.bases.entry(key.id).or_default();
         let mut added = Vec::new();
-        for y in ys {
-            if let Some(row) = basis.reduce(&added, y, p) {
+        for equation in key.equations(ys) {
+            if let Some(row) = basis.reduce(&added, &equation, p) {
                 added.push(row);
             }
             if basis.rows.len() + added.len() > limit {
@@ -255,8 +262,12 @@ impl KeyPolicy for RankBudget {
     fn restore(&mut self, key: &MasterKey, ys: &[Vec<i64>]) {
         let p = self.prime;
         let basis = self.bases.entry(key.id).or_default();
-        for y in ys.iter().filter(|y| y.len() == key.dim) {
-            if let Some(row) = basis.reduce(&[], y, p) {
+        let issued: Vec<Vec<i64>> = ys.iter().filter(|y| y.len() == key.dim).cloned().collect();
+        for equation in key.equations(&issued) {
+            if basis.rows.len() == key.equation_dim() {
+                break; // full rank: nothing more can be independent
+            }
+            if let Some(row) = basis.reduce(&[], &equation, p) {
                 basis.rows.push(row);
             }
         }
@@ -266,8 +277,8 @@ impl KeyPolicy for RankBudget {
         Some(Budget {
             side: key.side,
             rank: self.rank(key.id),
-            limit: self.caps.of(key.side).min(key.dim),
-            dim: key.dim,
+            limit: self.caps.of(key.side).min(key.equation_dim()),
+            dim: key.equation_dim(),
         })
     }
 }
@@ -348,7 +359,57 @@ mod tests {
             id,
             side: Side::Rows,
             dim,
+            patches: None,
         }
+    }
+
+    /// The rows of a batch of LeNet-5's first-convolution patches.
+    fn lenet_patches(id: KeyId) -> MasterKey {
+        let g = cryptonn_protocol::PatchGeometry::new([1, 28, 28], [5, 5], [1, 1], [0, 0]);
+        MasterKey {
+            patches: Some(g.unwrap()),
+            ..rows(id, 25)
+        }
+    }
+
+    /// A 5×5 kernel of 8-bit digits, as the quantized weights of a trained one.
+    fn kernel(seed: u64) -> Vec<i64> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..25).map(|_| rng.random_range(-127..=127)).collect()
+    }
+
+    #[test]
+    fn counts_a_convolution_kernel_in_pixel_space() {
+        let rng = &mut StdRng::seed_from_u64(8);
+        let key = lenet_patches(KeyId::random(rng));
+        assert_eq!(key.equation_dim(), 784);
+        // The default cap of 128 refuses LeNet's very first kernel: it is
+        // 576 equations on every image.
+        let mut b = budget(128);
+        let Err(Error::KeyRefused(why)) = b.approve(&key, &[kernel(1)]) else {
+            panic!("a convolution kernel was issued under a 128 cap");
+        };
+        assert!(why.contains("576 equations on every image"), "{why}");
+        assert_eq!(b.rank(key.id), 0);
+        // Any cap below full rank refuses a forward pass (6 kernels).
+        let lenet: Vec<Vec<i64>> = (1..=6).map(kernel).collect();
+        let mut b = budget(783);
+        assert!(b.approve(&key, &lenet).is_err());
+        assert_eq!(b.rank(key.id), 0);
+        // At full rank the budget counts them: 576 equations, 752 with a
+        // second kernel, all 784 pixels with a third.
+        let mut full = budget(784);
+        for (k, rank) in lenet.iter().zip([576, 752, 784, 784]) {
+            full.approve(&key, std::slice::from_ref(k)).unwrap();
+            assert_eq!(full.rank(key.id), rank);
+        }
+        let spent = full.budget(&key).unwrap();
+        assert_eq!((spent.rank, spent.limit, spent.dim), (784, 784, 784));
+        // A restart replays the same ranks.
+        let mut restored = budget(784);
+        restored.prime = full.prime;
+        restored.restore(&key, &lenet);
+        assert_eq!(restored.rank(key.id), 784);
     }
 
     #[test]

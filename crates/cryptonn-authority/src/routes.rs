@@ -352,9 +352,12 @@ async fn batch_keys<G: Group>(
         let request: BatchKeysRequest = parse_json(&bytes)?;
         check_dim("features", request.features)?;
         check_dim("batch", request.batch)?;
-        let (keys, timings) =
-            svc.authority
-                .batch_keys_timed(request.features, request.batch, &mut rand::rng())?;
+        let (keys, timings) = svc.authority.batch_keys_timed(
+            request.features,
+            request.batch,
+            request.patches,
+            &mut rand::rng(),
+        )?;
         Ok(keys_response(&keys, timings))
     })
     .await

@@ -24,9 +24,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use cryptonn_fe::{GroupId, KeyId};
-use cryptonn_protocol::Side;
 use cryptonn_protocol::audit::{AuditRecord, Scheme, now_unix_ms};
 use cryptonn_protocol::wire::{AuditEntry, AuditPage, Role};
+use cryptonn_protocol::{PatchGeometry, Side};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::error::{StateError, StateResult};
@@ -35,8 +35,10 @@ use crate::policy::{Caps, RankBudget};
 use crate::tokens::TokenEntry;
 
 /// The schema version in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
+const MIGRATE_1_TO_2: &str =
+    "ALTER TABLE master_keys ADD COLUMN patches TEXT CHECK (patches IS NULL OR side = 'rows');";
 const SCHEMA: &str = "
 CREATE TABLE settings (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -66,6 +68,7 @@ CREATE TABLE master_keys (
     nonce BLOB NOT NULL CHECK (length(nonce) = 24),
     rank INTEGER,
     created_unix_ms INTEGER NOT NULL,
+    patches TEXT CHECK (patches IS NULL OR side = 'rows'),
     CHECK ((scheme = 'feip') = (side IS NOT NULL))
 ) STRICT;
 CREATE TABLE issued_vectors (
@@ -150,6 +153,8 @@ pub struct StoredMasterKey {
     pub kind: KeyKind,
     /// Its dimension (1 for FEBO).
     pub dim: usize,
+    /// For the rows of a convolution's patches, their geometry.
+    pub patches: Option<PatchGeometry>,
     /// The key's JSON, sealed under [`master_key_aad`].
     pub sealed: Sealed,
     /// The rank of the vectors issued under it, when the policy keeps one.
@@ -159,13 +164,30 @@ pub struct StoredMasterKey {
 }
 
 /// The associated data that binds a sealed master key to its row: the
-/// group, scheme, side, dimension and id.
-pub fn master_key_aad(group: GroupId, id: KeyId, kind: KeyKind, dim: usize) -> Vec<u8> {
+/// group, scheme, side, dimension, id and patch geometry (so that a row
+/// edited to drop its geometry, and with it the pixel-space budget, no
+/// longer unseals).
+pub fn master_key_aad(
+    group: GroupId,
+    id: KeyId,
+    kind: KeyKind,
+    dim: usize,
+    patches: Option<&PatchGeometry>,
+) -> Vec<u8> {
     let (scheme, side) = match kind {
         KeyKind::Feip(side) => ("feip", side_name(side)),
         KeyKind::Febo => ("febo", "-"),
     };
-    format!("cryptonn-authority/msk/v1/{group}/{scheme}/{side}/{dim}/{id}").into_bytes()
+    let mut aad = format!("cryptonn-authority/msk/v1/{group}/{scheme}/{side}/{dim}/{id}");
+    if let Some(g) = patches {
+        aad.push_str("/patches/");
+        aad.push_str(&patches_json(g));
+    }
+    aad.into_bytes()
+}
+
+fn patches_json(g: &PatchGeometry) -> String {
+    serde_json::to_string(g).unwrap_or_default() // plain arrays of integers: cannot fail
 }
 
 const RANK_PRIME_AAD: &[u8] = b"cryptonn-authority/rank-prime/v1";
@@ -283,7 +305,7 @@ fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 /// Opens `path` with the pragmas every connection needs, checking that they took.
 pub(crate) fn connect(path: &Path) -> StateResult<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)
+    let mut conn = Connection::open_with_flags(path, flags)
         .map_err(|e| StateError::Database(format!("{}: {e}", path.display())))?;
     conn.busy_timeout(Duration::from_secs(10))?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
@@ -301,7 +323,15 @@ pub(crate) fn connect(path: &Path) -> StateResult<Connection> {
             "synchronous = {sync} (FULL is 2), foreign_keys = {fk}"
         )));
     }
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let mut version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version == 1 {
+        // Version 2 added the patch geometry of convolution keys.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(MIGRATE_1_TO_2)?;
+        tx.pragma_update(None, "user_version", 2)?;
+        tx.commit()?;
+        version = 2;
+    }
     if version != SCHEMA_VERSION && version != 0 {
         return Err(StateError::Database(format!(
             "schema version {version}; this build reads {SCHEMA_VERSION}"
@@ -512,7 +542,7 @@ impl Store for SqliteStore {
     fn master_keys(&self) -> StateResult<Vec<StoredMasterKey>> {
         let conn = lock(&self.reader);
         let mut stmt = conn.prepare(
-            "SELECT id, scheme, side, dim, sealed, nonce, rank, created_unix_ms
+            "SELECT id, scheme, side, dim, sealed, nonce, rank, created_unix_ms, patches
              FROM master_keys ORDER BY created_unix_ms, id",
         )?;
         let rows = stmt.query_map([], |r| Ok(master_key_row(r)))?;
@@ -534,8 +564,9 @@ impl Store for SqliteStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO master_keys (id, scheme, side, dim, sealed, nonce, rank, created_unix_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO master_keys
+                 (id, scheme, side, dim, sealed, nonce, rank, created_unix_ms, patches)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for key in keys {
                 let side = match key.kind {
@@ -551,6 +582,7 @@ impl Store for SqliteStore {
                     &key.sealed.nonce[..],
                     key.rank.map(to_i64).transpose()?,
                     to_i64(key.created_unix_ms)?,
+                    key.patches.as_ref().map(patches_json),
                 ])?;
             }
         }
@@ -663,6 +695,11 @@ fn master_key_row(r: &Row<'_>) -> StateResult<StoredMasterKey> {
         },
         rank: r.get::<_, Option<i64>>(6)?.map(to_usize).transpose()?,
         created_unix_ms: to_u64(r.get(7)?)?,
+        patches: r
+            .get::<_, Option<String>>(8)?
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|e| StateError::Corrupt(format!("master key {id}: patches: {e}")))?,
     })
 }
 
@@ -845,6 +882,59 @@ pub(crate) mod tests {
         let seqs: Vec<u64> = page.records.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (6..=9).collect::<Vec<_>>());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn patch_keys_keep_their_pixel_space_budget_across_restarts() {
+        let (dir, store, kek) = new_store("patches");
+        let db = store.path().to_path_buf();
+        let authority = open(store);
+        // 1×2×4 images, 2×2 kernel at stride [1, 2]: 2 positions, 8 pixels.
+        let g = PatchGeometry::new([1, 2, 4], [2, 2], [1, 2], [0, 0]).unwrap();
+        let rng = &mut StdRng::seed_from_u64(4);
+        let keys = authority.patch_keys(g, 3, rng).unwrap();
+        assert_eq!((keys.rows.dim(), keys.cols.dim()), (4, 6));
+        authority
+            .feip_keys(keys.rows.id(), &[vec![1, 1, 1, 1]])
+            .unwrap();
+        let budget = authority.budget_of(keys.rows.id()).unwrap().unwrap();
+        assert_eq!((budget.rank, budget.limit, budget.dim), (2, 3, 8));
+        drop(authority);
+
+        let authority = open(SqliteStore::open(&db, &kek).unwrap());
+        let budget = authority.budget_of(keys.rows.id()).unwrap().unwrap();
+        assert_eq!((budget.rank, budget.dim), (2, 8));
+        // A second kernel is two more equations per image: over the cap of 3.
+        let refused = authority.feip_keys(keys.rows.id(), &[vec![1, 2, 3, 4]]);
+        assert!(matches!(
+            refused,
+            Err(cryptonn_protocol::Error::KeyRefused(_))
+        ));
+        drop(authority);
+
+        // Dropping the geometry from the row would drop the pixel-space
+        // budget: the sealed key no longer opens.
+        let conn = Connection::open(&db).unwrap();
+        conn.execute("UPDATE master_keys SET patches = NULL", [])
+            .unwrap();
+        drop(conn);
+        let policy = policy(&SqliteStore::open(&db, &kek).unwrap()).unwrap();
+        let reopened = Authority::<Ristretto255>::open(
+            Arc::new(SqliteStore::open(&db, &kek).unwrap()),
+            policy,
+        );
+        assert!(reopened.is_err(), "a key without its geometry was loaded");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn rejects_patch_batches_of_the_wrong_shape() {
+        let authority = Authority::<Ristretto255>::new(crate::IssueAll);
+        let g = PatchGeometry::new([1, 2, 4], [2, 2], [1, 2], [0, 0]).unwrap();
+        let rng = &mut StdRng::seed_from_u64(5);
+        assert!(authority.batch_keys_timed(5, 6, Some(g), rng).is_err());
+        assert!(authority.batch_keys_timed(4, 5, Some(g), rng).is_err());
+        assert!(authority.batch_keys_timed(4, 6, Some(g), rng).is_ok());
     }
 
     fn open_reader(db: &Path, kek: &Kek) -> SqliteStore {

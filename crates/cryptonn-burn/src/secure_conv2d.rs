@@ -22,7 +22,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 use cryptonn_fe::Group;
 
-use cryptonn_protocol::{EncryptedBatch, Error};
+use cryptonn_protocol::{EncryptedBatch, Error, PatchGeometry};
 
 use crate::context::SecureContext;
 use crate::secure_linear::secure_matmul;
@@ -175,14 +175,18 @@ impl SecureConv2d {
         c_in * kh * kw
     }
 
-    /// The padding `[ph, pw]` on each side for an input of `[height, width]`
-    /// pixels: what the client passes to `im2col`.
+    /// The geometry of this layer's patches on `[C_in, H, W]` images: what
+    /// the client passes to `cryptonn_client::im2col` and the authority to
+    /// its budget (`Authority::patch_keys`).
     ///
     /// # Errors
     /// [`Error::Shape`] if the padding is not the same on both sides of an
     /// axis (an explicit asymmetric padding, or `Same` with an even kernel),
-    /// or the stride is zero.
-    pub fn padding_for(&self, [height, width]: [usize; 2]) -> crate::Result<[usize; 2]> {
+    /// the stride is zero, or the kernel is larger than the padded input.
+    pub fn patch_geometry(
+        &self,
+        [channels, height, width]: [usize; 3],
+    ) -> crate::Result<PatchGeometry> {
         let ((top, bottom), (left, right)) = self.padding_pairs([height, width])?;
         if top != bottom || left != right {
             return Err(Error::Shape {
@@ -191,35 +195,12 @@ impl SecureConv2d {
                 got: vec![top, bottom, left, right],
             });
         }
-        Ok([top, left])
-    }
-
-    /// `[H_out, W_out]` for an input of `[height, width]` pixels.
-    ///
-    /// # Errors
-    /// As [`SecureConv2d::padding_for`], and [`Error::Shape`] if the kernel
-    /// is larger than the padded input.
-    pub fn output_size(&self, [height, width]: [usize; 2]) -> crate::Result<[usize; 2]> {
-        let [ph, pw] = self.padding_for([height, width])?;
-        let [kh, kw] = self.kernel_size;
-        let out = |size: usize, pad: usize, kernel: usize, stride: usize| {
-            let padded = pad.checked_mul(2)?.checked_add(size)?;
-            Some(padded.checked_sub(kernel)? / stride + 1)
-        };
-        match (
-            out(height, ph, kh, self.stride[0]),
-            out(width, pw, kw, self.stride[1]),
-        ) {
-            (Some(h_out), Some(w_out)) if height > 0 && width > 0 => Ok([h_out, w_out]),
-            _ => Err(Error::Shape {
-                what: "conv2d input [height, width] (at least the kernel, after padding)",
-                expected: vec![
-                    kh.saturating_sub(ph.saturating_mul(2)),
-                    kw.saturating_sub(pw.saturating_mul(2)),
-                ],
-                got: vec![height, width],
-            }),
-        }
+        PatchGeometry::new(
+            [channels, height, width],
+            self.kernel_size,
+            self.stride,
+            [top, left],
+        )
     }
 
     /// Padding as ((top, bottom), (left, right)), as Burn's `Conv2d` resolves it.
@@ -282,7 +263,7 @@ impl SecureConv2d {
     /// The layer on the encrypted im2col patches of `input[0]` images of
     /// shape `input = [batch, C_in, H, W]`: row `b·H_out·W_out + p` of
     /// `patches` is patch p of image b, as `cryptonn_client::im2col` lays
-    /// them out with [`SecureConv2d::padding_for`]`([H, W])`.
+    /// them out with [`SecureConv2d::patch_geometry`]`([C_in, H, W])`.
     ///
     /// # Shapes
     /// `EncryptedBatch [batch·H_out·W_out, C_in·kh·kw] -> [batch, C_out, H_out, W_out]`
@@ -309,7 +290,7 @@ impl SecureConv2d {
                 got: input.to_vec(),
             });
         }
-        let [h_out, w_out] = self.output_size([height, width])?;
+        let [h_out, w_out] = self.patch_geometry([c_in, height, width])?.output();
         let features = self.patch_features();
         let rows = images.checked_mul(h_out).and_then(|r| r.checked_mul(w_out));
         if images == 0 || rows != Some(patches.shape()[0]) || patches.shape()[1] != features {
@@ -356,7 +337,7 @@ mod tests {
             (3, 2, PaddingConfig2d::Explicit(2, 0, 2, 0)),
         ] {
             let secure = layer(kernel, stride, padding);
-            let [h_out, w_out] = secure.output_size([9, 7]).unwrap();
+            let [h_out, w_out] = secure.patch_geometry([1, 9, 7]).unwrap().output();
             let plain = secure.clone().into_conv2d();
             let z = plain.forward(Tensor::zeros([1, 1, 9, 7], &device));
             assert_eq!(z.dims(), [1, 2, h_out, w_out]);
@@ -374,12 +355,12 @@ mod tests {
         // `Same` with an even kernel pads one more pixel at the end.
         let secure = layer(4, 1, PaddingConfig2d::Same);
         assert!(matches!(
-            secure.padding_for([8, 8]),
+            secure.patch_geometry([1, 8, 8]),
             Err(Error::Shape { .. })
         ));
         let secure = layer(3, 1, PaddingConfig2d::Explicit(1, 0, 0, 0));
         assert!(matches!(
-            secure.output_size([8, 8]),
+            secure.patch_geometry([1, 8, 8]),
             Err(Error::Shape { .. })
         ));
     }

@@ -63,21 +63,11 @@ struct Setup {
 
 fn setup(layer: &SecureConv2d, pixels: &[i64], table: Arc<DlogTable<Ristretto255>>) -> Setup {
     let mut rng = StdRng::seed_from_u64(11);
-    let padding = layer.padding_for([SIDE, SIDE]).unwrap();
-    let (patches, [h_out, w_out]) = im2col(
-        pixels,
-        [1, SIDE, SIDE],
-        layer.kernel_size,
-        layer.stride,
-        padding,
-        IMAGES,
-    )
-    .unwrap();
-    let features = layer.patch_features();
+    let geometry = layer.patch_geometry([1, SIDE, SIDE]).unwrap();
+    let patches = im2col(pixels, &geometry, IMAGES).unwrap();
+    let features = geometry.patch_len();
     let authority = Arc::new(Authority::<Ristretto255>::new(IssueAll));
-    let keys = authority
-        .batch_keys(features, IMAGES * h_out * w_out, &mut rng)
-        .unwrap();
+    let keys = authority.patch_keys(geometry, IMAGES, &mut rng).unwrap();
     let samples = Samples {
         inputs: &patches,
         features,
@@ -207,17 +197,10 @@ fn im2col_times_kernel_is_burn_conv2d() {
     ];
     for layer in layers {
         let layer: SecureConv2d = layer;
-        let padding = layer.padding_for([SIDE, SIDE]).unwrap();
-        let (patches, [h_out, w_out]) = im2col(
-            &pixels,
-            [1, SIDE, SIDE],
-            layer.kernel_size,
-            layer.stride,
-            padding,
-            IMAGES,
-        )
-        .unwrap();
-        let features = layer.patch_features();
+        let geometry = layer.patch_geometry([1, SIDE, SIDE]).unwrap();
+        let patches = im2col(&pixels, &geometry, IMAGES).unwrap();
+        let [h_out, w_out] = geometry.output();
+        let features = geometry.patch_len();
         let rows = IMAGES * h_out * w_out;
         let patches: Vec<f32> = patches.iter().map(|&p| p as f32 / 255.0).collect();
         let patches = Tensor::<2>::from_data(TensorData::new(patches, [rows, features]), &device);

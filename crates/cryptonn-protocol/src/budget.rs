@@ -1,9 +1,11 @@
 //! Budgets: what a key policy sees of a master key, and how much of it is spent.
 
+use std::borrow::Cow;
+
 use cryptonn_fe::KeyId;
 use serde::{Deserialize, Serialize};
 
-use crate::Result;
+use crate::{PatchGeometry, Result};
 
 /// Which side of a batch a FEIP master key encrypts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -26,7 +28,8 @@ impl core::fmt::Display for Side {
     }
 }
 
-/// A FEIP master key as a policy sees it: its id, side and dimension.
+/// A FEIP master key as a policy sees it: its id, side and dimension, and
+/// for the patches of a convolution, their geometry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MasterKey {
     /// The key's id.
@@ -35,6 +38,35 @@ pub struct MasterKey {
     pub side: Side,
     /// Its dimension.
     pub dim: usize,
+    /// Row side only: the ciphertexts are the im2col patches of images of
+    /// this geometry, so a key for y gives `positions()` equations on each
+    /// image ([`PatchGeometry::pixel_vector`]), not one.
+    pub patches: Option<PatchGeometry>,
+}
+
+impl MasterKey {
+    /// The dimension of the unknowns the key's equations are on: the
+    /// image's pixels for the rows of a patch batch, otherwise `dim`.
+    pub fn equation_dim(&self) -> usize {
+        match (self.side, self.patches) {
+            (Side::Rows, Some(g)) => g.pixels(),
+            _ => self.dim,
+        }
+    }
+
+    /// The equations keys for `ys` give on each vector encrypted under this
+    /// key, as vectors of [`MasterKey::equation_dim`]: `ys` themselves, or
+    /// for the rows of a patch batch, every `E_p·y`. Lazy, so a budget can
+    /// stop at the first equation too many.
+    pub fn equations<'a>(
+        &'a self,
+        ys: &'a [Vec<i64>],
+    ) -> Box<dyn Iterator<Item = Cow<'a, [i64]>> + 'a> {
+        match (self.side, &self.patches) {
+            (Side::Rows, Some(g)) => Box::new(g.pixel_vectors(ys).map(Cow::Owned)),
+            _ => Box::new(ys.iter().map(|y| Cow::Borrowed(&y[..]))),
+        }
+    }
 }
 
 /// Decides which FEIP key vectors the authority may issue.
@@ -90,7 +122,8 @@ pub struct Budget {
     pub rank: usize,
     /// The most the policy allows (the side's cap, at most `dim`).
     pub limit: usize,
-    /// The dimension of the master key.
+    /// The dimension of the unknowns ([`MasterKey::equation_dim`]): the
+    /// master key's, or the image's pixels for a patch batch's rows.
     pub dim: usize,
 }
 
@@ -100,9 +133,10 @@ impl Budget {
         self.limit.saturating_sub(self.rank)
     }
 
-    /// Whether a request for `vectors` more keys is sure to be granted: it
-    /// raises the rank by at most `vectors`, and never beyond `dim`.
-    pub fn can_serve(&self, vectors: usize) -> bool {
-        self.rank + vectors.min(self.dim.saturating_sub(self.rank)) <= self.limit
+    /// Whether a request giving `equations` more equations (one per key
+    /// vector; `positions` per vector for a patch batch's rows) is sure to
+    /// be granted: it raises the rank by at most that, and never beyond `dim`.
+    pub fn can_serve(&self, equations: usize) -> bool {
+        self.rank + equations.min(self.dim.saturating_sub(self.rank)) <= self.limit
     }
 }

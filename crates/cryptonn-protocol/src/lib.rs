@@ -13,6 +13,7 @@ pub mod budget;
 pub mod container;
 mod error;
 pub mod key_service;
+pub mod patches;
 pub mod remote;
 pub mod wire;
 
@@ -20,4 +21,5 @@ pub use batch::{EncryptedBatch, EncryptedLabels, EncryptedRows};
 pub use budget::{Budget, KeyPolicy, MasterKey, Side};
 pub use error::{Error, Result};
 pub use key_service::{BatchPublicKeys, FeboKeyRequest, KeyService, RowPublicKeys};
+pub use patches::PatchGeometry;
 pub use remote::{RemoteAuthority, RemoteTimings};

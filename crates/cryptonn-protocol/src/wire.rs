@@ -42,6 +42,13 @@ pub struct BatchKeysRequest {
     pub features: usize,
     /// Samples in the batch (the column key's dimension).
     pub batch: usize,
+    /// For the im2col patches of a convolution: their geometry, with
+    /// `features = patch_len` and `batch` a multiple of `positions`. The
+    /// row budget then counts each kernel as `positions` equations on every
+    /// image. Absent for ordinary batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[new(default)]
+    pub patches: Option<crate::PatchGeometry>,
 }
 
 /// `POST /v1/row-keys` (client): fresh master keys for samples encrypted
