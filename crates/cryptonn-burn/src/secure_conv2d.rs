@@ -105,8 +105,11 @@ impl SecureConv2dConfig {
 /// # Security
 /// The forward pass alone gives the server `C_out · H_out · W_out` inner
 /// products per image: for a stride-1 convolution that is more equations
-/// than pixels (6 × 24 × 24 = 3,456 on 784 for LeNet-5), enough to solve for
-/// the image. Only an authority issuing every key (`IssueAll`) serves it.
+/// than pixels (6 × 24 × 24 = 3,456 on 784 for LeNet-5, of rank 784): the
+/// leakage audit solves every image exactly from one forward pass. With
+/// patch keys (`Authority::patch_keys`), a rank budget counts each kernel
+/// in pixel space and refuses the pass under any cap below full rank; only
+/// an authority issuing every key (`IssueAll`) serves it.
 #[derive(Module, Debug)]
 pub struct SecureConv2d {
     /// `[C_out, C_in, kh, kw]`, as in [`Conv2d`].
