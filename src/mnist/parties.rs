@@ -65,7 +65,7 @@ impl Default for Parties {
 
 /// The authority of an embedded run: stops when dropped, and removes the
 /// run's directory unless asked to keep it.
-pub(super) struct EmbeddedAuthority {
+pub struct EmbeddedAuthority {
     service: RunningService,
     state: PathBuf,
     work_dir: Option<PathBuf>,
@@ -86,11 +86,11 @@ impl Drop for EmbeddedAuthority {
 impl EmbeddedAuthority {
     /// Initializes a fresh state under `work_dir/authority` with the run's
     /// policy and serves it on a free loopback port.
-    pub(super) fn start(
-        work_dir: &Path,
-        keep: bool,
-        config: &TrainingConfig,
-    ) -> Result<Self, TrainError> {
+    ///
+    /// # Errors
+    /// The work directory or the authority's state cannot be created, or
+    /// the service cannot listen.
+    pub fn start(work_dir: &Path, keep: bool, config: &TrainingConfig) -> Result<Self, TrainError> {
         let io = |e: std::io::Error| TrainError::Config(format!("{}: {e}", work_dir.display()));
         if work_dir.exists() {
             std::fs::remove_dir_all(work_dir).map_err(io)?;
@@ -112,7 +112,10 @@ impl EmbeddedAuthority {
     }
 
     /// A connection to it with the token of `role`.
-    pub(super) fn connect<G: Group>(&self, role: Role) -> Result<RemoteAuthority<G>, TrainError> {
+    ///
+    /// # Errors
+    /// The token or certificate files cannot be read.
+    pub fn connect<G: Group>(&self, role: Role) -> Result<RemoteAuthority<G>, TrainError> {
         Ok(RemoteAuthority::from_files(
             self.service.url(),
             &service::token_path(&self.state, role),

@@ -233,7 +233,8 @@ pub(super) fn bar(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-pub(super) fn optimizer(config: &TrainingConfig) -> ModuleOptimizer {
+/// The optimizer of the configuration, with Burn's defaults.
+pub fn optimizer(config: &TrainingConfig) -> ModuleOptimizer {
     match config.optimizer {
         OptimizerKind::Adam => AdamConfig::new().init(),
         OptimizerKind::Sgd => SgdConfig::new().init(),
@@ -250,7 +251,7 @@ pub(super) fn predictions(logits: Tensor<2>) -> Vec<i64> {
 }
 
 /// Accuracy of the model's weights on plaintext data.
-pub(super) fn accuracy(model: &Mlp, data: &Dataset, device: &Device) -> f64 {
+pub fn accuracy(model: &Mlp, data: &Dataset, device: &Device) -> f64 {
     let mut correct = 0;
     let all: Vec<usize> = (0..data.len()).collect();
     for chunk in all.chunks(1000) {
