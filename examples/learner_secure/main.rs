@@ -8,6 +8,7 @@
 //! `cargo run --release --example learner_secure`
 #![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
 
+mod progress;
 mod steps;
 
 use std::path::{Path, PathBuf};
@@ -158,6 +159,7 @@ fn learn(
         .metric_valid_numeric(AccuracyMetric::new())
         .metric_valid_numeric(LossMetric::new())
         .with_interrupter(interrupter)
+        .renderer(Box::new(progress::Bars::default()))
         .summary()
         .launch(learner);
     if let Some(why) = failure.take() {
