@@ -27,7 +27,7 @@ use cryptonn::fe::{DlogConfig, DlogTable, Ristretto255};
 use cryptonn::mnist::data::{Dataset, Split};
 use cryptonn::mnist::encryption::{EncryptionJob, encrypt_to_dir};
 use cryptonn::mnist::parties::EmbeddedAuthority;
-use cryptonn::mnist::training::{TrainingConfig, accuracy, batches, device, optimizer};
+use cryptonn::mnist::training::{TrainingConfig, accuracy, batches, device, init_model, optimizer};
 use cryptonn::nn::SecureContext;
 use cryptonn::protocol::wire::Role;
 use steps::{EncryptedBatches, Failure, SecureMlp, TestImages};
@@ -92,7 +92,7 @@ fn run(args: &Args) -> Result<(), Failed> {
     let table = Arc::new(DlogTable::<Ristretto255>::new(DlogConfig::default())?);
     let ctx = SecureContext::new(Arc::new(server), Decryptor::new(table), config.quantization);
     let model = SecureMlp {
-        mlp: config.model.init(&device(config.seed), true),
+        mlp: init_model(&config, &test, &device(config.seed), true),
     };
     let trained = learn(&config, batch_dir, ctx, test.clone(), model, &args.work_dir)?;
     let test_accuracy = accuracy(&trained.mlp, &test, &device(config.seed));

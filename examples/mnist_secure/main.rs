@@ -112,6 +112,12 @@ struct Args {
     /// (2–30). Default 8 (mlp), 12 (lenet).
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..=30))]
     delta_bits: Option<u32>,
+    /// Do not centre the MLP's inputs on the public mean image (the test
+    /// images' mean, no labels). Centring changes no key or ciphertext: the
+    /// server subtracts Wμ from what it decrypts. Without it, dense images
+    /// kill most ReLUs under Adam and the secure run falls behind the plain one.
+    #[arg(long)]
+    no_center: bool,
     /// Decoded batches the trainer keeps between epochs, in MiB (about 64 MiB
     /// per 256 images); the others are read from disk and decoded (about a
     /// second each on 2 cores) every epoch.
@@ -249,6 +255,7 @@ fn main() -> ExitCode {
         .with_row_cap(args.row_cap)
         .with_col_cap(args.col_cap)
         .with_batch_cache_mib(args.batch_cache_mib)
+        .with_center_inputs(!args.no_center)
         .with_quantization(
             QuantizationConfig::new()
                 .with_weight_bits(args.weight_bits.unwrap_or(defaults.bits))

@@ -90,6 +90,18 @@ impl Dataset {
             .collect()
     }
 
+    /// The mean image, pixel by pixel, in [0, 1] (zeros if there are no images).
+    pub fn mean_image(&self) -> Vec<f32> {
+        let mut sum = vec![0u64; self.features];
+        for image in self.images.chunks_exact(self.features.max(1)) {
+            sum.iter_mut()
+                .zip(image)
+                .for_each(|(s, &p)| *s += u64::from(p));
+        }
+        let n = (self.len().max(1) * 255) as f32;
+        sum.into_iter().map(|s| s as f32 / n).collect()
+    }
+
     /// The labels of images `indices`.
     pub fn labels_of(&self, indices: &[usize]) -> Vec<usize> {
         indices

@@ -21,9 +21,23 @@ pub struct MlpConfig {
     pub classes: usize,
 }
 
-/// `first → ReLU → (hidden → ReLU)* → output`.
+/// `first → ReLU → (hidden → ReLU)* → output`, on inputs centred on a
+/// public mean image μ when one is set: z₁ = W(x − μ) + b.
+///
+/// # Centring on encrypted inputs
+/// The server never sees x, but it needs no more than it already has:
+/// W(x − μ) = Wx − Wμ, where Wx is what the secure layer decrypts and Wμ is
+/// public; and autodiff through the subtraction turns the decrypted weight
+/// gradient Xᵀδ into (X − 1μᵀ)ᵀδ, the centred one, with 1ᵀδ, which the
+/// server holds. No key, ciphertext or equation is added. Centring keeps
+/// the ReLUs of dense images alive under Adam; without it most die in the
+/// first steps, and the secure run, which gets no weight gradient for a
+/// unit active on fewer than `min_key_support` images of a batch, cannot
+/// revive them.
 #[derive(Module, Debug)]
 pub struct Mlp {
+    /// The public mean image μ, `[1, d_input]` in [0, 1], if inputs are centred.
+    pub input_mean: Option<Tensor<2>>,
     /// The first layer: secure or plain.
     pub first: FirstLayer,
     /// Later hidden layers.
@@ -48,6 +62,7 @@ impl MlpConfig {
             .collect();
         let last = widths[widths.len() - 1];
         Mlp {
+            input_mean: None,
             first: if secure {
                 FirstLayer::Secure(SecureLinear::from(first))
             } else {
@@ -61,6 +76,23 @@ impl MlpConfig {
 }
 
 impl Mlp {
+    /// The model with inputs centred on `mean` (`d_input` values in [0, 1],
+    /// the mean of public images).
+    ///
+    /// # Panics
+    /// If `mean` does not have `d_input` values.
+    #[must_use]
+    pub fn centred(mut self, mean: &[f32]) -> Self {
+        let device = self.first.weight().device();
+        let d_input = self.first.weight().dims()[0];
+        assert_eq!(mean.len(), d_input, "a mean image of d_input pixels");
+        self.input_mean = Some(Tensor::from_data(
+            burn::tensor::TensorData::new(mean.to_vec(), [1, d_input]),
+            &device,
+        ));
+        self
+    }
+
     /// Logits from the first layer's pre-activation z₁: everything after the secure layer.
     ///
     /// # Shapes
@@ -80,6 +112,10 @@ impl Mlp {
     /// # Shapes
     /// `[batch, d_input] -> [batch, classes]`
     pub fn forward_plain(&self, x: Tensor<2>) -> Tensor<2> {
+        let x = match &self.input_mean {
+            Some(mean) => x - mean.clone(),
+            None => x,
+        };
         self.head(self.first.forward_plain(x))
     }
 
@@ -95,6 +131,11 @@ impl Mlp {
         batch: &EncryptedBatch<G>,
         ctx: &SecureContext<G>,
     ) -> cryptonn_burn::Result<Tensor<2>> {
-        Ok(self.head(self.first.forward_encrypted(batch, ctx)?))
+        let z = self.first.forward_encrypted(batch, ctx)?;
+        Ok(self.head(match &self.input_mean {
+            // Wμ is public; autodiff carries −μ·(1ᵀδ) into W's gradient.
+            Some(mean) => z - mean.clone().matmul(self.first.weight()),
+            None => z,
+        }))
     }
 }

@@ -26,7 +26,7 @@ use super::report::{
 };
 use super::training::{
     LabelMode, Outputs, TrainError, TrainingConfig, accuracy, cross_entropy_step, device,
-    predictions, save_model, train_epochs,
+    init_model, predictions, save_model, train_epochs,
 };
 
 /// Decoded batches kept between epochs, up to a byte budget: decoding a
@@ -275,7 +275,7 @@ fn train_streaming<G: Group>(
 ) -> Result<(Mlp, RunReport), TrainError> {
     let count = session.train.manifest().batches;
     let device = device(config.seed);
-    let model = config.model.init(&device, true);
+    let model = init_model(config, test, &device, true);
     // Each epoch asks every batch's master keys for up to this many more
     // dimensions; an epoch that would not fit is not started.
     let need = config.model.hidden[0] * config.quantization.limbs as usize;

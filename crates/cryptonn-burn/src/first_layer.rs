@@ -54,6 +54,14 @@ impl FirstLayer {
         }
     }
 
+    /// The weight `[d_in, d_out]`, in the autodiff graph.
+    pub fn weight(&self) -> Tensor<2> {
+        match self {
+            FirstLayer::Plain(linear) => linear.weight.val(),
+            FirstLayer::Secure(secure) => secure.weight.val(),
+        }
+    }
+
     /// The weights as a plain [`Linear`].
     pub fn into_linear(self) -> Linear {
         match self {
