@@ -177,6 +177,9 @@ struct Audit {
 struct Context {
     config: TrainingConfig,
     data: Dataset,
+    /// The public images (the test split): the prior, and the mean the
+    /// main job centres its inputs on.
+    public: Dataset,
     batches: Vec<Vec<usize>>,
     truths: Vec<Vec<i64>>,
     prior: Prior,
@@ -293,6 +296,7 @@ fn context(args: &Args) -> AuditResult<Context> {
         decryptor: Decryptor::new(table.clone()),
         table,
         data,
+        public,
     })
 }
 
@@ -305,11 +309,12 @@ fn run(args: &Args) -> AuditResult<Audit> {
     let trace = trace::train_trace(
         &ctx.config,
         &ctx.data,
+        &ctx.public,
         &ctx.batches,
         args.batches,
         args.epochs_off,
     )?;
-    let small = trace::small_batch_deltas(&ctx.config, &ctx.data, args.small_batch)?;
+    let small = trace::small_batch_deltas(&ctx.config, &ctx.data, &ctx.public, args.small_batch)?;
     eprintln!("policy off: master keys and the weight gradient…");
     let policy_off = policy_off(&ctx, &trace, &small, args, &mut rng)?;
     let reference = Caps::from_margin(128, n, ctx.config.batch_size);

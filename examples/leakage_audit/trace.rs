@@ -6,7 +6,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use cryptonn::mnist::data::Dataset;
 use cryptonn::mnist::model::Mlp;
-use cryptonn::mnist::training::{TrainingConfig, device, epoch_order};
+use cryptonn::mnist::training::{TrainingConfig, device, epoch_order, init_model};
 use cryptonn::nn::{FirstLayer, QuantizationConfig};
 use cryptonn::server::quantize_columns;
 
@@ -38,7 +38,11 @@ fn step(
     let FirstLayer::Plain(first) = &model.first else {
         return Err("the audit trains a plain first layer".into());
     };
-    let x = data.inputs(indices, device);
+    // The main job's centring, as its `forward_plain` does.
+    let x = match &model.input_mean {
+        Some(mean) => data.inputs(indices, device) - mean.clone(),
+        None => data.inputs(indices, device),
+    };
     let y = data.targets(indices, device);
     let hidden = first.weight.dims()[1];
     let probe = Tensor::<2>::zeros([indices.len(), hidden], device).require_grad();
@@ -75,12 +79,13 @@ fn step_keys(
 pub fn train_trace(
     config: &TrainingConfig,
     data: &Dataset,
+    public: &Dataset,
     batches: &[Vec<usize>],
     audited: usize,
     epochs: usize,
 ) -> AuditResult<Vec<Vec<StepKeys>>> {
     let device = device(config.seed);
-    let mut model = config.model.init(&device, false);
+    let mut model = init_model(config, public, &device, false);
     let mut optim = AdamConfig::new().init();
     let hidden = config.model.hidden[0];
     let mut trace = Vec::new();
@@ -115,10 +120,11 @@ pub fn train_trace(
 pub fn small_batch_deltas(
     config: &TrainingConfig,
     data: &Dataset,
+    public: &Dataset,
     size: usize,
 ) -> AuditResult<Vec<Vec<i64>>> {
     let device = device(config.seed);
-    let model = config.model.init(&device, false);
+    let model = init_model(config, public, &device, false);
     let indices: Vec<usize> = (0..size).collect();
     let (w, delta, _) = step(&model, data, &indices, &device)?;
     let hidden = config.model.hidden[0];
