@@ -150,6 +150,9 @@ impl PatchGeometry {
     /// The pixel index under entry `(c, i, j)` of the patch at `position`,
     /// or `None` in the padding.
     fn pixel(&self, position: usize, [c, i, j]: [usize; 3]) -> Option<usize> {
+        if position >= self.positions() {
+            return None;
+        }
         let [_, height, width] = self.image;
         let w_out = self.output()[1];
         let (oh, ow) = (position / w_out, position % w_out);
@@ -163,12 +166,9 @@ impl PatchGeometry {
     }
 
     /// `E_p·y`: the pixel-space vector v with `⟨x, v⟩ = ⟨patch(x, p), y⟩`
-    /// for every image x. Entries of y over the padding are dropped.
-    ///
-    /// # Panics
-    /// Never for `y.len() == patch_len()` and `position < positions()`;
-    /// other arguments are a caller's bug and give a shorter or empty vector
-    /// rather than a panic.
+    /// for every image x. Entries of y over the padding are dropped, and so
+    /// are entries past `patch_len()`; a `position` past `positions()` lands
+    /// on no pixel (all zeros): a budget never under-counts for it.
     pub fn pixel_vector(&self, y: &[i64], position: usize) -> Vec<i64> {
         let mut v = vec![0; self.pixels()];
         let [kh, kw] = self.kernel;
@@ -214,6 +214,8 @@ mod tests {
         // Position (1, 1) covers pixels 0, 1, 3, 4.
         assert_eq!(g.pixel_vector(&y, 5), vec![1, 2, 0, 3, 4, 0, 0, 0, 0]);
         assert_eq!(g.pixel_vectors(&[y.to_vec()]).count(), 16);
+        assert_eq!(g.pixel_vector(&y, 16), vec![0; 9]);
+        assert_eq!(g.pixel_vector(&y, usize::MAX), vec![0; 9]);
     }
 
     #[test]
