@@ -54,3 +54,83 @@ fn secure_gradient_matches_linear_modp() {
     };
     check(compare::<Modp2048>(config, &Device::ndarray().autodiff(), table()).unwrap());
 }
+
+/// The main job's MLP with its inputs centred on a public mean: the secure
+/// model (which subtracts Wμ from the decrypted Wx) gives the plain centred
+/// model's logits and first-layer gradient (X − 1μᵀ)ᵀδ.
+#[test]
+fn centred_secure_mlp_matches_the_centred_plain_one() {
+    use burn::module::Param;
+    use burn::nn::loss::CrossEntropyLossConfig;
+    use burn::tensor::{Int, Tensor, TensorData};
+    use cryptonn::authority::{Authority, IssueAll};
+    use cryptonn::client::{Client, Samples};
+    use cryptonn::fe::feip::Decryptor;
+    use cryptonn::mnist::model::MlpConfig;
+    use cryptonn::mnist::training::device;
+    use cryptonn::nn::{FirstLayer, SecureContext};
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+
+    let (batch, n) = (8, 16);
+    let mut rng = StdRng::seed_from_u64(5);
+    let pixels: Vec<i64> = (0..batch * n).map(|_| rng.random_range(0..256)).collect();
+    let mean: Vec<f32> = (0..n).map(|i| i as f32 / n as f32).collect();
+    let config = MlpConfig::new()
+        .with_d_input(n)
+        .with_hidden(vec![6])
+        .with_classes(3);
+    let plain = config.init(&device(3), false).centred(&mean);
+    let secure = cryptonn::mnist::model::Mlp {
+        first: FirstLayer::Secure(plain.first.clone().into_secure()),
+        ..plain.clone()
+    };
+
+    let authority = Arc::new(Authority::<Ristretto255>::new(IssueAll));
+    let keys = authority.batch_keys(n, batch, &mut rng).unwrap();
+    let samples = Samples {
+        inputs: &pixels,
+        features: n,
+        input_scale: 255.0,
+        labels: None,
+    };
+    let encrypted = Client::new(&keys)
+        .unwrap()
+        .encrypt(&samples, 1, &mut rng)
+        .unwrap();
+    let quantization = QuantizationConfig::new()
+        .with_limbs(2)
+        .with_min_key_support(1);
+    let ctx = SecureContext::new(authority, Decryptor::new(table()), quantization);
+
+    let d = device(3);
+    let x: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+    let x = Tensor::<2>::from_data(TensorData::new(x, [batch, n]), &d);
+    let targets = Tensor::<1, Int>::from_data(
+        TensorData::new(vec![0i64, 1, 2, 0, 1, 2, 0, 1], [batch]),
+        &d,
+    );
+    let loss = |logits: Tensor<2>| {
+        CrossEntropyLossConfig::new()
+            .init(&d)
+            .forward(logits, targets.clone())
+    };
+    let weight = |m: &cryptonn::mnist::model::Mlp| -> Param<Tensor<2>> {
+        match &m.first {
+            FirstLayer::Plain(l) => l.weight.clone(),
+            FirstLayer::Secure(s) => s.weight.clone(),
+        }
+    };
+    let plain_logits = plain.forward_plain(x);
+    let plain_grads = loss(plain_logits.clone()).backward();
+    let secure_logits = secure.forward_encrypted(&encrypted, &ctx).unwrap();
+    let secure_grads = loss(secure_logits.clone()).backward();
+    ctx.check_backward().unwrap();
+
+    let rel = |a: Tensor<2>, b: Tensor<2>| cryptonn::equivalence::rel_err(&a, &b).unwrap();
+    let fwd = rel(secure_logits.detach(), plain_logits.detach());
+    assert!(fwd <= 1e-4);
+    let g_plain = weight(&plain).grad(&plain_grads).unwrap();
+    let g_secure = weight(&secure).grad(&secure_grads).unwrap();
+    assert!(rel(g_secure, g_plain) <= 1e-3);
+}
