@@ -36,8 +36,8 @@ use super::parties::Parties;
 use super::privacy::PrivacyReport;
 use super::report::{PhaseSeconds, Report, RunReport, peak_memory_mib};
 use super::training::{
-    KeyPolicyKind, Mode, Outputs, Privacy, TrainError, TrainingConfig, authority,
-    cross_entropy_step, device, plain_report, predictions, save_model, train_epochs,
+    KeyPolicyKind, Mode, Outputs, Privacy, TrainError, TrainingConfig, accuracy_by, authority,
+    cross_entropy_step, device, plain_report, save_model, train_epochs,
 };
 
 /// The LeNet-5 of the configuration, for the training images' side.
@@ -132,21 +132,9 @@ fn images(data: &Dataset, indices: &[usize], side: usize, device: &Device) -> Te
 
 /// Accuracy of the model's weights on plaintext images.
 fn accuracy(model: &LeNet, data: &Dataset, side: usize, device: &Device) -> f64 {
-    let all: Vec<usize> = (0..data.len()).collect();
-    let mut correct = 0;
-    for chunk in all.chunks(500) {
-        let preds = predictions(
-            model
-                .forward_plain(images(data, chunk, side, device))
-                .detach(),
-        );
-        correct += preds
-            .iter()
-            .zip(data.labels_of(chunk))
-            .filter(|(p, l)| **p == *l as i64)
-            .count();
-    }
-    correct as f64 / data.len().max(1) as f64
+    accuracy_by(data, 500, |chunk| {
+        model.forward_plain(images(data, chunk, side, device))
+    })
 }
 
 /// The plaintext baseline: the same initial weights, seed and batch order.

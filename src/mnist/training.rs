@@ -271,16 +271,29 @@ pub(super) fn predictions(logits: Tensor<2>) -> Vec<i64> {
 
 /// Accuracy of the model's weights on plaintext data.
 pub fn accuracy(model: &Mlp, data: &Dataset, device: &Device) -> f64 {
-    let mut correct = 0;
+    accuracy_by(data, 1000, |chunk| {
+        model.forward_plain(data.inputs(chunk, device))
+    })
+}
+
+/// The share of `data` that `logits` (of a chunk of image indices, at most
+/// `chunk` at a time) classifies right.
+pub(super) fn accuracy_by(
+    data: &Dataset,
+    chunk: usize,
+    logits: impl Fn(&[usize]) -> Tensor<2>,
+) -> f64 {
     let all: Vec<usize> = (0..data.len()).collect();
-    for chunk in all.chunks(1000) {
-        let preds = predictions(model.forward_plain(data.inputs(chunk, device)).detach());
-        correct += preds
-            .iter()
-            .zip(data.labels_of(chunk))
-            .filter(|(p, l)| **p == *l as i64)
-            .count();
-    }
+    let correct: usize = all
+        .chunks(chunk.max(1))
+        .map(|indices| {
+            predictions(logits(indices).detach())
+                .iter()
+                .zip(data.labels_of(indices))
+                .filter(|(p, l)| **p == *l as i64)
+                .count()
+        })
+        .sum();
     correct as f64 / data.len().max(1) as f64
 }
 

@@ -147,36 +147,30 @@ impl PatchGeometry {
         self.image.iter().product()
     }
 
-    /// The pixel index under entry `(c, i, j)` of the patch at `position`,
-    /// or `None` in the padding.
-    fn pixel(&self, position: usize, [c, i, j]: [usize; 3]) -> Option<usize> {
-        if position >= self.positions() {
-            return None;
-        }
-        let [_, height, width] = self.image;
-        let w_out = self.output()[1];
-        let (oh, ow) = (position / w_out, position % w_out);
-        let row = (oh * self.stride[0] + i)
-            .checked_sub(self.padding[0])
-            .filter(|&r| r < height)?;
-        let col = (ow * self.stride[1] + j)
-            .checked_sub(self.padding[1])
-            .filter(|&q| q < width)?;
-        Some((c * height + row) * width + col)
-    }
-
     /// `E_p·y`: the pixel-space vector v with `⟨x, v⟩ = ⟨patch(x, p), y⟩`
     /// for every image x. Entries of y over the padding are dropped, and so
     /// are entries past `patch_len()`; a `position` past `positions()` lands
     /// on no pixel (all zeros): a budget never under-counts for it.
     pub fn pixel_vector(&self, y: &[i64], position: usize) -> Vec<i64> {
         let mut v = vec![0; self.pixels()];
-        let [kh, kw] = self.kernel;
+        if position >= self.positions() {
+            return v;
+        }
+        let ([_, height, width], [kh, kw]) = (self.image, self.kernel);
+        let w_out = self.output()[1];
+        // The window's top-left corner, in padded coordinates.
+        let top = position / w_out * self.stride[0];
+        let left = position % w_out * self.stride[1];
+        let inside = |corner: usize, offset: usize, pad: usize, len: usize| {
+            (corner + offset).checked_sub(pad).filter(|&r| r < len)
+        };
         let entries = (0..self.image[0])
-            .flat_map(|c| (0..kh).flat_map(move |i| (0..kw).map(move |j| [c, i, j])));
-        for (entry, &value) in entries.zip(y) {
-            if let Some(pixel) = self.pixel(position, entry) {
-                v[pixel] += value;
+            .flat_map(|c| (0..kh).flat_map(move |i| (0..kw).map(move |j| (c, i, j))));
+        for ((c, i, j), &value) in entries.zip(y) {
+            let row = inside(top, i, self.padding[0], height);
+            let col = inside(left, j, self.padding[1], width);
+            if let (Some(r), Some(q)) = (row, col) {
+                v[(c * height + r) * width + q] += value;
             }
         }
         v
