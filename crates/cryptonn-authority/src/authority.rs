@@ -151,28 +151,22 @@ impl<G: Group> Authority<G> {
             .map(|(keys, _)| keys)
     }
 
-    /// Fresh master keys for the im2col patches of `images` images of
-    /// `geometry` (`images·positions` samples of `patch_len` features). The
-    /// policy sees the row side in pixel space: a key for a kernel is
-    /// `positions` equations on every image ([`PatchGeometry`]).
+    /// Fresh master keys for `images` images of `geometry` under a secure
+    /// convolution: the rows encrypt each image (dimension: pixels), the
+    /// columns the whole batch (dimension: images·pixels). A request for a
+    /// kernel then gives one key per position, one for an error vector one
+    /// key per kernel tap ([`MasterKey::equations`]), and the policy counts
+    /// exactly those.
     ///
     /// # Errors
-    /// As [`Authority::batch_keys`], and [`Error::Shape`] if the number of
-    /// patches overflows.
+    /// As [`Authority::batch_keys`].
     pub fn patch_keys<R: CryptoRng + ?Sized>(
         &self,
         geometry: PatchGeometry,
         images: usize,
         rng: &mut R,
     ) -> Result<BatchPublicKeys<G>> {
-        let patches = images
-            .checked_mul(geometry.positions())
-            .ok_or(Error::Shape {
-                what: "patches of a batch",
-                expected: vec![usize::MAX],
-                got: vec![images, geometry.positions()],
-            })?;
-        self.batch_keys_timed(geometry.patch_len(), patches, Some(geometry), rng)
+        self.batch_keys_timed(geometry.pixels(), images, Some(geometry), rng)
             .map(|(keys, _)| keys)
     }
 
@@ -183,25 +177,36 @@ impl<G: Group> Authority<G> {
         patches: Option<PatchGeometry>,
         rng: &mut R,
     ) -> Result<(BatchPublicKeys<G>, Timings)> {
-        if let Some(g) = patches
-            && (features != g.patch_len() || !batch.is_multiple_of(g.positions()))
-        {
-            return Err(Error::Shape {
-                what: "patch batch [features, samples] (patch length, a multiple of positions)",
-                expected: vec![g.patch_len(), g.positions()],
-                got: vec![features, batch],
-            });
-        }
+        let col_dim = match patches {
+            None => batch,
+            Some(g) if features == g.pixels() => {
+                batch.checked_mul(features).ok_or(Error::Shape {
+                    what: "images of a convolution batch",
+                    expected: vec![usize::MAX],
+                    got: vec![batch, features],
+                })?
+            }
+            Some(g) => {
+                return Err(Error::Shape {
+                    what: "convolution batch [features, images] (features: the image's pixels)",
+                    expected: vec![g.pixels(), batch],
+                    got: vec![features, batch],
+                });
+            }
+        };
         let start = Instant::now();
         let (row_msk, rows) = feip::setup::<G, _>(features, rng)?;
-        let (col_msk, cols) = feip::setup::<G, _>(batch, rng)?;
+        let (col_msk, cols) = feip::setup::<G, _>(col_dim, rng)?;
         let (label_msk, labels) = febo::setup::<G, _>(rng);
         let derive = start.elapsed();
         let row = MasterKey {
             patches,
             ..described(&row_msk, Side::Rows)
         };
-        let col = described(&col_msk, Side::Columns);
+        let col = MasterKey {
+            patches,
+            ..described(&col_msk, Side::Columns)
+        };
         let store = self.persist(&[
             NewKey::Feip(row, &row_msk),
             NewKey::Feip(col, &col_msk),
@@ -330,16 +335,19 @@ impl<G: Group> Authority<G> {
             .get(&instance)
             .ok_or(Error::UnknownKey(instance))?;
         let master = *master;
-        if let Some(y) = ys.iter().find(|y| y.len() != msk.dim()) {
+        if let Some(y) = ys.iter().find(|y| y.len() != master.request_len()) {
             return Err(cryptonn_fe::Error::LengthMismatch {
-                expected: msk.dim(),
+                expected: master.request_len(),
                 got: y.len(),
             }
             .into());
         }
         state.policy.approve(&master, ys)?;
         let start = Instant::now();
-        let keys = ys
+        // One key per equation: the vectors themselves, or a convolution's
+        // kernels at every position and errors at every tap.
+        let equations: Vec<_> = master.equations(ys).collect();
+        let keys = equations
             .par_iter()
             .map(|y| feip::derive_key(msk, y))
             .collect::<cryptonn_fe::Result<Vec<_>>>()?;

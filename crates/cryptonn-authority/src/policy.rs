@@ -192,12 +192,16 @@ fn spent(key: &MasterKey, limit: usize, rank: usize, asked: usize) -> Error {
         Side::Rows => "equations per image",
         Side::Columns => "equations per pixel across the batch",
     };
-    let each = match key.patches.filter(|_| key.side == Side::Rows) {
-        Some(g) => format!(
+    let each = match (key.side, key.patches) {
+        (Side::Rows, Some(g)) => format!(
             " (each a convolution kernel giving {} equations on every image)",
             g.positions()
         ),
-        None => String::new(),
+        (Side::Columns, Some(g)) => format!(
+            " (each a convolution's error vector giving {} equations on the batch)",
+            g.patch_len()
+        ),
+        (_, None) => String::new(),
     };
     Error::KeyRefused(format!(
         "{} budget of master key {} spent: at most {limit} {what}, {rank} issued, \
@@ -228,9 +232,9 @@ impl Basis {
 
 impl KeyPolicy for RankBudget {
     fn approve(&mut self, key: &MasterKey, ys: &[Vec<i64>]) -> Result<()> {
-        if let Some(y) = ys.iter().find(|y| y.len() != key.dim) {
+        if let Some(y) = ys.iter().find(|y| y.len() != key.request_len()) {
             return Err(cryptonn_fe::Error::LengthMismatch {
-                expected: key.dim,
+                expected: key.request_len(),
                 got: y.len(),
             }
             .into());
@@ -240,7 +244,7 @@ impl KeyPolicy for RankBudget {
                 "degenerate key vector: {reason}"
             )));
         }
-        let limit = self.caps.of(key.side).min(key.equation_dim());
+        let limit = self.caps.of(key.side).min(key.dim);
         let p = self.prime;
         let basis = self.bases.entry(key.id).or_default();
         let mut added = Vec::new();
@@ -258,13 +262,17 @@ impl KeyPolicy for RankBudget {
 
     /// Adds `ys` to the basis of `key` without the caps or the degenerate
     /// filter: the keys are already out. Vectors of another length than
-    /// `key.dim` cannot have been issued and are skipped.
+    /// [`MasterKey::request_len`] cannot have been issued and are skipped.
     fn restore(&mut self, key: &MasterKey, ys: &[Vec<i64>]) {
         let p = self.prime;
         let basis = self.bases.entry(key.id).or_default();
-        let issued: Vec<Vec<i64>> = ys.iter().filter(|y| y.len() == key.dim).cloned().collect();
+        let issued: Vec<Vec<i64>> = ys
+            .iter()
+            .filter(|y| y.len() == key.request_len())
+            .cloned()
+            .collect();
         for equation in key.equations(&issued) {
-            if basis.rows.len() == key.equation_dim() {
+            if basis.rows.len() == key.dim {
                 break; // full rank: nothing more can be independent
             }
             if let Some(row) = basis.reduce(&[], &equation, p) {
@@ -277,8 +285,8 @@ impl KeyPolicy for RankBudget {
         Some(Budget {
             side: key.side,
             rank: self.rank(key.id),
-            limit: self.caps.of(key.side).min(key.equation_dim()),
-            dim: key.equation_dim(),
+            limit: self.caps.of(key.side).min(key.dim),
+            dim: key.dim,
         })
     }
 }
@@ -363,12 +371,12 @@ mod tests {
         }
     }
 
-    /// The rows of a batch of LeNet-5's first-convolution patches.
+    /// The rows of a batch of images under LeNet-5's first convolution.
     fn lenet_patches(id: KeyId) -> MasterKey {
         let g = cryptonn_protocol::PatchGeometry::new([1, 28, 28], [5, 5], [1, 1], [0, 0]);
         MasterKey {
             patches: Some(g.unwrap()),
-            ..rows(id, 25)
+            ..rows(id, 784)
         }
     }
 
@@ -379,10 +387,34 @@ mod tests {
     }
 
     #[test]
+    fn counts_a_convolution_error_vector_as_one_equation_per_tap() {
+        let rng = &mut StdRng::seed_from_u64(9);
+        // Two 1×4×4 images, 3×3 kernel: 4 positions, 9 taps, 32 unknowns.
+        let g = cryptonn_protocol::PatchGeometry::new([1, 4, 4], [3, 3], [1, 1], [0, 0]);
+        let key = MasterKey {
+            id: KeyId::random(rng),
+            side: Side::Columns,
+            dim: 32,
+            patches: Some(g.unwrap()),
+        };
+        assert_eq!((key.request_len(), key.keys_per_request()), (8, 9));
+        let delta: Vec<i64> = vec![3, -1, 2, 5, -4, 1, 1, 2];
+        let mut b = RankBudget::new(Caps { rows: 0, cols: 9 }, 2, 1.0, rng);
+        b.approve(&key, std::slice::from_ref(&delta)).unwrap();
+        assert_eq!(b.rank(key.id), 9);
+        let Err(Error::KeyRefused(why)) = b.approve(&key, &[vec![1, 2, 3, 4, 5, 6, 7, 9]]) else {
+            panic!("a second error vector was issued over a cap of 9");
+        };
+        assert!(why.contains("9 equations on the batch"), "{why}");
+        // A vector of the key's dimension is not a request for it.
+        assert!(b.approve(&key, &[vec![1; 32]]).is_err());
+    }
+
+    #[test]
     fn counts_a_convolution_kernel_in_pixel_space() {
         let rng = &mut StdRng::seed_from_u64(8);
         let key = lenet_patches(KeyId::random(rng));
-        assert_eq!(key.equation_dim(), 784);
+        assert_eq!(key.dim, 784);
         // The default cap of 128 refuses LeNet's very first kernel: it is
         // 576 equations on every image.
         let mut b = budget(128);

@@ -35,11 +35,48 @@ use crate::policy::{Caps, RankBudget};
 use crate::tokens::TokenEntry;
 
 /// The schema version in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const MIGRATE_1_TO_2: &str =
     "ALTER TABLE master_keys ADD COLUMN patches TEXT CHECK (patches IS NULL OR side = 'rows');";
-const SCHEMA: &str = "
+
+/// The `master_keys` table of version 3, under a given name.
+macro_rules! master_keys_table {
+    ($name:literal) => {
+        concat!(
+            "CREATE TABLE ",
+            $name,
+            " (
+    id TEXT PRIMARY KEY,
+    scheme TEXT NOT NULL CHECK (scheme IN ('feip', 'febo')),
+    side TEXT CHECK (side IN ('rows', 'columns')),
+    dim INTEGER NOT NULL CHECK (dim > 0),
+    sealed BLOB NOT NULL,
+    nonce BLOB NOT NULL CHECK (length(nonce) = 24),
+    rank INTEGER,
+    created_unix_ms INTEGER NOT NULL,
+    patches TEXT CHECK (patches IS NULL OR scheme = 'feip'),
+    CHECK ((scheme = 'feip') = (side IS NOT NULL))
+) STRICT;"
+        )
+    };
+}
+
+/// Version 3 lets column keys carry a convolution's geometry too: SQLite
+/// cannot drop a CHECK, so the table is rebuilt (foreign keys off meanwhile).
+/// Row keys of version 2's im2col layout (dimension `patch_len`) keep their
+/// budget but can no longer be served: their key requests fail on length.
+const MIGRATE_2_TO_3: &str = concat!(
+    master_keys_table!("master_keys_v3"),
+    "
+INSERT INTO master_keys_v3 (id, scheme, side, dim, sealed, nonce, rank, created_unix_ms, patches)
+    SELECT id, scheme, side, dim, sealed, nonce, rank, created_unix_ms, patches FROM master_keys;
+DROP TABLE master_keys;
+ALTER TABLE master_keys_v3 RENAME TO master_keys;"
+);
+
+const SCHEMA: &str = concat!(
+    "
 CREATE TABLE settings (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     grp TEXT NOT NULL,
@@ -59,18 +96,9 @@ CREATE TABLE settings (
     rank_prime BLOB NOT NULL,
     created_unix_ms INTEGER NOT NULL
 ) STRICT;
-CREATE TABLE master_keys (
-    id TEXT PRIMARY KEY,
-    scheme TEXT NOT NULL CHECK (scheme IN ('feip', 'febo')),
-    side TEXT CHECK (side IN ('rows', 'columns')),
-    dim INTEGER NOT NULL CHECK (dim > 0),
-    sealed BLOB NOT NULL,
-    nonce BLOB NOT NULL CHECK (length(nonce) = 24),
-    rank INTEGER,
-    created_unix_ms INTEGER NOT NULL,
-    patches TEXT CHECK (patches IS NULL OR side = 'rows'),
-    CHECK ((scheme = 'feip') = (side IS NOT NULL))
-) STRICT;
+",
+    master_keys_table!("master_keys"),
+    "
 CREATE TABLE issued_vectors (
     seq INTEGER PRIMARY KEY,
     master_key TEXT NOT NULL REFERENCES master_keys(id),
@@ -92,7 +120,8 @@ CREATE TABLE tokens (
     role TEXT NOT NULL CHECK (role IN ('client', 'server', 'operator')),
     created_unix_ms INTEGER NOT NULL
 ) STRICT;
-";
+"
+);
 
 /// What the [`RankBudget`] of the state allows.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -332,12 +361,38 @@ pub(crate) fn connect(path: &Path) -> StateResult<Connection> {
         tx.commit()?;
         version = 2;
     }
+    if version == 2 {
+        migrate_2_to_3(&mut conn)?;
+        version = 3;
+    }
     if version != SCHEMA_VERSION && version != 0 {
         return Err(StateError::Database(format!(
             "schema version {version}; this build reads {SCHEMA_VERSION}"
         )));
     }
     Ok(conn)
+}
+
+/// Rebuilds `master_keys` without version 2's rows-only geometry check.
+fn migrate_2_to_3(conn: &mut Connection) -> StateResult<()> {
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let migrated = (|| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(MIGRATE_2_TO_3)?;
+        let dangling: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?;
+        if let Some(table) = dangling {
+            return Err(StateError::Corrupt(format!(
+                "migration to schema 3: {table} refers to a missing master key"
+            )));
+        }
+        tx.pragma_update(None, "user_version", 3)?;
+        tx.commit()?;
+        Ok(())
+    })();
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrated
 }
 
 impl SqliteStore {
@@ -893,7 +948,7 @@ pub(crate) mod tests {
         let g = PatchGeometry::new([1, 2, 4], [2, 2], [1, 2], [0, 0]).unwrap();
         let rng = &mut StdRng::seed_from_u64(4);
         let keys = authority.patch_keys(g, 3, rng).unwrap();
-        assert_eq!((keys.rows.dim(), keys.cols.dim()), (4, 6));
+        assert_eq!((keys.rows.dim(), keys.cols.dim()), (8, 24));
         authority
             .feip_keys(keys.rows.id(), &[vec![1, 1, 1, 1]])
             .unwrap();
@@ -904,6 +959,14 @@ pub(crate) mod tests {
         let authority = open(SqliteStore::open(&db, &kek).unwrap());
         let budget = authority.budget_of(keys.rows.id()).unwrap().unwrap();
         assert_eq!((budget.rank, budget.dim), (2, 8));
+        // The column key kept its geometry too: an error vector over the 3
+        // images' 2 positions is one key per tap, counted on the batch.
+        let gradient = authority
+            .feip_keys(keys.cols.id(), &[vec![1, -2, 3, 1, 2, -1]])
+            .unwrap();
+        assert_eq!(gradient.len(), 4);
+        let budget = authority.budget_of(keys.cols.id()).unwrap().unwrap();
+        assert_eq!((budget.rank, budget.dim), (4, 24));
         // A second kernel is two more equations per image: over the cap of 3.
         let refused = authority.feip_keys(keys.rows.id(), &[vec![1, 2, 3, 4]]);
         assert!(matches!(
@@ -928,13 +991,61 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn migrates_a_version_2_state_without_losing_keys() {
+        let (dir, store, kek) = new_store("migrate-2");
+        let db = store.path().to_path_buf();
+        let rng = &mut StdRng::seed_from_u64(6);
+        let authority = open(store);
+        let keys = authority.batch_keys(4, 3, rng).unwrap();
+        authority
+            .feip_keys(keys.rows.id(), &[vec![1, 2, 3, 4]])
+            .unwrap();
+        drop(authority);
+        // Back to version 2: geometry on row keys only.
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             CREATE TABLE v2 (id TEXT PRIMARY KEY, scheme TEXT NOT NULL, side TEXT,
+                 dim INTEGER NOT NULL, sealed BLOB NOT NULL, nonce BLOB NOT NULL, rank INTEGER,
+                 created_unix_ms INTEGER NOT NULL,
+                 patches TEXT CHECK (patches IS NULL OR side = 'rows')) STRICT;
+             INSERT INTO v2 SELECT * FROM master_keys;
+             DROP TABLE master_keys;
+             ALTER TABLE v2 RENAME TO master_keys;
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+        drop(conn);
+
+        let authority = open(SqliteStore::open(&db, &kek).unwrap());
+        assert_eq!(authority.budget(keys.rows.id()).map(|b| b.rank), Some(1));
+        assert_eq!(authority.keys_issued(), 1);
+        // Version 3: a column key may now carry a convolution's geometry.
+        let g = PatchGeometry::new([1, 2, 2], [2, 2], [1, 1], [0, 0]).unwrap();
+        authority.patch_keys(g, 2, rng).unwrap();
+        let conn = Connection::open(&db).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 3);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn rejects_patch_batches_of_the_wrong_shape() {
         let authority = Authority::<Ristretto255>::new(crate::IssueAll);
         let g = PatchGeometry::new([1, 2, 4], [2, 2], [1, 2], [0, 0]).unwrap();
         let rng = &mut StdRng::seed_from_u64(5);
-        assert!(authority.batch_keys_timed(5, 6, Some(g), rng).is_err());
-        assert!(authority.batch_keys_timed(4, 5, Some(g), rng).is_err());
-        assert!(authority.batch_keys_timed(4, 6, Some(g), rng).is_ok());
+        // Features must be the image's pixels (8), not a patch's length (4).
+        assert!(authority.batch_keys_timed(4, 6, Some(g), rng).is_err());
+        assert!(authority.batch_keys_timed(9, 3, Some(g), rng).is_err());
+        assert!(
+            authority
+                .batch_keys_timed(8, usize::MAX, Some(g), rng)
+                .is_err()
+        );
+        let keys = authority.batch_keys_timed(8, 3, Some(g), rng).unwrap().0;
+        assert_eq!((keys.rows.dim(), keys.cols.dim()), (8, 24));
     }
 
     fn open_reader(db: &Path, kek: &Kek) -> SqliteStore {

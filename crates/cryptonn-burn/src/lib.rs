@@ -10,7 +10,7 @@ pub mod secure_linear;
 pub mod secure_projection;
 
 pub use context::SecureContext;
-pub use cryptonn_protocol::{EncryptedBatch, EncryptedRows, Error, Result};
+pub use cryptonn_protocol::{EncryptedBatch, EncryptedImages, EncryptedRows, Error, Result};
 pub use first_layer::FirstLayer;
 pub use quantize::QuantizationConfig;
 pub use secure_conv2d::{SecureConv2d, SecureConv2dConfig};

@@ -1,17 +1,19 @@
-//! `SecureConv2d`: a 2-D convolution whose input arrives encrypted, as the
-//! im2col patches of each image.
+//! `SecureConv2d`: a 2-D convolution whose input arrives encrypted, as
+//! whole images.
 //!
 //! A convolution is a linear layer over patches. Patch `(b, p)` of image b at
 //! output position `p = oh·W_out + ow` is the `C_in × kh × kw` input window
 //! under p, flattened as Burn flattens its weight `[C_out, C_in, kh, kw]` per
 //! output channel; then
 //!
-//! `z[b, c, oh, ow] = ⟨patch(b, p), W_c⟩ + bias_c`.
+//! `z[b, c, oh, ow] = ⟨patch(b, p), W_c⟩ + bias_c = ⟨x_b, E_p·W_c⟩ + bias_c`.
 //!
-//! The client encrypts the `B·H_out·W_out` patches of a batch as an ordinary
-//! [`EncryptedBatch`] of `C_in·kh·kw` features (`cryptonn_client::im2col`),
-//! and the layer runs [`SecureLinear`](crate::SecureLinear)'s path on it with
-//! the kernel reshaped to `[C_in·kh·kw, C_out]`.
+//! The client encrypts each image once per side ([`EncryptedImages`],
+//! `cryptonn_client::ImageClient`); the authority answers a request for a
+//! kernel with one key per position, and one for an error vector with one
+//! key per kernel tap ([`PatchGeometry`]). The layer runs
+//! [`SecureLinear`](crate::SecureLinear)'s path with the kernel reshaped to
+//! `[C_in·kh·kw, C_out]`, the patches never materialized on either side.
 
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -22,10 +24,10 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 use cryptonn_fe::Group;
 
-use cryptonn_protocol::{EncryptedBatch, Error, PatchGeometry};
+use cryptonn_protocol::{EncryptedImages, Error, PatchGeometry};
 
 use crate::context::SecureContext;
-use crate::secure_linear::secure_matmul;
+use crate::secure_linear::{Operand, secure_matmul};
 
 /// Configuration of a [`SecureConv2d`] layer, as [`Conv2dConfig`] with
 /// dilation 1 and groups 1.
@@ -72,21 +74,23 @@ impl SecureConv2dConfig {
     }
 }
 
-/// A 2-D convolution (dilation 1, groups 1) whose input is an
-/// [`EncryptedBatch`] of im2col patches.
+/// A 2-D convolution (dilation 1, groups 1) whose input is a batch of
+/// [`EncryptedImages`].
 ///
 /// The weights are stored as Burn's [`Conv2d`] stores them (`W: [C_out, C_in,
 /// kh, kw]`), so they move both ways unchanged (`TryFrom<Conv2d>`,
 /// [`SecureConv2d::into_conv2d`]).
 ///
 /// - **Forward**: the kernel of each output channel c, flattened, is
-///   quantized to an integer key vector; the authority issues FEIP keys for
-///   them under the patch batch's row-wise master key; the server decrypts
-///   ⟨patch(b, p), W_c⟩ for every image b, position p and channel c.
+///   quantized to an integer key vector; the authority issues a FEIP key for
+///   `E_p·W_c` at every position p under the row-wise master key; the server
+///   decrypts ⟨x_b, E_p·W_c⟩ = ⟨patch(b, p), W_c⟩ for every image b,
+///   position p and channel c.
 /// - **Backward** (on an autodiff device): the custom autodiff node of
 ///   [`SecureLinear`](crate::SecureLinear) receives δ = ∂L/∂z as
-///   `[B·P, C_out]`, obtains keys for δ's channels under the column-wise
-///   master key and decrypts (Xᵀδ)ᵢc = ⟨Xᵀᵢ, δ_c⟩ over the patch elements i.
+///   `[B·P, C_out]`, obtains a key for `G_j·δ_c` at every kernel tap j under
+///   the column-wise master key and decrypts the kernel gradient
+///   Σ_b Σ_p δ_b,p,c · patch(b, p)_j from the batch's one ciphertext.
 ///   Burn's reshape and transpose carry it back to the kernel; any Burn
 ///   optimizer then updates it.
 ///
@@ -106,10 +110,11 @@ impl SecureConv2dConfig {
 /// The forward pass alone gives the server `C_out · H_out · W_out` inner
 /// products per image: for a stride-1 convolution that is more equations
 /// than pixels (6 × 24 × 24 = 3,456 on 784 for LeNet-5, of rank 784): the
-/// leakage audit solves every image exactly from one forward pass. With
-/// patch keys (`Authority::patch_keys`), a rank budget counts each kernel
-/// in pixel space and refuses the pass under any cap below full rank; only
-/// an authority issuing every key (`IssueAll`) serves it.
+/// leakage audit solves every image exactly from one forward pass. The keys
+/// are pixel-space vectors (`Authority::patch_keys`), so a rank budget
+/// counts each kernel as its positions' equations and refuses the pass
+/// under any cap below full rank; only an authority issuing every key
+/// (`IssueAll`) serves it.
 #[derive(Module, Debug)]
 pub struct SecureConv2d {
     /// `[C_out, C_in, kh, kw]`, as in [`Conv2d`].
@@ -171,16 +176,9 @@ impl SecureConv2d {
         [c_in, c_out]
     }
 
-    /// Features of one patch, `C_in · kh · kw`: the dimension of the row-wise
-    /// master key the client encrypts patches under.
-    pub fn patch_features(&self) -> usize {
-        let [_, c_in, kh, kw] = self.weight.shape().dims();
-        c_in * kh * kw
-    }
-
-    /// The geometry of this layer's patches on `[C_in, H, W]` images: what
-    /// the client passes to `cryptonn_client::im2col` and the authority to
-    /// its budget (`Authority::patch_keys`).
+    /// The geometry of this layer on `[C_in, H, W]` images: what the
+    /// authority's keys (`Authority::patch_keys`) and the client's
+    /// ciphertexts (`cryptonn_client::ImageClient`) are made for.
     ///
     /// # Errors
     /// [`Error::Shape`] if the padding is not the same on both sides of an
@@ -263,51 +261,56 @@ impl SecureConv2d {
         )
     }
 
-    /// The layer on the encrypted im2col patches of `input[0]` images of
-    /// shape `input = [batch, C_in, H, W]`: row `b·H_out·W_out + p` of
-    /// `patches` is patch p of image b, as `cryptonn_client::im2col` lays
-    /// them out with [`SecureConv2d::patch_geometry`]`([C_in, H, W])`.
+    /// The layer on encrypted images: `[images, C_in, H, W]` as
+    /// [`EncryptedImages::geometry`] says, which must be this layer's
+    /// [`SecureConv2d::patch_geometry`] of that image shape.
     ///
     /// # Shapes
-    /// `EncryptedBatch [batch·H_out·W_out, C_in·kh·kw] -> [batch, C_out, H_out, W_out]`
+    /// `EncryptedImages [batch, C_in, H, W] -> [batch, C_out, H_out, W_out]`
     ///
     /// # Errors
-    /// [`Error::Shape`] if `input` does not match the layer (channels,
-    /// padding, size) or the batch is not its patches (rows ≠
-    /// `batch·H_out·W_out`, features ≠ `C_in·kh·kw`); a key refusal from the
-    /// authority; [`cryptonn_fe::Error::OutOfBound`] if an inner product
-    /// exceeds the discrete-log bound. Errors of the backward pass surface
-    /// through [`SecureContext::check_backward`].
+    /// [`Error::Shape`] if the images' geometry is not this layer's (channels,
+    /// kernel, stride, padding); a key refusal from the authority;
+    /// [`cryptonn_fe::Error::OutOfBound`] if an output exceeds the
+    /// discrete-log bound. Errors of the backward pass surface through
+    /// [`SecureContext::check_backward`].
     pub fn forward<G: Group>(
         &self,
-        patches: &EncryptedBatch<G>,
-        input: [usize; 4],
+        images: &EncryptedImages<G>,
         ctx: &SecureContext<G>,
     ) -> crate::Result<Tensor<4>> {
-        let [images, c_in, height, width] = input;
-        let [c_out, weight_c_in, _, _] = self.weight.shape().dims();
-        if c_in != weight_c_in {
+        let geometry = *images.geometry();
+        let c_in = geometry.image()[0];
+        let [c_out, weight_c_in, kh, kw] = self.weight.shape().dims();
+        let ours = (c_in == weight_c_in)
+            .then(|| self.patch_geometry(geometry.image()))
+            .transpose()?;
+        if ours != Some(geometry) {
             return Err(Error::Shape {
-                what: "conv2d input [batch, C_in, H, W]",
-                expected: vec![images, weight_c_in, height, width],
-                got: input.to_vec(),
+                what: "encrypted images' [C_in, kh, kw, sh, sw] (this layer's)",
+                expected: vec![weight_c_in, kh, kw, self.stride[0], self.stride[1]],
+                got: [&[c_in][..], &geometry.kernel(), &geometry.stride()].concat(),
             });
         }
-        let [h_out, w_out] = self.patch_geometry([c_in, height, width])?.output();
-        let features = self.patch_features();
-        let rows = images.checked_mul(h_out).and_then(|r| r.checked_mul(w_out));
-        if images == 0 || rows != Some(patches.shape()[0]) || patches.shape()[1] != features {
-            return Err(Error::Shape {
-                what: "encrypted patches [batch·H_out·W_out, C_in·kh·kw]",
-                expected: vec![rows.unwrap_or(usize::MAX).max(1), features],
-                got: patches.shape().to_vec(),
-            });
-        }
+        let [h_out, w_out] = geometry.output();
+        let x = Operand {
+            row_key: images.row_key(),
+            rows: images.rows(),
+            row_fan: geometry.positions(),
+            col_key: images.col_key(),
+            cols: images.batch(),
+            col_fan: geometry.patch_len(),
+            input_scale: images.input_scale(),
+        };
         // [C_out, C_in, kh, kw] → [C_in·kh·kw, C_out] with Burn ops, so that
         // autodiff carries the kernel gradient back to the 4-D parameter.
-        let weight = self.weight.val().reshape([c_out, features]).transpose();
-        let z = secure_matmul(weight, patches, ctx)?
-            .reshape([images, h_out, w_out, c_out])
+        let weight = self
+            .weight
+            .val()
+            .reshape([c_out, geometry.patch_len()])
+            .transpose();
+        let z = secure_matmul(weight, x, ctx)?
+            .reshape([images.images(), h_out, w_out, c_out])
             .permute([0, 3, 1, 2]);
         Ok(match &self.bias {
             Some(bias) => z + bias.val().reshape([1, c_out, 1, 1]),

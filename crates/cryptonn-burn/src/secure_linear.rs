@@ -122,7 +122,7 @@ impl SecureLinear {
         batch: &EncryptedBatch<G>,
         ctx: &SecureContext<G>,
     ) -> crate::Result<Tensor<2>> {
-        let z = secure_matmul(self.weight.val(), batch, ctx)?;
+        let z = secure_matmul(self.weight.val(), batch.into(), ctx)?;
         Ok(match &self.bias {
             Some(bias) => z + bias.val().unsqueeze_dim(0),
             None => z,
@@ -130,22 +130,62 @@ impl SecureLinear {
     }
 }
 
-/// z = X·W for the encrypted batch X and `weight` W `[d_in, d_out]`: the
-/// forward decryption, and on an autodiff device the custom node whose
-/// backward decrypts Xᵀ·δ as W's gradient. Shared by the secure layers.
+/// The encrypted operand X of a secure product X·W: ciphertexts that give
+/// its rows against key vectors for W's columns, and ciphertexts that give
+/// the rows of Xᵀ against key vectors for δ's columns. Under a
+/// convolution's master keys each vector answers `fan` keys (positions for
+/// the rows, taps for the columns), which multiply the rows out.
+pub(crate) struct Operand<'a, G: Group> {
+    pub(crate) row_key: KeyId,
+    pub(crate) rows: &'a [feip::Ciphertext<G>],
+    pub(crate) row_fan: usize,
+    pub(crate) col_key: KeyId,
+    pub(crate) cols: Arc<[feip::Ciphertext<G>]>,
+    pub(crate) col_fan: usize,
+    pub(crate) input_scale: f64,
+}
+
+impl<G: Group> Operand<'_, G> {
+    /// `[rows, features]` of X: what z's rows and W's rows are.
+    fn shape(&self) -> [usize; 2] {
+        [
+            self.rows.len() * self.row_fan,
+            self.cols.len() * self.col_fan,
+        ]
+    }
+}
+
+impl<'a, G: Group> From<&'a EncryptedBatch<G>> for Operand<'a, G> {
+    fn from(batch: &'a EncryptedBatch<G>) -> Self {
+        Self {
+            row_key: batch.row_key(),
+            rows: batch.rows(),
+            row_fan: 1,
+            col_key: batch.col_key(),
+            cols: batch.cols(),
+            col_fan: 1,
+            input_scale: batch.input_scale(),
+        }
+    }
+}
+
+/// z = X·W for the encrypted X, as a tensor whose autodiff parent is W:
+/// the forward decrypts X's rows against keys for W's columns, the backward
+/// Xᵀ·δ from X's columns against keys for δ's columns. Shared by the
+/// secure layers.
 ///
 /// # Shapes
-/// `EncryptedBatch [batch, d_in], [d_in, d_out] -> [batch, d_out]`
+/// `X [rows, d_in], W [d_in, d_out] -> [rows, d_out]`
 ///
 /// # Errors
 /// As [`SecureLinear::forward`].
 pub(crate) fn secure_matmul<G: Group>(
     weight: Tensor<2>,
-    batch: &EncryptedBatch<G>,
+    x: Operand<'_, G>,
     ctx: &SecureContext<G>,
 ) -> crate::Result<Tensor<2>> {
     let [d_in, d_out] = weight.dims();
-    let [rows, features] = batch.shape();
+    let [rows, features] = x.shape();
     if d_out == 0 {
         return Err(Error::Shape {
             what: "secure layer with no outputs",
@@ -163,19 +203,17 @@ pub(crate) fn secure_matmul<G: Group>(
     let w = read_f32(weight.to_data())?;
     let q = ctx.quantization();
     let weights = quantize_columns(&w, d_in, d_out, q.weight_bits, q.limbs)?;
-    let z = ctx.server().decrypt_columns(
-        batch.row_key(),
-        batch.rows(),
-        &weights,
-        batch.input_scale(),
-        1,
-    )?;
+    let z =
+        ctx.server()
+            .decrypt_expanded(x.row_key, x.rows, &weights, x.row_fan, x.input_scale, 1)?;
     let decrypted = Tensor::<2>::from_data(TensorData::new(z, [rows, d_out]), &weight.device());
     let grad = SecureGrad(Arc::new(EncryptedWeightGradient {
-        cols: batch.cols(),
-        col_key: batch.col_key(),
-        input_scale: batch.input_scale(),
+        cols: x.cols,
+        col_key: x.col_key,
+        col_fan: x.col_fan,
+        input_scale: x.input_scale,
         shape: [d_in, d_out],
+        delta_rows: rows,
         ctx: ctx.clone(),
     }));
     Ok(Tensor::<2>::from_dispatch(
@@ -187,12 +225,14 @@ pub(crate) fn secure_matmul<G: Group>(
     ))
 }
 
-/// Xᵀ·δ from the column-wise ciphertexts of one batch.
+/// Xᵀ·δ from X's column ciphertexts, for the autodiff node.
 struct EncryptedWeightGradient<G: Group> {
     cols: Arc<[feip::Ciphertext<G>]>,
     col_key: KeyId,
+    col_fan: usize,
     input_scale: f64,
     shape: [usize; 2],
+    delta_rows: usize,
     ctx: SecureContext<G>,
 }
 
@@ -208,23 +248,23 @@ impl<G: Group> core::fmt::Debug for EncryptedWeightGradient<G> {
 impl<G: Group> EncryptedWeightGradient<G> {
     fn compute(&self, delta: TensorData) -> crate::Result<Vec<f32>> {
         let [_, d_out] = self.shape;
-        let batch = self.cols.first().map_or(0, feip::Ciphertext::dim);
         let delta = read_f32(delta)?;
-        if delta.len() != batch * d_out {
+        if delta.len() != self.delta_rows * d_out {
             return Err(Error::Shape {
                 what: "back-propagated error",
-                expected: vec![batch, d_out],
+                expected: vec![self.delta_rows, d_out],
                 got: vec![delta.len()],
             });
         }
         let q = self.ctx.quantization();
-        let deltas = quantize_columns(&delta, batch, d_out, q.delta_bits, q.limbs)?;
+        let deltas = quantize_columns(&delta, self.delta_rows, d_out, q.delta_bits, q.limbs)?;
         // Sparse error vectors get no key (see `min_key_support`): their
         // gradient columns stay zero.
-        self.ctx.server().decrypt_columns(
+        self.ctx.server().decrypt_expanded(
             self.col_key,
             &self.cols,
             &deltas,
+            self.col_fan,
             self.input_scale,
             q.min_key_support,
         )

@@ -1,7 +1,7 @@
-//! SecureConv2d against Burn's Conv2d: im2col on plaintext, the secure
-//! forward, the kernel gradient and the weights after Adam steps (the three
-//! measures of `cryptonn::equivalence`), inference without autodiff, and the
-//! shapes it rejects.
+//! SecureConv2d against Burn's Conv2d: the pixel-space key vectors on
+//! plaintext, the secure forward, the kernel gradient and the weights after
+//! Adam steps (the three measures of `cryptonn::equivalence`), inference
+//! without autodiff, and the geometries it rejects.
 
 #![allow(clippy::unwrap_used)] // Unwraps are allowed in tests.
 #![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
@@ -14,9 +14,9 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData, Tolerance};
 use cryptonn_authority::{Authority, IssueAll};
 use cryptonn_burn::{
-    EncryptedBatch, Error, QuantizationConfig, SecureContext, SecureConv2d, SecureConv2dConfig,
+    EncryptedImages, Error, QuantizationConfig, SecureContext, SecureConv2d, SecureConv2dConfig,
 };
-use cryptonn_client::{Client, Samples, im2col};
+use cryptonn_client::ImageClient;
 use cryptonn_fe::feip::Decryptor;
 use cryptonn_fe::{DlogConfig, DlogTable, Ristretto255};
 use rand::rngs::StdRng;
@@ -54,29 +54,21 @@ fn conv(stride: usize, padding: usize, device: &Device) -> Conv2d {
         .init(device)
 }
 
-/// The encrypted patches of `pixels` for `layer`, and a context whose
+/// The encrypted images of `pixels` for `layer`, and a context whose
 /// authority issues every key.
 struct Setup {
-    patches: EncryptedBatch<Ristretto255>,
+    images: EncryptedImages<Ristretto255>,
     ctx: SecureContext<Ristretto255>,
 }
 
 fn setup(layer: &SecureConv2d, pixels: &[i64], table: Arc<DlogTable<Ristretto255>>) -> Setup {
     let mut rng = StdRng::seed_from_u64(11);
     let geometry = layer.patch_geometry([1, SIDE, SIDE]).unwrap();
-    let patches = im2col(pixels, &geometry, IMAGES).unwrap();
-    let features = geometry.patch_len();
     let authority = Arc::new(Authority::<Ristretto255>::new(IssueAll));
     let keys = authority.patch_keys(geometry, IMAGES, &mut rng).unwrap();
-    let samples = Samples {
-        inputs: &patches,
-        features,
-        input_scale: 255.0,
-        labels: None, // Labels are per image, not per patch.
-    };
-    let patches = Client::new(&keys)
+    let images = ImageClient::new(&keys, geometry)
         .unwrap()
-        .encrypt(&samples, 1, &mut rng)
+        .encrypt(pixels, 255.0, &mut rng)
         .unwrap();
     let ctx = SecureContext::new(
         authority,
@@ -84,7 +76,7 @@ fn setup(layer: &SecureConv2d, pixels: &[i64], table: Arc<DlogTable<Ristretto255
         // Compare with plaintext exactly: ask keys even for sparse error vectors.
         QuantizationConfig::new().with_min_key_support(1),
     );
-    Setup { patches, ctx }
+    Setup { images, ctx }
 }
 
 fn rel_err<const D: usize>(secure: &Tensor<D>, plain: &Tensor<D>) -> f64 {
@@ -118,7 +110,6 @@ fn equivalence(stride: usize, padding: usize) -> [f64; 3] {
     let mut secure = SecureConv2d::try_from(plain.clone()).unwrap();
     let s = setup(&secure, &pixels, table());
     let x = plain_images(&pixels, &device);
-    let input = [IMAGES, 1, SIDE, SIDE];
     let out = plain.forward(x.clone()).dims();
     let mut rng = StdRng::seed_from_u64(12);
     let target: Vec<f32> = (0..out.iter().product())
@@ -129,7 +120,7 @@ fn equivalence(stride: usize, padding: usize) -> [f64; 3] {
     let mut errors = [0.0; 3];
     for step in 0..=3 {
         let z_plain = plain.forward(x.clone());
-        let z_secure = secure.forward(&s.patches, input, &s.ctx).unwrap();
+        let z_secure = secure.forward(&s.images, &s.ctx).unwrap();
         assert_eq!(z_secure.dims(), out);
         let plain_grads = loss(z_plain.clone(), &target).backward();
         let secure_grads = loss(z_secure.clone(), &target).backward();
@@ -183,7 +174,7 @@ fn matches_conv2d_stride_2_padding_1() {
 }
 
 #[test]
-fn im2col_times_kernel_is_burn_conv2d() {
+fn pixel_space_keys_times_images_are_burn_conv2d() {
     let device = Device::ndarray();
     let pixels = pixels(1);
     let x = plain_images(&pixels, &device);
@@ -198,21 +189,32 @@ fn im2col_times_kernel_is_burn_conv2d() {
     for layer in layers {
         let layer: SecureConv2d = layer;
         let geometry = layer.patch_geometry([1, SIDE, SIDE]).unwrap();
-        let patches = im2col(&pixels, &geometry, IMAGES).unwrap();
+        let taps = geometry.patch_len();
+        let kernels = layer.weight.val().to_data().to_vec::<f32>().unwrap();
+        let bias = layer.bias.as_ref().unwrap().val().to_data();
+        let bias = bias.to_vec::<f32>().unwrap();
+        // ⟨x_b, E_p·W_c⟩: the pixel each tap reads at p, from E_p·e_tap.
+        let mut z = Vec::new();
+        for image in pixels.chunks(SIDE * SIDE) {
+            for (c, kernel) in kernels.chunks(taps).enumerate() {
+                for p in 0..geometry.positions() {
+                    let mut sum = bias[c];
+                    for (tap, &w) in kernel.iter().enumerate() {
+                        let mut e = vec![0; taps];
+                        e[tap] = 1;
+                        let v = geometry.pixel_vector(&e, p);
+                        if let Some(pixel) = v.iter().position(|&a| a == 1) {
+                            sum += w * image[pixel] as f32 / 255.0;
+                        }
+                    }
+                    z.push(sum);
+                }
+            }
+        }
         let [h_out, w_out] = geometry.output();
-        let features = geometry.patch_len();
-        let rows = IMAGES * h_out * w_out;
-        let patches: Vec<f32> = patches.iter().map(|&p| p as f32 / 255.0).collect();
-        let patches = Tensor::<2>::from_data(TensorData::new(patches, [rows, features]), &device);
-        // Each output channel's kernel, flattened, is the key vector.
-        let keys = layer.weight.val().reshape([CHANNELS, features]).transpose();
-        let bias = layer.bias.as_ref().unwrap().val().unsqueeze_dim(0);
-        let z = (patches.matmul(keys) + bias)
-            .reshape([IMAGES, h_out, w_out, CHANNELS])
-            .permute([0, 3, 1, 2]);
+        let z = TensorData::new(z, [IMAGES, CHANNELS, h_out, w_out]);
         let expected = layer.clone().into_conv2d().forward(x.clone());
-        z.to_data()
-            .assert_approx_eq::<f32>(&expected.to_data(), Tolerance::absolute(1e-5));
+        z.assert_approx_eq::<f32>(&expected.to_data(), Tolerance::absolute(1e-5));
         layer
             .forward_plain(x.clone())
             .to_data()
@@ -229,9 +231,7 @@ fn inference_without_autodiff() {
         .init(&device);
     let pixels = pixels(2);
     let s = setup(&layer, &pixels, table());
-    let secure = layer
-        .forward(&s.patches, [IMAGES, 1, SIDE, SIDE], &s.ctx)
-        .unwrap();
+    let secure = layer.forward(&s.images, &s.ctx).unwrap();
     let plain = layer.forward_plain(plain_images(&pixels, &device));
     assert!(rel_err(&secure, &plain) <= 1e-2);
 }
@@ -257,61 +257,31 @@ fn init_and_swap_keep_conv2d_weights() {
         ([1, 1], [1, 1], 1)
     );
     assert_eq!(secure.channels(), [2, 3]);
-    assert_eq!(secure.patch_features(), 18);
 }
 
-fn rejected(layer: &SecureConv2d, s: &Setup, input: [usize; 4]) -> bool {
-    matches!(
-        layer.forward(&s.patches, input, &s.ctx),
-        Err(Error::Shape { .. })
-    )
+fn rejected(layer: &SecureConv2d, s: &Setup) -> bool {
+    matches!(layer.forward(&s.images, &s.ctx), Err(Error::Shape { .. }))
 }
 
 #[test]
-fn rejects_wrong_patch_count() {
+fn rejects_images_of_another_geometry() {
     let device = Device::ndarray();
     let layer: SecureConv2d = conv(1, 0, &device).try_into().unwrap();
     let s = setup(&layer, &pixels(3), table());
-    assert!(
-        layer
-            .forward(&s.patches, [IMAGES, 1, SIDE, SIDE], &s.ctx)
-            .is_ok()
-    );
-    // One image more or fewer, another image size, or another stride.
-    assert!(rejected(&layer, &s, [IMAGES + 1, 1, SIDE, SIDE]));
-    assert!(rejected(&layer, &s, [IMAGES - 1, 1, SIDE, SIDE]));
-    assert!(rejected(&layer, &s, [IMAGES, 1, SIDE + 1, SIDE]));
-    assert!(rejected(&layer, &s, [0, 1, SIDE, SIDE]));
+    assert!(layer.forward(&s.images, &s.ctx).is_ok());
+    // Another stride, padding, kernel or number of input channels.
     let strided: SecureConv2d = conv(2, 0, &device).try_into().unwrap();
-    assert!(rejected(&strided, &s, [IMAGES, 1, SIDE, SIDE]));
-}
-
-#[test]
-fn rejects_wrong_patch_features() {
-    let device = Device::ndarray();
-    let layer: SecureConv2d = conv(1, 0, &device).try_into().unwrap();
-    let s = setup(&layer, &pixels(4), table());
-    // Two input channels want 18 features per patch, the batch has 9.
-    let wide = SecureConv2dConfig::new([2, CHANNELS], [KERNEL, KERNEL]).init(&device);
-    assert!(rejected(&wide, &s, [IMAGES, 2, SIDE, SIDE]));
-    // And the input shape must agree with the layer's channels.
-    assert!(rejected(&wide, &s, [IMAGES, 1, SIDE, SIDE]));
-    // A 2×2 kernel on the same geometry: 4 features.
+    let padded: SecureConv2d = conv(1, 1, &device).try_into().unwrap();
     let small = SecureConv2dConfig::new([1, CHANNELS], [2, 2]).init(&device);
-    assert!(rejected(&small, &s, [IMAGES, 1, SIDE - 1, SIDE - 1]));
-}
-
-#[test]
-fn rejects_kernel_larger_than_input() {
-    let device = Device::ndarray();
-    let layer: SecureConv2d = conv(1, 0, &device).try_into().unwrap();
-    let s = setup(&layer, &pixels(5), table());
-    assert!(rejected(&layer, &s, [IMAGES, 1, 2, 2]));
-    assert!(rejected(&layer, &s, [IMAGES, 1, 0, SIDE]));
+    let wide = SecureConv2dConfig::new([2, CHANNELS], [KERNEL, KERNEL]).init(&device);
+    for other in [strided, padded, small, wide] {
+        assert!(rejected(&other, &s));
+    }
+    // `Same` with an even kernel pads asymmetrically: no geometry at all.
     let even_same = SecureConv2dConfig::new([1, CHANNELS], [2, 2])
         .with_padding(PaddingConfig2d::Same)
         .init(&device);
-    assert!(rejected(&even_same, &s, [IMAGES, 1, SIDE, SIDE]));
+    assert!(rejected(&even_same, &s));
 }
 
 #[test]
@@ -321,9 +291,7 @@ fn rejects_values_beyond_the_dlog_bound() {
     // Forward values reach 255 · 2047 · 9 ≫ 2¹².
     let small = Arc::new(DlogTable::new(DlogConfig::new(1 << 6, 1 << 12)).unwrap());
     let s = setup(&layer, &pixels(6), small);
-    let err = layer
-        .forward(&s.patches, [IMAGES, 1, SIDE, SIDE], &s.ctx)
-        .unwrap_err();
+    let err = layer.forward(&s.images, &s.ctx).unwrap_err();
     assert!(
         matches!(err, Error::Fe(cryptonn_fe::Error::OutOfBound { .. })),
         "{err}"

@@ -11,8 +11,8 @@ use cryptonn_protocol::{
     BatchPublicKeys, EncryptedBatch, EncryptedLabels, EncryptedRows, Error, Result, RowPublicKeys,
 };
 
-pub mod patches;
-pub use patches::im2col;
+pub mod images;
+pub use images::ImageClient;
 
 /// Encrypts batches for one set of [`BatchPublicKeys`] (or [`RowPublicKeys`]).
 /// Holds public keys only; building it precomputes fixed-base tables for

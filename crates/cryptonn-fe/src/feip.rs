@@ -31,6 +31,14 @@ use crate::{Error, Result};
 /// separate multiplications (building it costs about four of them).
 const CT0_TABLE_MIN_KEYS: usize = 8;
 
+/// Entries of one vector encrypted per parallel task: long vectors (a whole
+/// batch of images) spread over the cores, short ones stay in one task.
+const ENCRYPT_CHUNK: usize = 256;
+
+/// Points of one ciphertext per parallel task of a decryption: one
+/// ciphertext of a whole batch spreads over the cores.
+const DECRYPT_CHUNK: usize = 4096;
+
 /// The largest vector length accepted by [`setup`].
 pub const MAX_DIM: usize = 1 << 20;
 
@@ -328,10 +336,12 @@ pub fn setup<G: Group, R: CryptoRng + ?Sized>(
 /// [`Error::LengthMismatch`] if y has the wrong length.
 pub fn derive_key<G: Group>(msk: &MasterSecretKey<G>, y: &[i64]) -> Result<FunctionKey<G>> {
     check_len(msk.dim(), y.len())?;
+    // y is public: skipping its zeros leaks nothing about s.
     let sk = msk
         .s
         .iter()
         .zip(y)
+        .filter(|&(_, &yi)| yi != 0)
         .fold(G::scalar_from_i64(0), |acc, (s, &yi)| {
             G::scalar_add(&acc, &G::scalar_mul(s, &G::scalar_from_i64(yi)))
         });
@@ -380,11 +390,12 @@ fn encrypt_with<G: Group>(
     mpk: &MasterPublicKey<G>,
     x: &[i64],
     r: &G::Scalar,
-    r_times_h: impl Fn(usize, &G::Scalar) -> G::Element,
+    r_times_h: impl Fn(usize, &G::Scalar) -> G::Element + Sync,
 ) -> Result<Ciphertext<G>> {
     check_len(mpk.dim(), x.len())?;
     let ct = x
-        .iter()
+        .par_iter()
+        .with_min_len(ENCRYPT_CHUNK)
         .enumerate()
         .map(|(i, &xi)| G::add(&r_times_h(i, r), &G::mul_base_small(xi)))
         .collect();
@@ -493,8 +504,7 @@ impl<G: Group> Decryptor<G> {
         for key in keys {
             Self::check_pair(key, ct)?;
         }
-        let ys: Vec<&[i64]> = keys.iter().map(|k| k.y.as_slice()).collect();
-        let sums = vartime_multiscalar_mul_shared::<G>(&ct.ct, &ys)?;
+        let sums = Self::inner_product_sums(keys, &ct.ct)?;
         let table = (keys.len() >= CT0_TABLE_MIN_KEYS).then(|| G::fixed_base(&ct.ct0));
         Ok(sums
             .iter()
@@ -505,6 +515,36 @@ impl<G: Group> Decryptor<G> {
                     .as_ref()
                     .map_or_else(|| G::mul(&ct.ct0, &neg_sk), |t| G::mul_fixed(t, &neg_sk));
                 G::add(sum, &term)
+            })
+            .collect())
+    }
+
+    /// Σᵢ yⱼᵢ·ctᵢ for every key j, over chunks of the points in parallel
+    /// when there are many.
+    fn inner_product_sums(
+        keys: &[FunctionKey<G>],
+        points: &[G::Element],
+    ) -> Result<Vec<G::Element>> {
+        let chunk_sums = |start: usize, chunk: &[G::Element]| {
+            let ys: Vec<&[i64]> = keys
+                .iter()
+                .map(|k| &k.y[start..start + chunk.len()])
+                .collect();
+            vartime_multiscalar_mul_shared::<G>(chunk, &ys)
+        };
+        if points.len() < 2 * DECRYPT_CHUNK {
+            return chunk_sums(0, points);
+        }
+        let partial = points
+            .par_chunks(DECRYPT_CHUNK)
+            .enumerate()
+            .map(|(c, chunk)| chunk_sums(c * DECRYPT_CHUNK, chunk))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((0..keys.len())
+            .map(|j| {
+                partial
+                    .iter()
+                    .fold(G::identity(), |acc, sums| G::add(&acc, &sums[j]))
             })
             .collect())
     }
@@ -625,6 +665,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn long_ciphertexts_decrypt_in_parallel_chunks_exactly() {
+        // Past two chunks, with a ragged last one, and sparse keys.
+        let n = 2 * DECRYPT_CHUNK + 37;
+        let mut rng = StdRng::seed_from_u64(9);
+        let (msk, mpk) = setup::<Ristretto255, _>(n, &mut rng).unwrap();
+        let x: Vec<i64> = (0..n as i64).map(|i| (i * 37) % 7 - 3).collect();
+        let ys: Vec<Vec<i64>> = (0..9i64)
+            .map(|k| {
+                (0..n as i64)
+                    .map(|i| {
+                        if (i + k) % 5 == 0 {
+                            (i * k) % 255 - 127
+                        } else {
+                            0
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let keys: Vec<_> = ys.iter().map(|y| derive_key(&msk, y).unwrap()).collect();
+        let ct = encrypt(&mpk, &x, &mut rng).unwrap();
+        let got = ristretto().decrypt_batch(&keys, &[ct]).unwrap();
+        let expected: Vec<i64> = ys.iter().map(|y| dot(&x, y)).collect();
+        assert_eq!(got, expected);
     }
 
     #[test]

@@ -29,7 +29,7 @@ impl core::fmt::Display for Side {
 }
 
 /// A FEIP master key as a policy sees it: its id, side and dimension, and
-/// for the patches of a convolution, their geometry.
+/// for the images of a convolution, its geometry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MasterKey {
     /// The key's id.
@@ -38,33 +38,52 @@ pub struct MasterKey {
     pub side: Side,
     /// Its dimension.
     pub dim: usize,
-    /// Row side only: the ciphertexts are the im2col patches of images of
-    /// this geometry, so a key for y gives `positions()` equations on each
-    /// image ([`PatchGeometry::pixel_vector`]), not one.
+    /// The ciphertexts are images of this geometry under a convolution: one
+    /// per image on the row side (`dim` = pixels), one for the whole batch
+    /// on the column side (`dim` = images·pixels). A request then names a
+    /// kernel (rows) or an error vector (columns), and gives one key per
+    /// [`MasterKey::equations`] vector.
     pub patches: Option<PatchGeometry>,
 }
 
 impl MasterKey {
-    /// The dimension of the unknowns the key's equations are on: the
-    /// image's pixels for the rows of a patch batch, otherwise `dim`.
-    pub fn equation_dim(&self) -> usize {
-        match (self.side, self.patches) {
-            (Side::Rows, Some(g)) => g.pixels(),
-            _ => self.dim,
+    /// The length of each vector a key request names: the kernel's
+    /// `patch_len` on a convolution's rows, `images·positions` errors on its
+    /// columns, otherwise `dim`.
+    pub fn request_len(&self) -> usize {
+        match (self.side, &self.patches) {
+            (Side::Rows, Some(g)) => g.patch_len(),
+            (Side::Columns, Some(g)) => self.dim / g.pixels() * g.positions(),
+            (_, None) => self.dim,
         }
     }
 
-    /// The equations keys for `ys` give on each vector encrypted under this
-    /// key, as vectors of [`MasterKey::equation_dim`]: `ys` themselves, or
-    /// for the rows of a patch batch, every `E_p·y`. Lazy, so a budget can
-    /// stop at the first equation too many.
+    /// The vectors (of `dim` entries) whose keys a request for `ys` gives,
+    /// which are the equations the server gets on what is encrypted under
+    /// this key: `ys` themselves, or for a convolution, every `E_p·y`
+    /// ([`PatchGeometry::pixel_vectors`]) on the rows and every `G_j·δ`
+    /// ([`PatchGeometry::gradient_vectors`]) on the columns. Lazy, so a
+    /// budget can stop at the first equation too many.
     pub fn equations<'a>(
         &'a self,
         ys: &'a [Vec<i64>],
     ) -> Box<dyn Iterator<Item = Cow<'a, [i64]>> + 'a> {
         match (self.side, &self.patches) {
             (Side::Rows, Some(g)) => Box::new(g.pixel_vectors(ys).map(Cow::Owned)),
-            _ => Box::new(ys.iter().map(|y| Cow::Borrowed(&y[..]))),
+            (Side::Columns, Some(g)) => Box::new(
+                g.gradient_vectors(ys, self.dim / g.pixels())
+                    .map(Cow::Owned),
+            ),
+            (_, None) => Box::new(ys.iter().map(|y| Cow::Borrowed(&y[..]))),
+        }
+    }
+
+    /// Keys (and equations) one requested vector gives.
+    pub fn keys_per_request(&self) -> usize {
+        match (self.side, &self.patches) {
+            (Side::Rows, Some(g)) => g.positions(),
+            (Side::Columns, Some(g)) => g.patch_len(),
+            (_, None) => 1,
         }
     }
 }
@@ -122,8 +141,7 @@ pub struct Budget {
     pub rank: usize,
     /// The most the policy allows (the side's cap, at most `dim`).
     pub limit: usize,
-    /// The dimension of the unknowns ([`MasterKey::equation_dim`]): the
-    /// master key's, or the image's pixels for a patch batch's rows.
+    /// The master key's dimension: the unknowns its equations are on.
     pub dim: usize,
 }
 
@@ -133,8 +151,8 @@ impl Budget {
         self.limit.saturating_sub(self.rank)
     }
 
-    /// Whether a request giving `equations` more equations (one per key
-    /// vector; `positions` per vector for a patch batch's rows) is sure to
+    /// Whether a request giving `equations` more equations
+    /// ([`MasterKey::keys_per_request`] per vector) is sure to
     /// be granted: it raises the rank by at most that, and never beyond `dim`.
     pub fn can_serve(&self, equations: usize) -> bool {
         self.rank + equations.min(self.dim.saturating_sub(self.rank)) <= self.limit

@@ -1,15 +1,19 @@
-//! The public geometry of a convolution's im2col patches, and what a key
-//! for a patch vector reveals in pixel space.
+//! The public geometry of a convolution, and what keys for its kernels and
+//! for its back-propagated errors reveal in pixel space.
 //!
 //! Patch p of an image x (`C × H × W`) is the `C × kh × kw` window under
-//! output position `p = oh·W_out + ow`, zero outside the image. A FEIP key
-//! for a patch vector y therefore reveals, for every image and position,
+//! output position `p = oh·W_out + ow`, zero outside the image. The client
+//! encrypts whole images, so the server decrypts a convolution output with a
+//! key for the pixel-space vector
 //!
 //! `⟨patch(x, p), y⟩ = ⟨x, E_p·y⟩`,
 //!
-//! where `E_p·y` ([`PatchGeometry::pixel_vector`]) places y's entries on the
-//! window's pixels. One key is `H_out·W_out` equations on each image, not
-//! one: a rank budget must count them in pixel space.
+//! where `E_p·y` ([`PatchGeometry::pixel_vector`]) places the kernel y on
+//! the window's pixels: one kernel is `H_out·W_out` keys, and as many
+//! equations on each image. The kernel gradient for tap j (one entry of the
+//! kernel) is `Σ_b Σ_p δ_b,p · patch(x_b, p)_j = ⟨X, G_j·δ⟩` over the whole
+//! batch X, with `G_j·δ` ([`PatchGeometry::gradient_vector`]) placing each
+//! error δ_b,p on the pixel tap j of window p reads.
 
 use serde::{Deserialize, Serialize};
 
@@ -147,40 +151,76 @@ impl PatchGeometry {
         self.image.iter().product()
     }
 
-    /// `E_p·y`: the pixel-space vector v with `⟨x, v⟩ = ⟨patch(x, p), y⟩`
-    /// for every image x. Entries of y over the padding are dropped, and so
-    /// are entries past `patch_len()`; a `position` past `positions()` lands
-    /// on no pixel (all zeros): a budget never under-counts for it.
-    pub fn pixel_vector(&self, y: &[i64], position: usize) -> Vec<i64> {
-        let mut v = vec![0; self.pixels()];
-        if position >= self.positions() {
-            return v;
+    /// The pixel tap `tap` of the window at `position` reads (channel
+    /// first, then kernel row, then kernel column, as Burn flattens a
+    /// kernel), or `None` over the padding or past the geometry.
+    fn tap_pixel(&self, position: usize, tap: usize) -> Option<usize> {
+        if position >= self.positions() || tap >= self.patch_len() {
+            return None;
         }
         let ([_, height, width], [kh, kw]) = (self.image, self.kernel);
         let w_out = self.output()[1];
-        // The window's top-left corner, in padded coordinates.
-        let top = position / w_out * self.stride[0];
-        let left = position % w_out * self.stride[1];
-        let inside = |corner: usize, offset: usize, pad: usize, len: usize| {
-            (corner + offset).checked_sub(pad).filter(|&r| r < len)
-        };
-        let entries = (0..self.image[0])
-            .flat_map(|c| (0..kh).flat_map(move |i| (0..kw).map(move |j| (c, i, j))));
-        for ((c, i, j), &value) in entries.zip(y) {
-            let row = inside(top, i, self.padding[0], height);
-            let col = inside(left, j, self.padding[1], width);
-            if let (Some(r), Some(q)) = (row, col) {
-                v[(c * height + r) * width + q] += value;
+        let (c, i, j) = (tap / (kh * kw), tap / kw % kh, tap % kw);
+        // In padded coordinates, the window's corner plus the tap's offset.
+        let row = (position / w_out * self.stride[0] + i)
+            .checked_sub(self.padding[0])
+            .filter(|&r| r < height)?;
+        let col = (position % w_out * self.stride[1] + j)
+            .checked_sub(self.padding[1])
+            .filter(|&q| q < width)?;
+        Some((c * height + row) * width + col)
+    }
+
+    /// `E_p·y`: the pixel-space vector v with `⟨x, v⟩ = ⟨patch(x, p), y⟩`
+    /// for every image x. Entries of y over the padding are dropped, and so
+    /// are entries past `patch_len()`; a `position` past `positions()` lands
+    /// on no pixel (all zeros).
+    pub fn pixel_vector(&self, y: &[i64], position: usize) -> Vec<i64> {
+        let mut v = vec![0; self.pixels()];
+        for (tap, &value) in y.iter().enumerate() {
+            if let Some(pixel) = self.tap_pixel(position, tap) {
+                v[pixel] += value;
             }
         }
         v
     }
 
-    /// Every equation keys for `ys` give on each image: `E_p·y` for each y
-    /// and position p, lazily (a budget stops as soon as one is too many).
+    /// Every key (and equation on each image) a request for kernels `ys`
+    /// gives: `E_p·y` for each y, then each position p, lazily (a budget
+    /// stops as soon as one is too many).
     pub fn pixel_vectors<'a>(&'a self, ys: &'a [Vec<i64>]) -> impl Iterator<Item = Vec<i64>> + 'a {
         ys.iter()
             .flat_map(move |y| (0..self.positions()).map(move |p| self.pixel_vector(y, p)))
+    }
+
+    /// `G_j·δ`: the vector v over a batch of `images` images (image-major,
+    /// `images·pixels()` entries) with `⟨X, v⟩ = Σ_b Σ_p δ_b,p · patch(x_b, p)_j`,
+    /// the kernel gradient of tap j for errors δ laid out `[images, positions]`.
+    /// Entries of δ past `images·positions()` are dropped; a tap past
+    /// `patch_len()` lands on no pixel.
+    pub fn gradient_vector(&self, delta: &[i64], images: usize, tap: usize) -> Vec<i64> {
+        let (pixels, positions) = (self.pixels(), self.positions());
+        let mut v = vec![0; images.saturating_mul(pixels)];
+        for (b, errors) in delta.chunks(positions).take(images).enumerate() {
+            for (p, &d) in errors.iter().enumerate() {
+                if let Some(pixel) = self.tap_pixel(p, tap) {
+                    v[b * pixels + pixel] += d;
+                }
+            }
+        }
+        v
+    }
+
+    /// Every key (and equation on the batch) a request for error vectors
+    /// `ys` gives: `G_j·δ` for each δ, then each tap j, lazily.
+    pub fn gradient_vectors<'a>(
+        &'a self,
+        ys: &'a [Vec<i64>],
+        images: usize,
+    ) -> impl Iterator<Item = Vec<i64>> + 'a {
+        ys.iter().flat_map(move |y| {
+            (0..self.patch_len()).map(move |j| self.gradient_vector(y, images, j))
+        })
     }
 }
 
@@ -210,6 +250,38 @@ mod tests {
         assert_eq!(g.pixel_vectors(&[y.to_vec()]).count(), 16);
         assert_eq!(g.pixel_vector(&y, 16), vec![0; 9]);
         assert_eq!(g.pixel_vector(&y, usize::MAX), vec![0; 9]);
+    }
+
+    #[test]
+    fn gradient_vector_is_the_transposed_patches_times_the_errors() {
+        // 2 images of 1×3×3, 2×2 kernel, stride 1, no padding: 4 positions.
+        let g = PatchGeometry::new([1, 3, 3], [2, 2], [1, 1], [0, 0]).unwrap();
+        let x: Vec<i64> = (0..18).map(|v| v * 7 % 11 - 5).collect();
+        let delta: Vec<i64> = (0..8).map(|v| 3 - v).collect();
+        for tap in 0..4 {
+            let through_patches: i64 = (0..8)
+                .map(|bp| {
+                    let (b, p) = (bp / 4, bp % 4);
+                    let mut e = vec![0; 4];
+                    e[tap] = 1;
+                    let v = g.pixel_vector(&e, p);
+                    delta[bp]
+                        * x[b * 9..][..9]
+                            .iter()
+                            .zip(&v)
+                            .map(|(a, c)| a * c)
+                            .sum::<i64>()
+                })
+                .sum();
+            let v = g.gradient_vector(&delta, 2, tap);
+            assert_eq!(v.len(), 18);
+            assert_eq!(
+                x.iter().zip(&v).map(|(a, c)| a * c).sum::<i64>(),
+                through_patches
+            );
+        }
+        assert_eq!(g.gradient_vectors(&[delta.clone()], 2).count(), 4);
+        assert_eq!(g.gradient_vector(&delta, 2, 4), vec![0; 18]);
     }
 
     #[test]

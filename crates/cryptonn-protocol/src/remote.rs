@@ -302,17 +302,21 @@ impl<G: Group> KeyService<G> for RemoteAuthority<G> {
     fn feip_keys(&self, instance: KeyId, ys: &[Vec<i64>]) -> Result<Vec<feip::FunctionKey<G>>> {
         let request = FeipKeysRequest::new(instance, ys.to_vec());
         let response: FeipKeysResponse<G> = self.post(Some(instance), "/feip-keys", &request)?;
-        check_count(response.keys.len(), ys.len())?;
+        // A convolution's master key answers one key per equation, a fixed
+        // number per vector (which the caller checks); others one per vector.
+        let per_vector = response.keys.len() / ys.len().max(1);
+        check_count(response.keys.len(), ys.len() * per_vector.max(1))?;
         if response.keys.iter().any(|k| k.id() != instance) {
             return Err(transport(
                 "the authority answered keys of another master key",
             ));
         }
-        if response
-            .keys
-            .iter()
-            .zip(ys)
-            .any(|(k, y)| k.y() != y.as_slice())
+        if per_vector == 1
+            && response
+                .keys
+                .iter()
+                .zip(ys)
+                .any(|(k, y)| k.y() != y.as_slice())
         {
             return Err(transport("the authority answered keys for other vectors"));
         }

@@ -42,10 +42,12 @@ pub struct BatchKeysRequest {
     pub features: usize,
     /// Samples in the batch (the column key's dimension).
     pub batch: usize,
-    /// For the im2col patches of a convolution: their geometry, with
-    /// `features = patch_len` and `batch` a multiple of `positions`. The
-    /// row budget then counts each kernel as `positions` equations on every
-    /// image. Absent for ordinary batches.
+    /// For the images of a convolution: its geometry, with `features` the
+    /// image's pixels and `batch` the images. The row key then encrypts each
+    /// image and a request for a kernel gives one key per position; the
+    /// column key (dimension `batch·features`) encrypts the whole batch and
+    /// a request for an error vector gives one key per kernel tap
+    /// ([`crate::MasterKey::equations`]). Absent for ordinary batches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[new(default)]
     pub patches: Option<crate::PatchGeometry>,
@@ -67,11 +69,14 @@ pub struct RowKeysRequest {
 pub struct FeipKeysRequest {
     /// The master key.
     pub master_key: KeyId,
-    /// The key vectors, each of the master key's dimension.
+    /// The key vectors, each of the master key's dimension (for a
+    /// convolution's keys, a kernel or an error vector: see
+    /// [`crate::MasterKey::request_len`]).
     pub vectors: Vec<Vec<i64>>,
 }
 
-/// The answer to [`FeipKeysRequest`], one key per vector, in order.
+/// The answer to [`FeipKeysRequest`], in order: one key per vector, or
+/// for a convolution's master key one per equation each vector gives.
 #[derive(Clone, Serialize, Deserialize, new)]
 #[serde(bound = "", deny_unknown_fields)]
 pub struct FeipKeysResponse<G: Group> {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use cryptonn_fe::feip::{Ciphertext, Decryptor};
 use cryptonn_fe::{Group, KeyId};
-use cryptonn_protocol::{KeyService, Result};
+use cryptonn_protocol::{Error, KeyService, Result};
 
 use crate::quantize::Quantized;
 
@@ -101,26 +101,56 @@ impl<G: Group> Server<G> {
         input_scale: f64,
         min_support: usize,
     ) -> Result<Vec<f32>> {
+        self.decrypt_expanded(key, cts, columns, 1, input_scale, min_support)
+    }
+
+    /// [`Server::decrypt_columns`] under a master key that answers `fan`
+    /// keys per vector (a convolution's: one per position for a kernel, one
+    /// per tap for an error vector, in that order). Returns
+    /// `[cts·fan, columns]`, row-major, row `i·fan + f` from ciphertext i
+    /// and the f-th key of each vector.
+    ///
+    /// # Errors
+    /// As [`Server::decrypt_columns`], and [`Error::InvalidBatch`] if the
+    /// authority answers another number of keys.
+    pub fn decrypt_expanded(
+        &self,
+        key: KeyId,
+        cts: &[Ciphertext<G>],
+        columns: &Quantized,
+        fan: usize,
+        input_scale: f64,
+        min_support: usize,
+    ) -> Result<Vec<f32>> {
         let width = columns.columns();
         let supported = |v: &Vec<i64>| v.iter().filter(|&&d| d != 0).count() >= min_support.max(1);
         let active: Vec<usize> = (0..columns.vectors.len())
             .filter(|&v| supported(&columns.vectors[v]))
             .collect();
         if active.is_empty() {
-            return Ok(vec![0.0; cts.len() * width]);
+            return Ok(vec![0.0; cts.len() * fan * width]);
         }
         let ys: Vec<Vec<i64>> = active.iter().map(|&v| columns.vectors[v].clone()).collect();
         let keys = self.timed(Phase::KeyDerivation, || self.keys.feip_keys(key, &ys))?;
+        if keys.len() != active.len() * fan {
+            return Err(Error::InvalidBatch(format!(
+                "the authority answered {} keys for {} vectors, {fan} each expected",
+                keys.len(),
+                active.len()
+            )));
+        }
         let products = self.timed(Phase::Decryption, || {
             self.decryptor.decrypt_batch(&keys, cts)
         })?;
         let mut full = vec![0i64; columns.vectors.len()];
-        let mut out = Vec::with_capacity(cts.len() * width);
-        for row in products.chunks(active.len()) {
-            for (&n, &v) in row.iter().zip(&active) {
-                full[v] = n;
+        let mut out = Vec::with_capacity(cts.len() * fan * width);
+        for row in products.chunks(keys.len()) {
+            for f in 0..fan {
+                for (a, &v) in active.iter().enumerate() {
+                    full[v] = row[a * fan + f];
+                }
+                out.extend((0..width).map(|j| columns.decode(&full, j, input_scale) as f32));
             }
-            out.extend((0..width).map(|j| columns.decode(&full, j, input_scale) as f32));
         }
         Ok(out)
     }
