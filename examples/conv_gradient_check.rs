@@ -16,7 +16,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Parser;
 use cryptonn::authority::{Authority, IssueAll};
-use cryptonn::equivalence::{EquivalenceReport, Twins, encrypt_patches};
+use cryptonn::equivalence::{EquivalenceReport, Twins, encrypt_images};
 use cryptonn::fe::feip::Decryptor;
 use cryptonn::fe::{DlogConfig, DlogTable, Ristretto255};
 use cryptonn::nn::{Error, QuantizationConfig, Result, SecureContext, SecureConv2d};
@@ -79,10 +79,10 @@ fn compare(
         .init(device);
     let secure = SecureConv2d::try_from(plain.clone())?;
 
-    // Client: the patches of the batch, one encrypted sample each.
+    // Client: each image, and the whole batch, encrypted.
     let authority = Arc::new(Authority::<Ristretto255>::new(IssueAll));
-    let (encrypted, [h_out, w_out]) =
-        encrypt_patches(&authority, &secure, &pixels, [b, side], &mut rng)?;
+    let encrypted = encrypt_images(&authority, &secure, &pixels, [b, side], &mut rng)?;
+    let [h_out, w_out] = encrypted.geometry().output();
     let quantization = QuantizationConfig::new()
         .with_weight_bits(args.weight_bits)
         .with_delta_bits(args.delta_bits)
@@ -94,12 +94,11 @@ fn compare(
         .map(|_| rng.random_range(-1.0f32..1.0))
         .collect();
     let target = Tensor::<4>::from_data(TensorData::new(target, out), device);
-    let input = [b, 1, side, side];
     Twins {
         plain,
         secure,
         forward_plain: &|c: &Conv2d| c.forward(x.clone()),
-        forward_secure: &|c: &SecureConv2d| c.forward(&encrypted, input, &ctx),
+        forward_secure: &|c: &SecureConv2d| c.forward(&encrypted, &ctx),
         weight_plain: |c| c.weight.val(),
         weight_secure: |c| c.weight.val(),
         check_backward: &|| ctx.check_backward(),

@@ -18,9 +18,9 @@ use serde::Serialize;
 
 use cryptonn_authority::{Authority, IssueAll};
 use cryptonn_burn::{
-    EncryptedBatch, Error, QuantizationConfig, Result, SecureContext, SecureConv2d, SecureLinear,
+    EncryptedImages, Error, QuantizationConfig, Result, SecureContext, SecureConv2d, SecureLinear,
 };
-use cryptonn_client::{Client, Samples, im2col};
+use cryptonn_client::{Client, ImageClient, Samples};
 
 /// What to compare.
 #[derive(Debug, Clone, Copy)]
@@ -150,32 +150,23 @@ impl<P: Module, S: Module, const D: usize, const W: usize> Twins<'_, P, S, D, W>
     }
 }
 
-/// The client's side of a secure convolution, played in process: the im2col
-/// patches of `images` square single-channel images of side `side` (row-major
+/// The client's side of a secure convolution, played in process:
+/// `images` square single-channel images of side `side` (row-major
 /// `pixels`, 0..=255), encrypted under fresh keys from `authority` as one
-/// batch for `conv`. Returns the batch and the output size `[H_out, W_out]`.
+/// batch for `conv`.
 ///
 /// # Errors
 /// Shapes that do not fit `conv`, and the FE errors of key setup and encryption.
-pub fn encrypt_patches<G: Group, R: CryptoRng + ?Sized>(
+pub fn encrypt_images<G: Group, R: CryptoRng + ?Sized>(
     authority: &Authority<G>,
     conv: &SecureConv2d,
     pixels: &[i64],
     [images, side]: [usize; 2],
     rng: &mut R,
-) -> Result<(EncryptedBatch<G>, [usize; 2])> {
+) -> Result<EncryptedImages<G>> {
     let geometry = conv.patch_geometry([1, side, side])?;
-    let patches = im2col(pixels, &geometry, images)?;
-    let features = geometry.patch_len();
     let keys = authority.patch_keys(geometry, images, rng)?;
-    let samples = Samples {
-        inputs: &patches,
-        features,
-        input_scale: 255.0,
-        labels: None,
-    };
-    let batch = Client::new(&keys)?.encrypt(&samples, 1, rng)?;
-    Ok((batch, geometry.output()))
+    ImageClient::new(&keys, geometry)?.encrypt(pixels, 255.0, rng)
 }
 
 /// Runs the comparison on `device` (an autodiff device) with keys from a

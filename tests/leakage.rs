@@ -214,18 +214,11 @@ fn one_convolution_forward_pass_gives_the_images_back() {
     let (images, n) = (2, geometry.pixels());
     let pixels: Vec<i64> = (0..images * n).map(|_| rng.random_range(0..256)).collect();
     let kernels = random_vectors(&mut rng, 3, geometry.patch_len());
-    let patches = cryptonn_client::im2col(&pixels, &geometry, images).unwrap();
     let encrypt = |authority: &Authority<Ristretto255>, rng: &mut StdRng| {
         let keys = authority.patch_keys(geometry, images, rng).unwrap();
-        let samples = Samples {
-            inputs: &patches,
-            features: geometry.patch_len(),
-            input_scale: 255.0,
-            labels: None,
-        };
-        Client::new(&keys)
+        cryptonn_client::ImageClient::new(&keys, geometry)
             .unwrap()
-            .encrypt(&samples, 1, rng)
+            .encrypt(&pixels, 255.0, rng)
             .unwrap()
     };
 

@@ -1,14 +1,15 @@
 //! LeNet-5's secure first convolution (`mnist_secure --model lenet`): the
-//! real authority, the client's encrypted patches, the server's keys for the
-//! quantized kernels and their decryptions (one forward pass), then the
-//! images solved for by least squares. And what the rank budget answers.
+//! real authority, the client's encrypted images, the server's keys for the
+//! quantized kernels at every position and their decryptions (one forward
+//! pass), then the images solved for by least squares. And what the rank
+//! budget answers.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use cryptonn::attack::{self, Quality};
 use cryptonn::authority::{Authority, Caps, RankBudget};
-use cryptonn::equivalence::encrypt_patches;
+use cryptonn::equivalence::encrypt_images;
 use cryptonn::fe::Ristretto255;
 use cryptonn::fe::feip::Decryptor;
 use cryptonn::mnist::lenet::{Conv1, LeNetConfig};
@@ -65,12 +66,12 @@ pub fn case(
     let positions = geometry.positions();
     let full = Caps {
         rows: n,
-        cols: images * positions,
+        cols: images * n,
     };
     let min_support = config.quantization.min_key_support;
     let authority = Authority::<Ristretto255>::new(RankBudget::new(full, min_support, 1.0, rng));
     let authority = Arc::new(authority);
-    let (batch, _) = encrypt_patches(&authority, &conv, truth, [images, lenet.side], rng)?;
+    let batch = encrypt_images(&authority, &conv, truth, [images, lenet.side], rng)?;
     let server = authority.requester("curious-server");
     let keys = server.feip_keys(batch.row_key(), &kernels)?;
     let products = decryptor.decrypt_batch(&keys, batch.rows())?;
@@ -109,7 +110,7 @@ fn quantized_kernels(conv: &SecureConv2d, config: &TrainingConfig) -> AuditResul
 }
 
 /// The answer of a rank budget with row cap `cap` to conv1's keys on fresh
-/// patch keys for one image.
+/// convolution keys for one image.
 fn refusal(
     geometry: PatchGeometry,
     cap: usize,

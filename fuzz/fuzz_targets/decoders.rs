@@ -6,7 +6,7 @@ use std::path::Path;
 
 use cryptonn::fe::{Modp2048, Ristretto255, febo, feip};
 use cryptonn::mnist::idx;
-use cryptonn::nn::EncryptedBatch;
+use cryptonn::nn::{EncryptedBatch, EncryptedImages};
 use libfuzzer_sys::fuzz_target;
 
 fn json<T: serde::de::DeserializeOwned>(bytes: &[u8]) {
@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else {
         return;
     };
-    match which % 12 {
+    match which % 13 {
         0 => json::<feip::MasterPublicKey<Ristretto255>>(rest),
         1 => json::<feip::FunctionKey<Ristretto255>>(rest),
         2 => json::<feip::Ciphertext<Ristretto255>>(rest),
@@ -33,6 +33,7 @@ fuzz_target!(|data: &[u8]| {
         10 => {
             let _ = idx::parse(rest, 1, Path::new("fuzz"));
         }
+        11 => json::<EncryptedImages<Ristretto255>>(rest),
         _ => {
             let _ = idx::parse(rest, 3, Path::new("fuzz"));
         }

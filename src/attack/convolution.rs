@@ -13,8 +13,9 @@ use super::{Error, Result};
 
 /// The least-squares solution of every image's forward equations: `kernels`
 /// are the integer key vectors (one per output channel), `products` the
-/// decrypted inner products, row-major `[images·positions, kernels]` (patch
-/// `b·P + p`, as the client encrypts them). Returns the images, row-major
+/// decrypted inner products, row-major `[images, kernels·positions]` (key
+/// `k·P + p` of each image, in the order the authority answers a request
+/// for the kernels: [`PatchGeometry::pixel_vectors`]). Returns the images, row-major
 /// `[images, pixels]`, unrounded.
 ///
 /// # Errors
@@ -35,10 +36,9 @@ pub fn solve_convolution(
         return Err(shape("products", per_image, products.len()));
     }
     // Rows of A as (pixel, coefficient) lists: each has at most kh·kw·C entries.
-    let rows: Vec<Vec<(usize, f64)>> = (0..positions)
-        .flat_map(|p| kernels.iter().map(move |y| (p, y)))
-        .map(|(p, y)| {
-            let v = geometry.pixel_vector(y, p);
+    let rows: Vec<Vec<(usize, f64)>> = geometry
+        .pixel_vectors(kernels)
+        .map(|v| {
             v.iter()
                 .enumerate()
                 .filter(|&(_, &a)| a != 0)
@@ -91,14 +91,9 @@ mod tests {
         let kernels: Vec<Vec<i64>> = (0..3)
             .map(|_| (0..9).map(|_| rng.random_range(-127..=127)).collect())
             .collect();
-        let image_ref = &image;
-        let products: Vec<i64> = (0..g.positions())
-            .flat_map(|p| {
-                kernels.iter().map(move |y| {
-                    let v = g.pixel_vector(y, p);
-                    v.iter().zip(image_ref).map(|(a, b)| a * b).sum::<i64>()
-                })
-            })
+        let products: Vec<i64> = g
+            .pixel_vectors(&kernels)
+            .map(|v| v.iter().zip(&image).map(|(a, b)| a * b).sum::<i64>())
             .collect();
         let guess = solve_convolution(&g, &kernels, &products).unwrap();
         let rounded: Vec<i64> = guess.iter().map(|v| v.round() as i64).collect();

@@ -17,7 +17,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::tensor::{Device, Tensor};
-use cryptonn_burn::{EncryptedBatch, Error, SecureContext, SecureConv2d};
+use cryptonn_burn::{EncryptedImages, Error, SecureContext, SecureConv2d};
 use cryptonn_fe::Group;
 
 /// Layer sizes of LeNet-5 on square single-channel images.
@@ -75,6 +75,12 @@ impl LeNetConfig {
     /// conv1: `6 · (side − 4)²`, 3,456 for MNIST — more than its 784 pixels.
     pub fn equations_per_image(&self) -> usize {
         CONV1_CHANNELS * self.conv1_side() * self.conv1_side()
+    }
+
+    /// Equations on the whole batch one step's conv1 kernel gradient gives:
+    /// one per channel and kernel tap.
+    pub fn gradient_equations_per_step(&self) -> usize {
+        CONV1_CHANNELS * KERNEL * KERNEL
     }
 
     /// A model whose first convolution is secure or plain; the same device
@@ -147,26 +153,24 @@ impl LeNet {
         self.head(z1)
     }
 
-    /// Logits for the encrypted im2col patches of `input = [batch, 1, side,
-    /// side]` images (`cryptonn_client::im2col` with no padding).
+    /// Logits for encrypted `[batch, 1, side, side]` images.
     ///
     /// # Shapes
-    /// `EncryptedBatch [batch·(side − 4)², 25] -> [batch, classes]`
+    /// `EncryptedImages [batch, 1, side, side] -> [batch, classes]`
     ///
     /// # Errors
     /// [`Error::InvalidBatch`] for a plain conv1; otherwise as
     /// [`SecureConv2d::forward`].
     pub fn forward_encrypted<G: Group>(
         &self,
-        patches: &EncryptedBatch<G>,
-        input: [usize; 4],
+        images: &EncryptedImages<G>,
         ctx: &SecureContext<G>,
     ) -> cryptonn_burn::Result<Tensor<2>> {
         match &self.conv1 {
             Conv1::Plain(_) => Err(Error::InvalidBatch(
                 "a plain conv1 cannot read ciphertexts".into(),
             )),
-            Conv1::Secure(conv) => Ok(self.head(conv.forward(patches, input, ctx)?)),
+            Conv1::Secure(conv) => Ok(self.head(conv.forward(images, ctx)?)),
         }
     }
 }

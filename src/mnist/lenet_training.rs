@@ -3,7 +3,7 @@
 //!
 //! The three parties play in this process, as in projection mode: an
 //! [`Authority`] under the paper's policy ([`IssueAll`]), a client that
-//! encrypts the im2col patches of each batch under fresh master keys when
+//! encrypts the images of each batch under fresh master keys when
 //! the batch is trained (so one batch of ciphertexts at a time is in
 //! memory, and every epoch encrypts again), and the server, which decrypts
 //! conv1's outputs and its kernel gradient with function keys. Labels travel
@@ -21,7 +21,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::equivalence::encrypt_patches;
+use crate::equivalence::encrypt_images;
 use burn::tensor::{Device, Tensor};
 use cryptonn_authority::{Caps, IssueAll};
 use cryptonn_burn::SecureContext;
@@ -31,7 +31,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::data::Dataset;
-use super::lenet::{CONV1_CHANNELS, LeNet, LeNetConfig};
+use super::lenet::{LeNet, LeNetConfig};
 use super::parties::Parties;
 use super::privacy::PrivacyReport;
 use super::report::{PhaseSeconds, Report, RunReport, peak_memory_mib};
@@ -108,16 +108,17 @@ pub(super) fn run(
         }),
     };
     // IssueAll: no cap below full rank on either side. Each step's column
-    // master key gets one key per conv1 channel (δ's channels).
+    // master key (the whole batch's pixels) gets one key per conv1 channel
+    // and kernel tap.
     let caps = Caps {
         rows: train.features,
-        cols: config.batch_size * lenet.conv1_side() * lenet.conv1_side(),
+        cols: config.batch_size * train.features,
     };
     let privacy = secure.as_ref().map(|_| {
         PrivacyReport::new(
             Privacy::Cryptonn,
             lenet.equations_per_image(),
-            CONV1_CHANNELS,
+            lenet.gradient_equations_per_step(),
             caps,
         )
     });
@@ -166,7 +167,7 @@ fn train_plain(
     Ok(plain_report(config, epochs, batches.len(), elapsed, None))
 }
 
-/// The secure run: each step, the client encrypts the batch's patches under
+/// The secure run: each step, the client encrypts the batch's images under
 /// fresh master keys and the server trains conv1 on them.
 fn train_secure<G: Group>(
     config: &TrainingConfig,
@@ -207,13 +208,12 @@ fn train_secure<G: Group>(
             let indices = &batches[b];
             let encrypting = Instant::now();
             let pixels = train.pixels(indices);
-            let (encrypted, [h_out, w_out]) =
-                encrypt_patches(&authority, &conv1, &pixels, [indices.len(), side], &mut rng)?;
+            let encrypted =
+                encrypt_images(&authority, &conv1, &pixels, [indices.len(), side], &mut rng)?;
             client_encryption += encrypting.elapsed().as_secs_f64();
-            bytes_per_image = encrypted.ciphertext_bytes_per_sample() * h_out * w_out;
-            let input = [indices.len(), 1, side, side];
+            bytes_per_image = encrypted.ciphertext_bytes_per_image();
             let step = cross_entropy_step(
-                model.forward_encrypted(&encrypted, input, &ctx)?,
+                model.forward_encrypted(&encrypted, &ctx)?,
                 train.targets(indices, &device),
             );
             ctx.check_backward()?;

@@ -474,7 +474,7 @@ fn load_key<G: Group>(
                 dim: key.dim,
                 patches: key.patches,
             };
-            let ys = store.issued_vectors(key.id, key.dim)?;
+            let ys = store.issued_vectors(key.id, master.request_len())?;
             state.policy.restore(&master, &ys);
             let replayed = state.policy.budget(&master).map(|b| b.rank);
             if let (Some(stored), Some(replayed)) = (key.rank, replayed)

@@ -251,11 +251,12 @@ pub trait Store: Send + Sync {
     /// A storage error or a malformed row.
     fn master_keys(&self) -> StateResult<Vec<StoredMasterKey>>;
 
-    /// The vectors issued under `master_key`, in issue order, each of length `dim`.
+    /// The vectors requested under `master_key`, in issue order, each of
+    /// length `len` (the key's `MasterKey::request_len`).
     ///
     /// # Errors
     /// A storage error or a vector of another length.
-    fn issued_vectors(&self, master_key: KeyId, dim: usize) -> StateResult<Vec<Vec<i64>>>;
+    fn issued_vectors(&self, master_key: KeyId, len: usize) -> StateResult<Vec<Vec<i64>>>;
 
     /// Stores new master keys, all or none, committed on return.
     ///
@@ -960,13 +961,15 @@ pub(crate) mod tests {
         let budget = authority.budget_of(keys.rows.id()).unwrap().unwrap();
         assert_eq!((budget.rank, budget.dim), (2, 8));
         // The column key kept its geometry too: an error vector over the 3
-        // images' 2 positions is one key per tap, counted on the batch.
-        let gradient = authority
-            .feip_keys(keys.cols.id(), &[vec![1, -2, 3, 1, 2, -1]])
-            .unwrap();
-        assert_eq!(gradient.len(), 4);
+        // images' 2 positions is one key per tap, 4 equations on the batch,
+        // over the column cap of 2.
+        let gradient = authority.feip_keys(keys.cols.id(), &[vec![1, -2, 3, 1, 2, -1]]);
+        let Err(cryptonn_protocol::Error::KeyRefused(why)) = gradient else {
+            panic!("4 gradient equations issued under a column cap of 2");
+        };
+        assert!(why.contains("4 equations on the batch"), "{why}");
         let budget = authority.budget_of(keys.cols.id()).unwrap().unwrap();
-        assert_eq!((budget.rank, budget.dim), (4, 24));
+        assert_eq!((budget.rank, budget.dim), (0, 24));
         // A second kernel is two more equations per image: over the cap of 3.
         let refused = authority.feip_keys(keys.rows.id(), &[vec![1, 2, 3, 4]]);
         assert!(matches!(
