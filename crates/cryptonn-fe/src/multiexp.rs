@@ -31,7 +31,8 @@ pub fn vartime_multiscalar_mul_small<G: Group>(
         return Ok(G::identity());
     }
     let bits = 64 - max.leading_zeros();
-    let window = window_bits(points.len(), bits);
+    let nonzero = scalars.iter().filter(|&&k| k != 0).count();
+    let window = window_bits(nonzero, bits);
     let windows = bits.div_ceil(window);
     let mask = (1u64 << window) - 1;
 
@@ -103,11 +104,16 @@ pub fn vartime_multiscalar_mul_shared<G: Group>(
     // Few vectors, digits too wide for the offset-binary planes, or vectors
     // sparse enough that one addition per non-zero beats the shared tables:
     // bucket method per vector.
+    let per_vector = per_vector_cost(ys, max);
+    let sparse = sparse_cost(points.len(), ys, max);
     if ys.len() < SHARED_MIN_KEYS
         || points.is_empty()
         || max >= 1 << 61
-        || per_vector_cost(ys, max) < shared_cost(points.len(), ys.len(), max)
+        || per_vector.min(sparse) < shared_cost(points.len(), ys.len(), max)
     {
+        if sparse < per_vector && ys.len() >= SHARED_MIN_KEYS {
+            return Ok(vartime_multiscalar_mul_sparse::<G>(points, ys, max));
+        }
         return ys
             .iter()
             .map(|y| vartime_multiscalar_mul_small::<G>(points, y))
@@ -174,6 +180,94 @@ fn per_vector_cost(ys: &[&[i64]], max: u64) -> usize {
     nonzero + ys.len() * (4 << bits)
 }
 
+/// Σᵢ yᵢ·Pᵢ for many sparse vectors y sharing the points P (a
+/// convolution's kernels placed on every window, 25 non-zeros of 784): a
+/// table of the first 2^[`SPARSE_WINDOW`] − 1 multiples of each point is built
+/// once, then each vector costs one addition per non-zero entry and window,
+/// and the window's doublings (Straus' interleaved method). Positive and
+/// negative entries go to separate sums, subtracted once per vector.
+fn vartime_multiscalar_mul_sparse<G: Group>(
+    points: &[G::Element],
+    ys: &[&[i64]],
+    max: u64,
+) -> Vec<G::Element> {
+    let bits = 64 - max.leading_zeros();
+    if bits == 0 {
+        return vec![G::identity(); ys.len()];
+    }
+    let window = SPARSE_WINDOW.min(bits);
+    let (windows, mask) = (bits.div_ceil(window), (1u64 << window) - 1);
+    let mut used = vec![false; points.len()];
+    for y in ys {
+        for (u, &k) in used.iter_mut().zip(y.iter()) {
+            *u |= k != 0;
+        }
+    }
+    // multiples[i][d − 1] = d·Pᵢ for the points some vector uses.
+    let multiples: Vec<Vec<G::Element>> = points
+        .iter()
+        .zip(&used)
+        .map(|(p, &u)| {
+            let mut row: Vec<G::Element> = Vec::new();
+            if u {
+                row.push(p.clone());
+                for d in 1..mask as usize {
+                    row.push(G::add(&row[d - 1], p));
+                }
+            }
+            row
+        })
+        .collect();
+    ys.iter()
+        .map(|y| {
+            let terms: Vec<(usize, u64, bool)> = y
+                .iter()
+                .enumerate()
+                .filter(|&(_, &k)| k != 0)
+                .map(|(i, &k)| (i, k.unsigned_abs(), k > 0))
+                .collect();
+            let mut pos: Option<G::Element> = None;
+            let mut neg: Option<G::Element> = None;
+            for w in (0..windows).rev() {
+                for acc in [&mut pos, &mut neg] {
+                    if let Some(a) = acc.as_mut() {
+                        for _ in 0..window {
+                            *a = G::double(a);
+                        }
+                    }
+                }
+                for &(i, k, positive) in &terms {
+                    let digit = ((k >> (w * window)) & mask) as usize;
+                    if digit != 0 {
+                        let acc = if positive { &mut pos } else { &mut neg };
+                        accumulate::<G>(acc, &multiples[i][digit - 1]);
+                    }
+                }
+            }
+            match (pos, neg) {
+                (Some(p), Some(n)) => G::sub(&p, &n),
+                (Some(p), None) => p,
+                (None, Some(n)) => G::sub(&G::identity(), &n),
+                (None, None) => G::identity(),
+            }
+        })
+        .collect()
+}
+
+/// Additions of the sparse method: the multiples of every point, then one
+/// per non-zero entry and window of each vector, and its doublings (twice,
+/// for the two signs).
+fn sparse_cost(points: usize, ys: &[&[i64]], max: u64) -> usize {
+    let bits = (64 - max.leading_zeros()).max(1);
+    let window = SPARSE_WINDOW.min(bits);
+    let windows = bits.div_ceil(window) as usize;
+    let nonzero: usize = ys
+        .iter()
+        .map(|y| y.iter().filter(|&&v| v != 0).count())
+        .sum();
+    points * ((1 << window) - 2) + windows * nonzero + ys.len() * 2 * bits as usize
+}
+
 /// Additions of the shared method: 2^CHUNK per chunk of points for the
 /// tables, then one per chunk and bit plane of every vector.
 fn shared_cost(points: usize, vectors: usize, max: u64) -> usize {
@@ -186,6 +280,8 @@ fn shared_cost(points: usize, vectors: usize, max: u64) -> usize {
 const CHUNK: usize = 8;
 /// Below this many vectors, per-vector bucket multiplication is cheaper.
 const SHARED_MIN_KEYS: usize = 8;
+/// Window of the sparse method: 15 multiples per point.
+const SPARSE_WINDOW: u32 = 4;
 
 /// All 2^len subset sums of `points`, indexed by bit mask.
 fn subset_sums<G: Group>(points: &[G::Element]) -> Vec<G::Element> {
@@ -267,6 +363,59 @@ mod tests {
     fn matches_naive_modp() {
         check::<Modp2048>(&[5, -3, 0, 255, -256]);
         check::<Modp2048>(&[-7]);
+    }
+
+    /// Kernel-like vectors: `support` signed entries up to `bound` among `n`.
+    fn check_sparse<G: Group>(n: usize, keys: usize, support: usize, bound: i64) {
+        let g = G::generator();
+        let points: Vec<_> = (0..n as i64)
+            .map(|i| G::vartime_mul_small(&g, 11 * i + 3))
+            .collect();
+        let ys: Vec<Vec<i64>> = (0..keys)
+            .map(|k| {
+                let mut y = vec![0i64; n];
+                for t in 0..support {
+                    let v = ((k * 7919 + t * 104_729) as i64) % (2 * bound + 1) - bound;
+                    y[(k * 13 + t * 29) % n] = if t == 0 {
+                        bound
+                    } else if t == 1 {
+                        -bound
+                    } else {
+                        v
+                    };
+                }
+                y
+            })
+            .collect();
+        let refs: Vec<&[i64]> = ys.iter().map(Vec::as_slice).collect();
+        let max = bound.unsigned_abs();
+        let sparse = vartime_multiscalar_mul_sparse::<G>(&points, &refs, max);
+        let dispatched = vartime_multiscalar_mul_shared::<G>(&points, &refs).unwrap();
+        for ((y, a), b) in ys.iter().zip(sparse).zip(dispatched) {
+            let expected = naive::<G>(&points, y);
+            assert_eq!(a, expected);
+            assert_eq!(b, expected);
+        }
+    }
+
+    #[test]
+    fn sparse_matches_naive() {
+        check_sparse::<Ristretto255>(784, 24, 25, 2047);
+        check_sparse::<Ristretto255>(50, 9, 3, 1);
+        check_sparse::<Ristretto255>(64, 8, 5, (1 << 20) - 1);
+        check_sparse::<Modp2048>(40, 8, 4, 127);
+        // A convolution's forward keys take the sparse path; dense MLP
+        // keys stay shared.
+        let kernel: Vec<i64> = (0..784)
+            .map(|i| if i % 31 == 0 { 2047 } else { 0 })
+            .collect();
+        let kernels = vec![kernel.as_slice(); 3456];
+        let sparse = sparse_cost(784, &kernels, 2047);
+        assert!(sparse < per_vector_cost(&kernels, 2047));
+        assert!(sparse < shared_cost(784, 3456, 2047));
+        let dense = vec![100i64; 784];
+        let dense = [dense.as_slice(); 64];
+        assert!(sparse_cost(784, &dense, 127) > shared_cost(784, 64, 127));
     }
 
     fn check_shared<G: Group>(n: usize, keys: usize, bound: i64) {
