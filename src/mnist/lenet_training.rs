@@ -115,8 +115,7 @@ pub(super) fn run(
         cols: config.batch_size * train.features,
     };
     let privacy = secure.as_ref().map(|_| {
-        PrivacyReport::new(
-            Privacy::Cryptonn,
+        PrivacyReport::convolution(
             lenet.equations_per_image(),
             lenet.gradient_equations_per_step(),
             caps,

@@ -19,6 +19,9 @@ pub struct PrivacyReport {
     pub column_equations_per_batch: usize,
     /// The caps the authority enforced.
     pub caps: Caps,
+    /// Whether the secure layer is a convolution: its gradient equations are
+    /// then on each batch's pixels together, not per pixel.
+    pub convolution: bool,
     /// The strongest attack measured for this mode and these equations, from
     /// the audit's table (not measured on this run's images).
     pub measured_leakage: Option<MeasuredLeakage>,
@@ -73,13 +76,42 @@ impl PrivacyReport {
             row_equations_per_image: rows,
             column_equations_per_batch: cols,
             caps,
+            convolution: false,
             measured_leakage: measured(mode, rows, cols),
+        }
+    }
+
+    /// The report for a secure convolution under the paper's policy: `rows`
+    /// equations per image, `cols` gradient equations on each batch's pixels
+    /// per step, and the audit's convolution case, which needs the forward
+    /// pass alone.
+    pub fn convolution(rows: usize, cols: usize, caps: Caps) -> Self {
+        Self {
+            convolution: true,
+            measured_leakage: Some(MeasuredLeakage {
+                mode: Privacy::Cryptonn,
+                row_equations_per_image: rows,
+                column_equations_per_batch: cols,
+                best_attack: "least squares on one forward pass".into(),
+                mean_psnr_db: 99.0,
+                exact_images: 1.0,
+                exact_pixels: 1.0,
+                source: "cargo run --release --example leakage_audit -- --convolution-only \
+                         (32 of 32 images exact)"
+                    .into(),
+            }),
+            ..Self::new(Privacy::Cryptonn, rows, cols, caps)
         }
     }
 
     /// One line for the summary.
     pub fn line(&self) -> String {
         let issued = match self.mode {
+            Privacy::Cryptonn if self.convolution => format!(
+                "paper's mode, secure convolution: {} equations per image and {} gradient \
+                 equations on each batch's pixels per step issued",
+                self.row_equations_per_image, self.column_equations_per_batch
+            ),
             Privacy::Cryptonn => format!(
                 "paper's mode: {} equations per image and {} gradient equations per pixel issued",
                 self.row_equations_per_image, self.column_equations_per_batch

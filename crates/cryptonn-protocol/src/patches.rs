@@ -280,7 +280,10 @@ mod tests {
                 through_patches
             );
         }
-        assert_eq!(g.gradient_vectors(&[delta.clone()], 2).count(), 4);
+        assert_eq!(
+            g.gradient_vectors(std::slice::from_ref(&delta), 2).count(),
+            4
+        );
         assert_eq!(g.gradient_vector(&delta, 2, 4), vec![0; 18]);
     }
 
