@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use burn::config::Config;
+use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
@@ -50,6 +51,18 @@ pub enum OptimizerKind {
     Adam,
     /// Plain stochastic gradient descent.
     Sgd,
+}
+
+/// How the learning rate moves over the run's steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// `lr` at every step.
+    Constant,
+    /// From `lr` down to 0 along a half cosine over all the run's steps
+    /// (Burn's `CosineAnnealingLrScheduler`): the last steps move the weights
+    /// little, so two runs that differ only by rounding end close together.
+    Cosine,
 }
 
 /// How the server gets the output error ŷ − y.
@@ -136,6 +149,9 @@ pub struct TrainingConfig {
     /// Optimizer. Default Adam.
     #[config(default = "OptimizerKind::Adam")]
     pub optimizer: OptimizerKind,
+    /// Learning-rate schedule. Default constant.
+    #[config(default = "LrSchedule::Constant")]
+    pub lr_schedule: LrSchedule,
     /// Seed of weights, data order, keys and encryption randomness. Default 42.
     #[config(default = 42)]
     pub seed: u64,
@@ -257,6 +273,23 @@ pub fn optimizer(config: &TrainingConfig) -> ModuleOptimizer {
     match config.optimizer {
         OptimizerKind::Adam => AdamConfig::new().init(),
         OptimizerKind::Sgd => SgdConfig::new().init(),
+    }
+}
+
+/// The learning rate of every step of a run of `steps` optimizer steps.
+///
+/// # Errors
+/// [`TrainError::Config`] for a learning rate Burn's scheduler refuses
+/// (outside (0, 1]) or a run without steps.
+pub fn learning_rates(config: &TrainingConfig, steps: usize) -> Result<Vec<f64>, TrainError> {
+    match config.lr_schedule {
+        LrSchedule::Constant => Ok(vec![config.lr; steps]),
+        LrSchedule::Cosine => {
+            let mut scheduler = CosineAnnealingLrSchedulerConfig::new(config.lr, steps)
+                .init()
+                .map_err(|e| TrainError::Config(format!("cosine learning rate: {e}")))?;
+            Ok((0..steps).map(|_| scheduler.step().base()).collect())
+        }
     }
 }
 
@@ -477,6 +510,7 @@ pub(super) fn train_epochs<M: Module>(
     mut step: impl FnMut(&M, usize) -> Result<(f64, Gradients), TrainError>,
 ) -> Result<(M, Vec<EpochReport>, Option<String>), TrainError> {
     let mut optim = optimizer(config);
+    let mut lrs = learning_rates(config, config.epochs * batches)?.into_iter();
     let mut epochs: Vec<EpochReport> = Vec::new();
     let mut stopped = None;
     for epoch in 0..config.epochs {
@@ -499,7 +533,7 @@ pub(super) fn train_epochs<M: Module>(
                 other => other?,
             };
             model = optim.step(
-                config.lr,
+                lrs.next().unwrap_or(config.lr),
                 model.clone(),
                 GradientsParams::from_grads(grads, &model),
             );
@@ -610,4 +644,24 @@ pub(super) fn authority<G: Group>(
         authority = authority.with_audit_log(AuditLog::append_to(path)?);
     }
     Ok(Arc::new(authority))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learning_rates_follow_the_schedule() {
+        let constant = TrainingConfig::new().with_lr(0.01);
+        assert_eq!(learning_rates(&constant, 3).ok(), Some(vec![0.01; 3]));
+        let cosine = constant.with_lr_schedule(LrSchedule::Cosine);
+        let lrs = learning_rates(&cosine, 128).unwrap_or_default();
+        assert_eq!(lrs.len(), 128);
+        assert!((lrs[0] - 0.01).abs() < 1e-12, "starts at lr: {}", lrs[0]);
+        assert!(lrs.windows(2).all(|w| w[1] <= w[0]), "never rises");
+        assert!(lrs[127] < 1e-5, "ends near 0: {}", lrs[127]);
+        // Burn's scheduler refuses a rate above 1 and a run without steps.
+        assert!(learning_rates(&cosine.clone().with_lr(2.0), 4).is_err());
+        assert!(learning_rates(&cosine, 0).is_err());
+    }
 }
