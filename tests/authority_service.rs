@@ -257,6 +257,48 @@ fn serves_health_info_and_key_timings() {
 }
 
 #[test]
+fn serves_convolution_keys_one_per_equation() {
+    let f = Fixture::start("conv", Caps { rows: 16, cols: 32 }, 1);
+    let geometry =
+        r#""patches": {"image": [1, 4, 4], "kernel": [3, 3], "stride": [1, 1], "padding": [0, 0]}"#;
+    let client = Some(f.token(Role::Client));
+    // Features are the image's pixels (16), not the kernel's taps (9).
+    let wrong = format!(r#"{{"features": 9, "batch": 8, {geometry}}}"#);
+    let answer = f.post("/batch-keys", client, wrong.as_bytes());
+    assert_eq!(answer.error(), ErrorCode::BadRequest);
+    let body = format!(r#"{{"features": 16, "batch": 2, {geometry}}}"#);
+    let keys: BatchPublicKeys<G> = f.post("/batch-keys", client, body.as_bytes()).json();
+    assert_eq!((keys.rows.dim(), keys.cols.dim()), (16, 32));
+
+    let server = Some(f.token(Role::Server));
+    // A kernel: one key per position (2×2), each for the kernel on its window.
+    let kernel = vec![1, -2, 3, 0, 5, -1, 2, 2, -3];
+    let answer = f.post("/feip-keys", server, &feip_body(keys.rows.id(), &[kernel]));
+    let response: FeipKeysResponse<G> = answer.json();
+    assert_eq!(response.keys.len(), 4);
+    assert!(response.keys.iter().all(|k| k.y().len() == 16));
+    assert_eq!(
+        f.budget(keys.rows.id()).map(|b| (b.rank, b.dim)),
+        Some((4, 16))
+    );
+    // An error vector over 2 images × 4 positions: one key per tap.
+    let delta = vec![3, -1, 2, 5, -4, 1, 1, 2];
+    let answer = f.post("/feip-keys", server, &feip_body(keys.cols.id(), &[delta]));
+    let response: FeipKeysResponse<G> = answer.json();
+    assert_eq!(response.keys.len(), 9);
+    assert!(response.keys.iter().all(|k| k.y().len() == 32));
+    // A vector of the key's dimension is not a kernel: refused, nothing spent.
+    let before = snapshot(&f, &[keys.rows.id(), keys.cols.id()]);
+    let answer = f.post(
+        "/feip-keys",
+        server,
+        &feip_body(keys.rows.id(), &[vec![1; 16]]),
+    );
+    assert_eq!(answer.error(), ErrorCode::BadRequest);
+    assert_eq!(snapshot(&f, &[keys.rows.id(), keys.cols.id()]), before);
+}
+
+#[test]
 fn serves_febo_keys_and_refuses_bad_ones() {
     let (f, keys, ids) = with_one_batch("febo");
     let server = Some(f.token(Role::Server));
