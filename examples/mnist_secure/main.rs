@@ -30,7 +30,7 @@ struct Args {
     /// paper's LeNet-5 with its first convolution secure, which gives the
     /// server 3,456 equations per 784-pixel image and so needs --policy
     /// issue-all; its own defaults (4096 images, batch 32, 1 epoch) finish
-    /// in about 9 minutes on 2 idle cores. Labels are sent in the clear.
+    /// in about 8 minutes on 2 idle cores. Labels are sent in the clear.
     #[arg(long, value_enum, default_value = "mlp")]
     model: ModelKind,
     /// budget: the authority enforces the per-image rank budget (--row-cap,
@@ -195,8 +195,8 @@ const MLP_DEFAULTS: ModelDefaults = ModelDefaults {
 
 /// LeNet-5's: every training image is encrypted whole, twice (row and
 /// batch ciphertexts, 0.04 s per image on 2 cores), and costs the server
-/// 3,456 decryptions per pass (about 0.08 s), so one epoch of 4096 images
-/// in about 9 minutes. Batches of 32 give twice the optimizer steps of 64 at
+/// 3,456 decryptions per pass (about 0.07 s), so one epoch of 4096 images
+/// in about 8 minutes. Batches of 32 give twice the optimizer steps of 64 at
 /// the same cost.
 const LENET_DEFAULTS: ModelDefaults = ModelDefaults {
     epochs: 1,

@@ -31,13 +31,13 @@ pub struct LeNetConfig {
     pub classes: usize,
 }
 
-/// The first convolution: secure (on encrypted im2col patches) or plain.
+/// The first convolution: secure (on encrypted images) or plain.
 /// Both hold the same weights in the same layout.
 #[derive(Module, Debug)]
 pub enum Conv1 {
     /// Burn's convolution on plaintext images.
     Plain(Conv2d),
-    /// The convolution on encrypted patches.
+    /// The convolution on encrypted images.
     Secure(SecureConv2d),
 }
 
