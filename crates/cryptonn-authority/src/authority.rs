@@ -335,6 +335,7 @@ impl<G: Group> Authority<G> {
             .get(&instance)
             .ok_or(Error::UnknownKey(instance))?;
         let master = *master;
+        check_derived_size(&master, ys.len())?;
         if let Some(y) = ys.iter().find(|y| y.len() != master.request_len()) {
             return Err(cryptonn_fe::Error::LengthMismatch {
                 expected: master.request_len(),
@@ -498,6 +499,25 @@ fn load_key<G: Group>(
     Ok(())
 }
 
+/// The most key-vector entries one request may make the authority derive:
+/// a convolution's request names short vectors but is answered with dense
+/// keys (LeNet-5's forward pass: 3,456 keys of 784 entries, 2.7 million).
+pub const MAX_DERIVED_ENTRIES: usize = 1 << 27;
+
+/// Refuses a request whose keys would hold more than [`MAX_DERIVED_ENTRIES`]
+/// entries, before anything is derived or spent.
+fn check_derived_size(master: &MasterKey, vectors: usize) -> Result<()> {
+    let keys = vectors.saturating_mul(master.keys_per_request());
+    if keys.saturating_mul(master.dim) > MAX_DERIVED_ENTRIES {
+        return Err(Error::Shape {
+            what: "keys one request derives [keys, dimension] (at most 2^27 entries)",
+            expected: vec![MAX_DERIVED_ENTRIES / master.dim.max(1), master.dim],
+            got: vec![keys, master.dim],
+        });
+    }
+    Ok(())
+}
+
 /// How a policy sees a new master key of `side` (no patches).
 fn described<G: Group>(msk: &feip::MasterSecretKey<G>, side: Side) -> MasterKey {
     MasterKey {
@@ -615,5 +635,37 @@ mod tests {
             );
         }
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_a_convolution_request_too_large_to_derive() {
+        // 1×1024×1024 images under a 1×1 kernel: each kernel would be 2²⁰
+        // keys of 2²⁰ entries.
+        let g = PatchGeometry::new([1, 1024, 1024], [1, 1], [1, 1], [0, 0]).unwrap();
+        let key = MasterKey {
+            id: KeyId::random(&mut rand::rng()),
+            side: Side::Rows,
+            dim: 1 << 20,
+            patches: Some(g),
+        };
+        assert!(matches!(
+            check_derived_size(&key, 1),
+            Err(Error::Shape { .. })
+        ));
+        // LeNet-5's forward and backward requests fit.
+        let lenet = PatchGeometry::new([1, 28, 28], [5, 5], [1, 1], [0, 0]).unwrap();
+        let rows = MasterKey {
+            dim: 784,
+            patches: Some(lenet),
+            ..key
+        };
+        assert!(check_derived_size(&rows, 6).is_ok());
+        let cols = MasterKey {
+            side: Side::Columns,
+            dim: 32 * 784,
+            ..rows
+        };
+        assert!(check_derived_size(&cols, 6).is_ok());
+        assert!(check_derived_size(&cols, usize::MAX).is_err());
     }
 }
