@@ -104,8 +104,9 @@ pub fn vartime_multiscalar_mul_shared<G: Group>(
     // Few vectors, digits too wide for the offset-binary planes, or vectors
     // sparse enough that one addition per non-zero beats the shared tables:
     // bucket method per vector.
-    let per_vector = per_vector_cost(ys, max);
-    let sparse = sparse_cost(points.len(), ys, max);
+    let nonzero = nonzero_entries(ys);
+    let per_vector = per_vector_cost(nonzero, ys.len(), max);
+    let sparse = sparse_cost(points.len(), nonzero, ys.len(), max);
     if ys.len() < SHARED_MIN_KEYS
         || points.is_empty()
         || max >= 1 << 61
@@ -169,15 +170,19 @@ pub fn vartime_multiscalar_mul_shared<G: Group>(
         .collect())
 }
 
-/// Additions of the bucket method over `ys`: one per non-zero entry, and
-/// about 4·2^bits to reduce the positive and negative buckets of each vector.
-fn per_vector_cost(ys: &[&[i64]], max: u64) -> usize {
+/// Additions of the bucket method over `vectors` vectors holding `nonzero`
+/// non-zero entries in all: one per entry, and about 4·2^bits to reduce the
+/// positive and negative buckets of each vector.
+fn per_vector_cost(nonzero: usize, vectors: usize, max: u64) -> usize {
     let bits = (64 - max.leading_zeros()).min(12);
-    let nonzero: usize = ys
-        .iter()
+    nonzero + vectors * (4 << bits)
+}
+
+/// Non-zero entries over all of `ys`: what the bucket and sparse methods pay for.
+fn nonzero_entries(ys: &[&[i64]]) -> usize {
+    ys.iter()
         .map(|y| y.iter().filter(|&&v| v != 0).count())
-        .sum();
-    nonzero + ys.len() * (4 << bits)
+        .sum()
 }
 
 /// Σᵢ yᵢ·Pᵢ for many sparse vectors y sharing the points P (a
@@ -257,15 +262,11 @@ fn vartime_multiscalar_mul_sparse<G: Group>(
 /// Additions of the sparse method: the multiples of every point, then one
 /// per non-zero entry and window of each vector, and its doublings (twice,
 /// for the two signs).
-fn sparse_cost(points: usize, ys: &[&[i64]], max: u64) -> usize {
+fn sparse_cost(points: usize, nonzero: usize, vectors: usize, max: u64) -> usize {
     let bits = (64 - max.leading_zeros()).max(1);
     let window = SPARSE_WINDOW.min(bits);
     let windows = bits.div_ceil(window) as usize;
-    let nonzero: usize = ys
-        .iter()
-        .map(|y| y.iter().filter(|&&v| v != 0).count())
-        .sum();
-    points * ((1 << window) - 2) + windows * nonzero + ys.len() * 2 * bits as usize
+    points * ((1 << window) - 2) + windows * nonzero + vectors * 2 * bits as usize
 }
 
 /// Additions of the shared method: 2^CHUNK per chunk of points for the
@@ -410,12 +411,13 @@ mod tests {
             .map(|i| if i % 31 == 0 { 2047 } else { 0 })
             .collect();
         let kernels = vec![kernel.as_slice(); 3456];
-        let sparse = sparse_cost(784, &kernels, 2047);
-        assert!(sparse < per_vector_cost(&kernels, 2047));
+        let nonzero = nonzero_entries(&kernels);
+        let sparse = sparse_cost(784, nonzero, kernels.len(), 2047);
+        assert!(sparse < per_vector_cost(nonzero, kernels.len(), 2047));
         assert!(sparse < shared_cost(784, 3456, 2047));
         let dense = vec![100i64; 784];
         let dense = [dense.as_slice(); 64];
-        assert!(sparse_cost(784, &dense, 127) > shared_cost(784, 64, 127));
+        assert!(sparse_cost(784, nonzero_entries(&dense), 64, 127) > shared_cost(784, 64, 127));
     }
 
     fn check_shared<G: Group>(n: usize, keys: usize, bound: i64) {
@@ -483,10 +485,10 @@ mod tests {
         }
         // Sparse ternary vectors cost less one by one; dense 8-bit ones shared.
         let ternary = [&[1i64, 0, 0, -1, 0, 0][..]; 16];
-        assert!(per_vector_cost(&ternary, 1) < shared_cost(6, 16, 1));
+        assert!(per_vector_cost(nonzero_entries(&ternary), 16, 1) < shared_cost(6, 16, 1));
         let dense = vec![100i64; 784];
         let dense = [dense.as_slice(); 64];
-        assert!(per_vector_cost(&dense, 127) > shared_cost(784, 64, 127));
+        assert!(per_vector_cost(nonzero_entries(&dense), 64, 127) > shared_cost(784, 64, 127));
     }
 
     #[test]
