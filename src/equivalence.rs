@@ -18,7 +18,8 @@ use serde::Serialize;
 
 use cryptonn_authority::{Authority, IssueAll};
 use cryptonn_burn::{
-    EncryptedImages, Error, QuantizationConfig, Result, SecureContext, SecureConv2d, SecureLinear,
+    EncryptedBatch, EncryptedImages, Error, QuantizationConfig, Result, SecureContext,
+    SecureConv2d, SecureLinear,
 };
 use cryptonn_client::{Client, ImageClient, Samples};
 
@@ -150,6 +151,29 @@ impl<P: Module, S: Module, const D: usize, const W: usize> Twins<'_, P, S, D, W>
     }
 }
 
+/// The client's side of a secure linear layer, played in process: `pixels`
+/// (row-major `[batch, features]`, 0..=255, no labels) encrypted row- and
+/// column-wise under fresh batch keys from `authority`.
+///
+/// # Errors
+/// Pixels that are not whole samples, and the FE errors of key setup and
+/// encryption.
+pub fn encrypt_batch<G: Group, R: CryptoRng + ?Sized>(
+    authority: &Authority<G>,
+    pixels: &[i64],
+    features: usize,
+    rng: &mut R,
+) -> Result<EncryptedBatch<G>> {
+    let keys = authority.batch_keys(features, pixels.len() / features.max(1), rng)?;
+    let samples = Samples {
+        inputs: pixels,
+        features,
+        input_scale: 255.0,
+        labels: None,
+    };
+    Client::new(&keys)?.encrypt(&samples, 1, rng)
+}
+
 /// The client's side of a secure convolution, played in process:
 /// `images` square single-channel images of side `side` (row-major
 /// `pixels`, 0..=255), encrypted under fresh keys from `authority` as one
@@ -210,14 +234,7 @@ pub fn compare<G: Group>(
     );
 
     let authority = Arc::new(Authority::<G>::new(IssueAll));
-    let keys = authority.batch_keys(d_input, batch, &mut rng)?;
-    let samples = Samples {
-        inputs: &pixels,
-        features: d_input,
-        input_scale: 255.0,
-        labels: None,
-    };
-    let encrypted = Client::new(&keys)?.encrypt(&samples, 1, &mut rng)?;
+    let encrypted = encrypt_batch(&authority, &pixels, d_input, &mut rng)?;
     let ctx = SecureContext::new(authority, Decryptor::new(table), quantization);
 
     let plain: Linear = LinearConfig::new(d_input, d_output).init(device);

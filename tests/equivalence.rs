@@ -64,7 +64,7 @@ fn centred_secure_mlp_matches_the_centred_plain_one() {
     use burn::nn::loss::CrossEntropyLossConfig;
     use burn::tensor::{Int, Tensor, TensorData};
     use cryptonn::authority::{Authority, IssueAll};
-    use cryptonn::client::{Client, Samples};
+    use cryptonn::equivalence::encrypt_batch;
     use cryptonn::fe::feip::Decryptor;
     use cryptonn::mnist::model::MlpConfig;
     use cryptonn::mnist::training::device;
@@ -87,17 +87,7 @@ fn centred_secure_mlp_matches_the_centred_plain_one() {
     };
 
     let authority = Arc::new(Authority::<Ristretto255>::new(IssueAll));
-    let keys = authority.batch_keys(n, batch, &mut rng).unwrap();
-    let samples = Samples {
-        inputs: &pixels,
-        features: n,
-        input_scale: 255.0,
-        labels: None,
-    };
-    let encrypted = Client::new(&keys)
-        .unwrap()
-        .encrypt(&samples, 1, &mut rng)
-        .unwrap();
+    let encrypted = encrypt_batch(&authority, &pixels, n, &mut rng).unwrap();
     let quantization = QuantizationConfig::new()
         .with_limbs(2)
         .with_min_key_support(1);

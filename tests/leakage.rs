@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
+use cryptonn::equivalence::encrypt_batch;
 use cryptonn_authority::{Authority, Caps, IssueAll, RankBudget};
-use cryptonn_client::{Client, Samples};
 use cryptonn_fe::feip::Decryptor;
 use cryptonn_fe::{DlogConfig, DlogTable, Ristretto255};
 use cryptonn_protocol::{Error, KeyPolicy, KeyService};
@@ -60,17 +60,7 @@ fn scenario(policy: impl KeyPolicy + 'static, batch: usize, features: usize) -> 
         .map(|_| rng.random_range(0..256))
         .collect();
     let authority = Arc::new(Authority::<Ristretto255>::new(policy));
-    let keys = authority.batch_keys(features, batch, &mut rng).unwrap();
-    let samples = Samples {
-        inputs: &pixels,
-        features,
-        input_scale: 255.0,
-        labels: None,
-    };
-    let encrypted = Client::new(&keys)
-        .unwrap()
-        .encrypt(&samples, 1, &mut rng)
-        .unwrap();
+    let encrypted = encrypt_batch(&authority, &pixels, features, &mut rng).unwrap();
     let table = Arc::new(DlogTable::new(DlogConfig::new(1 << 12, 1 << 30)).unwrap());
     Scenario {
         pixels,

@@ -111,8 +111,8 @@ impl<G: Group> Server<G> {
     /// and the f-th key of each vector.
     ///
     /// # Errors
-    /// As [`Server::decrypt_columns`], and [`Error::InvalidBatch`] if the
-    /// authority answers another number of keys.
+    /// As [`Server::decrypt_columns`], and [`Error::InvalidBatch`] for a
+    /// `fan` of 0 or if the authority answers another number of keys.
     pub fn decrypt_expanded(
         &self,
         key: KeyId,
@@ -122,6 +122,11 @@ impl<G: Group> Server<G> {
         input_scale: f64,
         min_support: usize,
     ) -> Result<Vec<f32>> {
+        if fan == 0 {
+            return Err(Error::InvalidBatch(
+                "a master key answers at least one key per vector".into(),
+            ));
+        }
         let width = columns.columns();
         let supported = |v: &Vec<i64>| v.iter().filter(|&&d| d != 0).count() >= min_support.max(1);
         let active: Vec<usize> = (0..columns.vectors.len())
