@@ -1,36 +1,32 @@
-//! Secure training driven by burn-train's `Learner`: the main job's MLP,
-//! first layer secure, on the shipped MNIST, with the main job's parties
-//! (an authority serving keys over HTTPS on a loopback port, the client's
-//! encrypted batch files), settings, initial weights and batch order; the
-//! Learner runs the epochs, the optimizer, the loss and accuracy metrics
-//! and its checkpoints.
+//! Secure training with burn-train's `Learner`, set up by hand: the main
+//! job's MLP (first layer secure) on the shipped MNIST, with the main job's
+//! parties (an authority serving keys over HTTPS on a loopback port, the
+//! client's encrypted batch files). The step is one encrypted batch read
+//! from disk; the Learner runs the epochs, the optimizer, the metrics, and
+//! here also Burn's checkpoints and a learning-rate metric, added to the
+//! main job's configuration before launch.
 //!
 //! `cargo run --release --example learner_secure`
-#![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
-
-mod progress;
-mod steps;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::data::dataloader::DataLoaderBuilder;
-use burn::data::dataset::InMemDataset;
-use burn::optim::lr_scheduler::constant::ConstantLr;
-use burn::train::metric::{AccuracyMetric, LossMetric};
-use burn::train::{Interrupter, Learner, SupervisedTraining};
+use burn::train::metric::LearningRateMetric;
 use clap::Parser;
 use cryptonn::fe::feip::Decryptor;
 use cryptonn::fe::{DlogConfig, DlogTable, Ristretto255};
 use cryptonn::mnist::data::{Dataset, Split};
 use cryptonn::mnist::encryption::{EncryptionJob, encrypt_to_dir};
+use cryptonn::mnist::learner::Epochs;
+use cryptonn::mnist::model::Mlp;
 use cryptonn::mnist::parties::EmbeddedAuthority;
-use cryptonn::mnist::training::{TrainingConfig, accuracy, batches, device, init_model, optimizer};
+use cryptonn::mnist::secure::encrypted_batch_step;
+use cryptonn::mnist::training::{TrainingConfig, batches, device, init_model};
 use cryptonn::nn::SecureContext;
+use cryptonn::protocol::container::BatchDir;
 use cryptonn::protocol::wire::Role;
-use steps::{EncryptedBatches, Failure, SecureMlp, TestImages};
 
 /// Train the main job's MLP (first layer secure) with burn-train's Learner on
 /// the shipped MNIST, with the main job's defaults, and print its test accuracy.
@@ -87,23 +83,42 @@ fn run(args: &Args) -> Result<(), Failed> {
     let test =
         Arc::new(Dataset::load(&args.data_dir, Split::Test, classes)?.truncate(config.test_size));
     let authority = EmbeddedAuthority::start(&args.work_dir, true, &config)?;
-    let batch_dir = client_step(&config, &train, &authority, &args.work_dir)?;
+    let dir = client_step(&config, &train, &authority, &args.work_dir)?;
     let server = authority.connect::<Ristretto255>(Role::Server)?;
     let table = Arc::new(DlogTable::<Ristretto255>::new(DlogConfig::default())?);
     let ctx = SecureContext::new(Arc::new(server), Decryptor::new(table), config.quantization);
-    let model = SecureMlp {
-        mlp: init_model(&config, &test, &device(config.seed), true),
+    let epochs = Epochs {
+        name: "secure",
+        batches: dir.manifest().batches,
+        step: Arc::new(move |model: &Mlp, b| {
+            encrypted_batch_step(model, &dir.read_batch::<Ristretto255>(b)?, &ctx, None)
+        }),
+        test: test.clone(),
+        logits: Arc::new(|model: &Mlp, inputs| model.forward_plain(inputs)),
+        chunk: 1000,
+        guard: None,
+        dir: Some(args.work_dir.join("learner")),
     };
-    let trained = learn(&config, batch_dir, ctx, test.clone(), model, &args.work_dir)?;
-    let test_accuracy = accuracy(&trained.mlp, &test, &device(config.seed));
+    let model = init_model(&config, &test, &device(config.seed), true);
+    let mut learning = epochs.learning(&config, model)?;
+    learning.training = learning
+        .training
+        .metric_train_numeric(LearningRateMetric::new());
+    let (_, reports, stopped) = learning.launch()?;
+    if let Some(why) = stopped {
+        return Err(format!("secure training stopped: {why}").into());
+    }
+    let accuracy = reports.last().map_or(0.0, |e| e.test_accuracy);
     println!(
-        "learner_secure: {} images × {} epochs, batches of {}: test accuracy {:.2}% on {} images ({:.0} s)",
+        "learner_secure: {} images × {} epochs, batches of {}: test accuracy {:.2}% on {} images \
+         ({:.0} s); Burn's logs and checkpoints in {}",
         train.len(),
         config.epochs,
         config.batch_size,
-        100.0 * test_accuracy,
+        100.0 * accuracy,
         test.len(),
-        start.elapsed().as_secs_f64()
+        start.elapsed().as_secs_f64(),
+        args.work_dir.join("learner").display()
     );
     Ok(())
 }
@@ -114,7 +129,7 @@ fn client_step(
     train: &Dataset,
     authority: &EmbeddedAuthority,
     work_dir: &Path,
-) -> Result<cryptonn::protocol::container::BatchDir, Failed> {
+) -> Result<BatchDir, Failed> {
     let client = authority.connect::<Ristretto255>(Role::Client)?;
     let batches = batches(config, train.len());
     let job = EncryptionJob {
@@ -124,49 +139,4 @@ fn client_step(
         source: format!("training images, seed {}", config.seed),
     };
     Ok(encrypt_to_dir(&client, &job, &work_dir.join("ciphertexts"))?.0)
-}
-
-/// The Learner: epochs, optimizer, metrics and checkpoints.
-fn learn(
-    config: &TrainingConfig,
-    batch_dir: cryptonn::protocol::container::BatchDir,
-    ctx: SecureContext<Ristretto255>,
-    test: Arc<Dataset>,
-    model: SecureMlp,
-    work_dir: &Path,
-) -> Result<SecureMlp, Failed> {
-    let failure = Failure::default();
-    let interrupter = Interrupter::new();
-    let batches = EncryptedBatches::new(
-        batch_dir,
-        config.clone(),
-        ctx,
-        failure.clone(),
-        interrupter.clone(),
-    );
-    let positions: Vec<usize> = (0..batches.count()).collect();
-    let train_loader = DataLoaderBuilder::new(batches)
-        .batch_size(1)
-        .build(InMemDataset::new(positions));
-    let indices: Vec<usize> = (0..test.len()).collect();
-    let valid_loader = DataLoaderBuilder::new(TestImages(test))
-        .batch_size(1000)
-        .build(InMemDataset::new(indices));
-    let learner = Learner::new(model, optimizer(config), ConstantLr::new(config.lr));
-    let result = SupervisedTraining::new(work_dir.join("learner"), train_loader, valid_loader)
-        .num_epochs(config.epochs)
-        .metric_train_numeric(LossMetric::new())
-        .metric_valid_numeric(AccuracyMetric::new())
-        .metric_valid_numeric(LossMetric::new())
-        .with_interrupter(interrupter)
-        .renderer(Box::new(progress::Bars::default()))
-        .summary()
-        .launch(learner);
-    if let Some(why) = failure.take() {
-        return Err(format!("secure training stopped: {why}").into());
-    }
-    if let Some(e) = result.error {
-        return Err(format!("the Learner stopped: {e}").into());
-    }
-    Ok(result.model)
 }

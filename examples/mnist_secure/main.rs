@@ -151,6 +151,12 @@ struct Args {
     /// after issue). About 250 bytes per key, so off unless asked for.
     #[arg(long)]
     audit_log: Option<PathBuf>,
+    /// Where burn-train's Learner, which runs every run's epochs, writes its
+    /// metric logs and checkpoints (model, optimizer and schedule after each
+    /// epoch): DIR/plain and DIR/secure. Off by default: the metrics stay in
+    /// memory and only the report is written.
+    #[arg(long)]
+    learner_dir: Option<PathBuf>,
     /// The paper's mode without --authority: where the embedded authority
     /// keeps its state and the client step writes its batch files (emptied
     /// first).
@@ -281,6 +287,7 @@ fn main() -> ExitCode {
         model: matches!(args.mode, Mode::Secure | Mode::Both).then_some(args.save_model),
         audit_log: args.audit_log,
         parties,
+        learner_dir: args.learner_dir,
     };
     let report = match training::run(&config, &args.data_dir, &outputs) {
         Ok(report) => report,

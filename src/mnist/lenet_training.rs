@@ -18,7 +18,7 @@
 //! explicitly, and the report says so.
 #![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use crate::equivalence::encrypt_images;
@@ -31,13 +31,14 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::data::Dataset;
+use super::learner::{Epochs, StepFn, train_epochs};
 use super::lenet::{LeNet, LeNetConfig};
 use super::parties::Parties;
 use super::privacy::PrivacyReport;
 use super::report::{PhaseSeconds, Report, RunReport, peak_memory_mib};
 use super::training::{
-    KeyPolicyKind, Mode, Outputs, Privacy, TrainError, TrainingConfig, accuracy_by, authority,
-    cross_entropy_step, device, plain_report, save_model, train_epochs,
+    Data, KeyPolicyKind, Mode, Outputs, Privacy, TrainError, TrainingConfig, authority,
+    cross_entropy_step, device, plain_report, save_model,
 };
 
 /// The LeNet-5 of the configuration, for the training images' side.
@@ -77,12 +78,10 @@ fn check_policy(config: &TrainingConfig, lenet: &LeNetConfig) -> Result<(), Trai
 /// parties, images that are not square, or a failure of the secure protocol.
 pub(super) fn run(
     config: &TrainingConfig,
-    train: &Dataset,
-    test: &Dataset,
-    batches: &[Vec<usize>],
+    data: &Data,
     outputs: &Outputs,
 ) -> Result<Report, TrainError> {
-    let lenet = lenet_config(config, train.features)?;
+    let lenet = lenet_config(config, data.train.features)?;
     check_policy(config, &lenet)?;
     if matches!(outputs.parties, Parties::Remote(_)) {
         return Err(TrainError::Config(
@@ -91,28 +90,22 @@ pub(super) fn run(
         ));
     }
     let plain = matches!(config.mode, Mode::Plain | Mode::Both)
-        .then(|| train_plain(config, &lenet, train, test, batches))
+        .then(|| train_plain(config, &lenet, data, outputs))
         .transpose()?;
     let secure = match config.mode {
         Mode::Plain => None,
         Mode::Secure | Mode::Both => Some(match config.group {
-            GroupId::Ristretto255 => {
-                train_secure::<Ristretto255>(config, &lenet, train, test, batches, outputs)?
-            }
-            GroupId::Modp2048 => {
-                train_secure::<Modp2048>(config, &lenet, train, test, batches, outputs)?
-            }
-            GroupId::Modp3072 => {
-                train_secure::<Modp3072>(config, &lenet, train, test, batches, outputs)?
-            }
+            GroupId::Ristretto255 => train_secure::<Ristretto255>(config, &lenet, data, outputs)?,
+            GroupId::Modp2048 => train_secure::<Modp2048>(config, &lenet, data, outputs)?,
+            GroupId::Modp3072 => train_secure::<Modp3072>(config, &lenet, data, outputs)?,
         }),
     };
     // IssueAll: no cap below full rank on either side. Each step's column
     // master key (the whole batch's pixels) gets one key per conv1 channel
     // and kernel tap.
     let caps = Caps {
-        rows: train.features,
-        cols: config.batch_size * train.features,
+        rows: data.train.features,
+        cols: config.batch_size * data.train.features,
     };
     let privacy = secure.as_ref().map(|_| {
         PrivacyReport::convolution(
@@ -130,40 +123,60 @@ fn images(data: &Dataset, indices: &[usize], side: usize, device: &Device) -> Te
         .reshape([indices.len(), 1, side, side])
 }
 
-/// Accuracy of the model's weights on plaintext images.
-fn accuracy(model: &LeNet, data: &Dataset, side: usize, device: &Device) -> f64 {
-    accuracy_by(data, 500, |chunk| {
-        model.forward_plain(images(data, chunk, side, device))
-    })
+/// What both runs hand the Learner besides their step.
+fn epochs(
+    lenet: &LeNetConfig,
+    name: &'static str,
+    test: &Arc<Dataset>,
+    batches: usize,
+    step: Arc<StepFn<LeNet>>,
+    outputs: &Outputs,
+) -> Epochs<LeNet> {
+    let side = lenet.side;
+    Epochs {
+        name,
+        batches,
+        step,
+        test: test.clone(),
+        logits: Arc::new(move |model: &LeNet, inputs: Tensor<2>| {
+            let n = inputs.dims()[0];
+            model.forward_plain(inputs.reshape([n, 1, side, side]))
+        }),
+        chunk: 500,
+        guard: None,
+        dir: outputs.learner_dir.clone(),
+    }
 }
 
 /// The plaintext baseline: the same initial weights, seed and batch order.
 fn train_plain(
     config: &TrainingConfig,
     lenet: &LeNetConfig,
-    train: &Dataset,
-    test: &Dataset,
-    batches: &[Vec<usize>],
+    data: &Data,
+    outputs: &Outputs,
 ) -> Result<RunReport, TrainError> {
     let device = device(config.seed);
-    let side = lenet.side;
+    let model = lenet.init(&device, false);
+    let (train, batches, side) = (data.train.clone(), data.batches.clone(), lenet.side);
+    let step = Arc::new(move |model: &LeNet, b: usize| {
+        Ok(cross_entropy_step(
+            model.forward_plain(images(&train, &batches[b], side, &device)),
+            train.targets(&batches[b], &device),
+        ))
+    });
     let start = Instant::now();
-    let (_, epochs, _) = train_epochs(
-        config,
-        &|m| accuracy(m, test, side, &device),
-        batches.len(),
-        lenet.init(&device, false),
-        "plain",
-        &mut |_| None,
-        |model: &LeNet, b| {
-            Ok(cross_entropy_step(
-                model.forward_plain(images(train, &batches[b], side, &device)),
-                train.targets(&batches[b], &device),
-            ))
-        },
-    )?;
+    let count = data.batches.len();
+    let run = epochs(lenet, "plain", &data.test, count, step, outputs);
+    let (_, epochs, _) = train_epochs(config, model, run)?;
     let elapsed = start.elapsed().as_secs_f64();
-    Ok(plain_report(config, epochs, batches.len(), elapsed, None))
+    Ok(plain_report(config, epochs, count, elapsed, None))
+}
+
+/// The client's side of the secure run: encryption time and size.
+#[derive(Default)]
+struct ClientStats {
+    seconds: f64,
+    bytes_per_image: usize,
 }
 
 /// The secure run: each step, the client encrypts the batch's images under
@@ -171,9 +184,7 @@ fn train_plain(
 fn train_secure<G: Group>(
     config: &TrainingConfig,
     lenet: &LeNetConfig,
-    train: &Dataset,
-    test: &Dataset,
-    batches: &[Vec<usize>],
+    data: &Data,
     outputs: &Outputs,
 ) -> Result<RunReport, TrainError> {
     let device = device(config.seed);
@@ -185,8 +196,6 @@ fn train_secure<G: Group>(
             return Err(TrainError::Config("conv1 cannot be made secure".into()));
         }
     };
-    let side = lenet.side;
-    let mut rng = StdRng::seed_from_u64(config.seed);
     let authority = authority::<G>(IssueAll, outputs)?;
     let table = Arc::new(DlogTable::<G>::new(DlogConfig::default())?);
     let ctx = SecureContext::new(
@@ -194,31 +203,50 @@ fn train_secure<G: Group>(
         Decryptor::new(table),
         config.quantization,
     );
-    let (mut client_encryption, mut bytes_per_image) = (0.0, 0);
-    let start = Instant::now();
-    let (model, epochs, stopped) = train_epochs(
-        config,
-        &|m| accuracy(m, test, side, &device),
-        batches.len(),
-        model,
-        "secure",
-        &mut |_| None,
-        |model: &LeNet, b| {
+    let client = Arc::new(Mutex::new(ClientStats::default()));
+    let step = {
+        let (train, batches, side) = (data.train.clone(), data.batches.clone(), lenet.side);
+        let (authority, ctx, client) = (authority.clone(), ctx.clone(), client.clone());
+        let rng = Mutex::new(StdRng::seed_from_u64(config.seed));
+        Arc::new(move |model: &LeNet, b: usize| {
             let indices = &batches[b];
             let encrypting = Instant::now();
             let pixels = train.pixels(indices);
-            let encrypted =
-                encrypt_images(&authority, &conv1, &pixels, [indices.len(), side], &mut rng)?;
-            client_encryption += encrypting.elapsed().as_secs_f64();
-            bytes_per_image = encrypted.ciphertext_bytes_per_image();
+            let encrypted = encrypt_images(
+                &authority,
+                &conv1,
+                &pixels,
+                [indices.len(), side],
+                &mut *rng.lock().unwrap_or_else(PoisonError::into_inner),
+            )?;
+            {
+                let mut client = client.lock().unwrap_or_else(PoisonError::into_inner);
+                client.seconds += encrypting.elapsed().as_secs_f64();
+                client.bytes_per_image = encrypted.ciphertext_bytes_per_image();
+            }
             let step = cross_entropy_step(
                 model.forward_encrypted(&encrypted, &ctx)?,
                 train.targets(indices, &device),
             );
             ctx.check_backward()?;
             Ok(step)
-        },
-    )?;
+        })
+    };
+    let start = Instant::now();
+    let run = epochs(
+        lenet,
+        "secure",
+        &data.test,
+        data.batches.len(),
+        step,
+        outputs,
+    );
+    let (model, epochs, stopped) = train_epochs(config, model, run)?;
+    let ClientStats {
+        seconds: client_encryption,
+        bytes_per_image,
+    } = std::mem::take(&mut *client.lock().unwrap_or_else(PoisonError::into_inner));
+    let batches = data.batches.len();
     let elapsed = start.elapsed().as_secs_f64();
     let times = ctx.phase_times();
     let (key_derivation, decryption) = (
@@ -235,7 +263,7 @@ fn train_secure<G: Group>(
             burn_compute: (elapsed - client_encryption - key_derivation - decryption).max(0.0),
             ..PhaseSeconds::default()
         },
-        train_samples_per_s: (config.epochs * batches.len() * config.batch_size) as f64 / elapsed,
+        train_samples_per_s: (config.epochs * batches * config.batch_size) as f64 / elapsed,
         ciphertext_bytes_per_image: Some(bytes_per_image),
         keys_issued: Some(authority.keys_issued()),
         stopped,

@@ -3,12 +3,14 @@
 pub mod data;
 pub mod encryption;
 pub mod idx;
+pub mod learner;
 pub mod lenet;
 pub mod lenet_training;
 pub mod model;
 pub mod parties;
 pub mod plot;
 pub mod privacy;
+pub mod progress;
 pub mod projection;
 pub mod report;
 pub mod secure;

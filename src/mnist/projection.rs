@@ -15,11 +15,12 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::data::Dataset;
+use super::learner::{Epochs, TestSet, train_epochs};
 use super::model::{Mlp, MlpConfig};
 use super::report::{PhaseSeconds, RunReport, SecureInference};
 use super::training::{
-    Outputs, TrainError, TrainingConfig, authority, bar, cross_entropy_step, device, plain_report,
-    predictions, save_model, train_epochs,
+    Data, Outputs, TrainError, TrainingConfig, authority, bar, cross_entropy_step, device,
+    plain_report, predictions, save_model,
 };
 
 /// Activations of the projection for a list of images, with their labels.
@@ -50,6 +51,25 @@ impl Features {
             .filter(|(p, l)| **p == **l as i64)
             .count();
         correct as f64 / n.max(1) as f64
+    }
+}
+
+impl TestSet for Features {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn inputs(&self, indices: &[usize], device: &Device) -> Tensor<2> {
+        let values = indices
+            .iter()
+            .flat_map(|&i| &self.values[i * self.k..(i + 1) * self.k])
+            .copied()
+            .collect();
+        Tensor::from_data(TensorData::new(values, [indices.len(), self.k]), device)
+    }
+
+    fn labels_of(&self, indices: &[usize]) -> Vec<usize> {
+        indices.iter().map(|&i| self.labels[i]).collect()
     }
 }
 
@@ -106,26 +126,35 @@ fn read(t: Tensor<2>) -> Result<Vec<f32>, TrainError> {
 /// Trains the head on `features` in fixed batches of `config.batch_size`.
 fn train_head(
     config: &TrainingConfig,
-    features: &Features,
-    test: &Features,
-    name: &str,
+    features: Features,
+    test: Features,
+    name: &'static str,
+    outputs: &Outputs,
 ) -> Result<(Mlp, RunReport), TrainError> {
     let device = device(config.seed);
     let batches = features.labels.len() / config.batch_size;
+    let model = head(config, &device);
+    let batch_size = config.batch_size;
+    let step = Arc::new(move |model: &Mlp, b: usize| {
+        let rows = b * batch_size..(b + 1) * batch_size;
+        Ok(cross_entropy_step(
+            model.forward_plain(features.tensor(rows.clone(), &device)),
+            features.targets(rows, &device),
+        ))
+    });
     let start = Instant::now();
     let (model, epochs, stopped) = train_epochs(
         config,
-        &|m| test.accuracy(m, &device),
-        batches,
-        head(config, &device),
-        name,
-        &mut |_| None,
-        |model, b| {
-            let rows = b * config.batch_size..(b + 1) * config.batch_size;
-            Ok(cross_entropy_step(
-                model.forward_plain(features.tensor(rows.clone(), &device)),
-                features.targets(rows, &device),
-            ))
+        model,
+        Epochs {
+            name,
+            batches,
+            step,
+            test: Arc::new(test),
+            logits: Arc::new(|model: &Mlp, inputs| model.forward_plain(inputs)),
+            chunk: 1000,
+            guard: None,
+            dir: outputs.learner_dir.clone(),
         },
     )?;
     let elapsed = start.elapsed().as_secs_f64();
@@ -136,17 +165,16 @@ fn train_head(
 /// The plaintext baseline: the same projection and head, in the clear.
 pub(super) fn train_plain(
     config: &TrainingConfig,
-    train: &Dataset,
-    test: &Dataset,
-    batches: &[Vec<usize>],
+    data: &Data,
+    outputs: &Outputs,
 ) -> Result<RunReport, TrainError> {
     let device = Device::ndarray();
     let projection = projection(config)?;
-    let order: Vec<usize> = batches.iter().flatten().copied().collect();
-    let train = plain_features(&projection, train, &order, &device)?;
-    let all: Vec<usize> = (0..test.len()).collect();
-    let test = plain_features(&projection, test, &all, &device)?;
-    Ok(train_head(config, &train, &test, "plain")?.1)
+    let order: Vec<usize> = data.batches.iter().flatten().copied().collect();
+    let train = plain_features(&projection, &data.train, &order, &device)?;
+    let all: Vec<usize> = (0..data.test.len()).collect();
+    let test = plain_features(&projection, &data.test, &all, &device)?;
+    Ok(train_head(config, train, test, "plain", outputs)?.1)
 }
 
 /// The authority and the server's handles on it, shared by training and test.
@@ -255,15 +283,19 @@ fn encrypt_and_decrypt<G: Group>(
 /// clear, then classify encrypted test images.
 pub(super) fn train_secure<G: Group>(
     config: &TrainingConfig,
-    train: &Dataset,
-    test: &Dataset,
-    batches: &[Vec<usize>],
+    data: &Data,
     outputs: &Outputs,
 ) -> Result<(RunReport, usize), TrainError> {
+    let (train, test, batches) = (&*data.train, &*data.test, &*data.batches);
     let mut rng = StdRng::seed_from_u64(config.seed);
     let projection = projection(config)?;
     let parties = Parties::<G>::new(config, outputs, &mut rng)?;
-    let decrypted = encrypt_and_decrypt(
+    let Decrypted {
+        features,
+        client_encryption,
+        row_equations,
+        bytes_per_image,
+    } = encrypt_and_decrypt(
         &parties,
         config,
         &projection,
@@ -275,7 +307,7 @@ pub(super) fn train_secure<G: Group>(
     let times = parties.ctx.phase_times();
     let all: Vec<usize> = (0..test.len()).collect();
     let test_features = plain_features(&projection, test, &all, &Device::ndarray())?;
-    let (model, mut report) = train_head(config, &decrypted.features, &test_features, "secure")?;
+    let (model, mut report) = train_head(config, features, test_features, "secure", outputs)?;
     if let Some(path) = &outputs.model {
         save_model(&model, path)?;
         report.model_file = Some(path.display().to_string());
@@ -283,15 +315,15 @@ pub(super) fn train_secure<G: Group>(
     report.secure_inference =
         secure_inference(&parties, config, &projection, &model, test, &mut rng)?;
     report.seconds = PhaseSeconds {
-        client_encryption: decrypted.client_encryption,
+        client_encryption,
         key_derivation: times.key_derivation.as_secs_f64(),
         decryption: times.decryption.as_secs_f64(),
         burn_compute: report.seconds.burn_compute,
         ..PhaseSeconds::default()
     };
-    report.ciphertext_bytes_per_image = Some(decrypted.bytes_per_image);
+    report.ciphertext_bytes_per_image = Some(bytes_per_image);
     report.keys_issued = Some(parties.authority.keys_issued());
-    Ok((report, decrypted.row_equations))
+    Ok((report, row_equations))
 }
 
 /// Encrypted test images through the same projection and authority (fresh

@@ -3,10 +3,9 @@
 //! while asking the authority for function keys over HTTPS.
 #![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
 
-use std::cell::RefCell;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use cryptonn_burn::labels::cross_entropy_encrypted;
@@ -17,16 +16,19 @@ use cryptonn_protocol::container::BatchDir;
 use cryptonn_protocol::wire::Role;
 use cryptonn_protocol::{Budget, FeboKeyRequest, KeyService, RemoteAuthority};
 
+use burn::tensor::{Device, Gradients, Int, Tensor};
+
 use super::data::Dataset;
 use super::encryption::{EncryptionJob, EncryptionStats, encrypt_to_dir};
+use super::learner::{Epochs, GuardFn, StepFn, train_epochs};
 use super::model::Mlp;
 use super::parties::{EmbeddedAuthority, Parties};
 use super::report::{
     BudgetMeter, KeyServiceReport, PhaseSeconds, RunReport, SecureInference, peak_memory_mib,
 };
 use super::training::{
-    LabelMode, Outputs, TrainError, TrainingConfig, accuracy, cross_entropy_step, device,
-    init_model, predictions, save_model, train_epochs,
+    Data, LabelMode, Outputs, TrainError, TrainingConfig, cross_entropy_step, device, init_model,
+    predictions, save_model,
 };
 
 /// Decoded batches kept between epochs, up to a byte budget: decoding a
@@ -34,33 +36,58 @@ use super::training::{
 /// 2 cores, so batches that fit are decoded once; the rest are read, decoded
 /// and dropped every epoch.
 struct BatchCache<G: Group> {
-    batches: RefCell<Vec<Option<Arc<EncryptedBatch<G>>>>>,
-    left: std::cell::Cell<usize>,
+    batches: Vec<Option<Arc<EncryptedBatch<G>>>>,
+    left: usize,
 }
 
 impl<G: Group> BatchCache<G> {
     fn new(count: usize, budget_bytes: usize) -> Self {
         Self {
-            batches: RefCell::new(vec![None; count]),
-            left: std::cell::Cell::new(budget_bytes),
+            batches: vec![None; count],
+            left: budget_bytes,
         }
     }
 
     /// Batch `b`, from the cache or from `dir` (then kept if it fits).
-    fn get(&self, dir: &BatchDir, b: usize) -> Result<Arc<EncryptedBatch<G>>, TrainError> {
-        if let Some(batch) = &self.batches.borrow()[b] {
+    fn get(&mut self, dir: &BatchDir, b: usize) -> Result<Arc<EncryptedBatch<G>>, TrainError> {
+        if let Some(Some(batch)) = self.batches.get(b) {
             return Ok(batch.clone());
         }
         let batch = Arc::new(dir.read_batch::<G>(b)?);
         let [rows, features] = batch.shape();
         let points = rows * (features + 1) + features * (rows + 1);
         let bytes = points * std::mem::size_of::<G::Element>();
-        if bytes <= self.left.get() {
-            self.left.set(self.left.get() - bytes);
-            self.batches.borrow_mut()[b] = Some(batch.clone());
+        if let Some(slot) = self.batches.get_mut(b).filter(|_| bytes <= self.left) {
+            self.left -= bytes;
+            *slot = Some(batch.clone());
         }
         Ok(batch)
     }
+}
+
+/// What the trainer's steps and its budget guard share: the batch files,
+/// the cache, each batch's master keys once read, and the time spent reading.
+struct Reader<G: Group> {
+    dir: BatchDir,
+    cache: BatchCache<G>,
+    keys: Vec<Option<(KeyId, KeyId)>>,
+    seconds: f64,
+}
+
+impl<G: Group> Reader<G> {
+    fn read(&mut self, b: usize) -> Result<Arc<EncryptedBatch<G>>, TrainError> {
+        let start = Instant::now();
+        let batch = self.cache.get(&self.dir, b)?;
+        self.seconds += start.elapsed().as_secs_f64();
+        if let Some(slot) = self.keys.get_mut(b) {
+            *slot = Some((batch.row_key(), batch.col_key()));
+        }
+        Ok(batch)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The trainer's view of one secure run: its connection to the authority
@@ -78,11 +105,10 @@ struct Session<G: Group> {
 /// connects to remote ones.
 fn open_session<G: Group>(
     config: &TrainingConfig,
-    train: &Dataset,
-    test: &Dataset,
-    batches: &[Vec<usize>],
+    data: &Data,
     parties: &Parties,
 ) -> Result<Session<G>, TrainError> {
+    let (train, test, batches) = (&*data.train, &*data.test, &*data.batches);
     match parties {
         Parties::Embedded { work_dir, keep } => {
             let authority = EmbeddedAuthority::start(work_dir, *keep, config)?;
@@ -218,14 +244,12 @@ fn budget_spent(meter: &BudgetMeter, need: usize, epoch: usize) -> Option<String
 /// and the secure layers'. A spent budget stops training cleanly instead.
 pub(super) fn train_secure<G: Group>(
     config: &TrainingConfig,
-    train: &Dataset,
-    test: &Dataset,
-    batches: &[Vec<usize>],
+    data: &Data,
     parties: &Parties,
     outputs: &Outputs,
 ) -> Result<RunReport, TrainError> {
     let start = Instant::now();
-    let session = open_session::<G>(config, train, test, batches, parties)?;
+    let session = open_session::<G>(config, data, parties)?;
     let manifest = session.train.manifest().clone();
     if manifest.features != config.model.d_input {
         return Err(TrainError::Config(format!(
@@ -239,11 +263,12 @@ pub(super) fn train_secure<G: Group>(
     });
     let table = Arc::new(DlogTable::<G>::new(DlogConfig::default())?);
     let ctx = SecureContext::new(counted.clone(), Decryptor::new(table), config.quantization);
-    let (model, mut report) = train_streaming(config, train, test, batches, &session, &ctx)?;
+    let dir = outputs.learner_dir.clone();
+    let (model, mut report) = train_streaming(config, data, &session, &ctx, dir)?;
     if let Some(path) = &outputs.model {
         save_model(&model, path)?;
     }
-    report.secure_inference = secure_inference(&session, &model, &ctx, test)?;
+    report.secure_inference = secure_inference(&session, &model, &ctx, &data.test)?;
     if let (Some(path), Some(embedded)) = (&outputs.audit_log, &session.embedded) {
         embedded.export_audit::<G>(path)?;
     }
@@ -263,61 +288,43 @@ pub(super) fn train_secure<G: Group>(
     Ok(report)
 }
 
-/// The epochs: each step reads one batch file, decrypts through the
-/// secure layer and drops the batch.
+/// The epochs on burn-train's Learner: each step reads one batch file,
+/// decrypts through the secure layer and drops the batch (unless cached).
 fn train_streaming<G: Group>(
     config: &TrainingConfig,
-    train: &Dataset,
-    test: &Dataset,
-    batches: &[Vec<usize>],
+    data: &Data,
     session: &Session<G>,
     ctx: &SecureContext<G>,
+    dir: Option<PathBuf>,
 ) -> Result<(Mlp, RunReport), TrainError> {
     let count = session.train.manifest().batches;
     let device = device(config.seed);
-    let model = init_model(config, test, &device, true);
-    // Each epoch asks every batch's master keys for up to this many more
-    // dimensions; an epoch that would not fit is not started.
-    let need = config.model.hidden[0] * config.quantization.limbs as usize;
-    let keys = RefCell::new(vec![None; count]);
-    let cache = BatchCache::<G>::new(count, config.batch_cache_mib << 20);
-    let read_seconds = std::cell::Cell::new(0.0);
-    let mut meters = Vec::new();
-    let mut guard = |epoch: usize| {
-        let meter = budget_meter(&session.server, &keys.borrow());
-        let short = budget_spent(&meter, need, epoch);
-        if epoch > 0 {
-            meters.push(meter);
-        }
-        short
-    };
+    let model = init_model(config, &data.test, &device, true);
+    let reader = Arc::new(Mutex::new(Reader::<G> {
+        dir: session.train.clone(),
+        cache: BatchCache::new(count, config.batch_cache_mib << 20),
+        keys: vec![None; count],
+        seconds: 0.0,
+    }));
+    let meters = Arc::new(Mutex::new(Vec::new()));
     let train_start = Instant::now();
     let (model, epochs, stopped) = train_epochs(
         config,
-        &|m| accuracy(m, test, &device),
-        count,
         model,
-        "secure",
-        &mut guard,
-        |model, b| {
-            let read = Instant::now();
-            let batch = cache.get(&session.train, b)?;
-            read_seconds.set(read_seconds.get() + read.elapsed().as_secs_f64());
-            keys.borrow_mut()[b] = Some((batch.row_key(), batch.col_key()));
-            let logits = model.forward_encrypted(batch.as_ref(), ctx)?;
-            let (loss, grads) = match (config.labels, batch.labels()) {
-                (LabelMode::Encrypted, Some(labels)) => {
-                    let out = cross_entropy_encrypted(logits, labels, ctx)?;
-                    (out.loss, out.surrogate.backward())
-                }
-                _ => cross_entropy_step(logits, train.targets(&batches[b], &device)),
-            };
-            ctx.check_backward()?;
-            Ok((loss, grads))
+        Epochs {
+            name: "secure",
+            batches: count,
+            step: secure_step(config, data, &reader, ctx, device),
+            test: data.test.clone(),
+            logits: Arc::new(|model: &Mlp, inputs| model.forward_plain(inputs)),
+            chunk: 1000,
+            guard: Some(budget_guard(config, session, &reader, &meters)),
+            dir,
         },
     )?;
     if stopped.is_none() || epochs.len() == config.epochs {
-        meters.push(budget_meter(&session.server, &keys.borrow()));
+        let meter = budget_meter(&session.server, &lock(&reader).keys);
+        lock(&meters).push(meter);
     }
     let train_seconds = train_start.elapsed().as_secs_f64();
     let steps: usize = epochs.iter().map(|e| e.step_losses.len()).sum();
@@ -329,7 +336,7 @@ fn train_streaming<G: Group>(
         times.key_derivation.as_secs_f64(),
         times.decryption.as_secs_f64(),
     );
-    let read_s = read_seconds.get();
+    let read_s = lock(&reader).seconds;
     let report = RunReport {
         test_accuracy: epochs.last().map_or(0.0, |e| e.test_accuracy),
         epochs,
@@ -341,11 +348,85 @@ fn train_streaming<G: Group>(
             burn_compute: (train_seconds - keys_s - decrypt_s - read_s).max(0.0),
         },
         train_samples_per_s: (steps * config.batch_size) as f64 / train_seconds,
-        budget: meters,
+        budget: std::mem::take(&mut *lock(&meters)),
         stopped,
         ..RunReport::default()
     };
     Ok((model, report))
+}
+
+/// A secure training step: batch `b`'s first layer decrypted with function
+/// keys, its loss from the encrypted labels (or the plaintext ones), and
+/// the gradients through the secure layer's node.
+fn secure_step<G: Group>(
+    config: &TrainingConfig,
+    data: &Data,
+    reader: &Arc<Mutex<Reader<G>>>,
+    ctx: &SecureContext<G>,
+    device: Device,
+) -> Arc<StepFn<Mlp>> {
+    let (train, batches) = (data.train.clone(), data.batches.clone());
+    let (reader, ctx) = (reader.clone(), ctx.clone());
+    let labels = config.labels;
+    Arc::new(move |model: &Mlp, b| {
+        let batch = lock(&reader).read(b)?;
+        let targets = match (labels, batch.labels()) {
+            (LabelMode::Encrypted, Some(_)) => None,
+            _ => Some(train.targets(&batches[b], &device)),
+        };
+        encrypted_batch_step(model, &batch, &ctx, targets)
+    })
+}
+
+/// One secure training step on an encrypted batch: the first layer
+/// decrypted with function keys, the loss against `targets` or, without
+/// them, the batch's FEBO-encrypted labels, and the gradients through the
+/// secure layer's node.
+///
+/// # Errors
+/// A refused key, a value out of the discrete-log bound, a batch without
+/// encrypted labels when `targets` is `None`.
+pub fn encrypted_batch_step<G: Group>(
+    model: &Mlp,
+    batch: &EncryptedBatch<G>,
+    ctx: &SecureContext<G>,
+    targets: Option<Tensor<1, Int>>,
+) -> Result<(f64, Gradients), TrainError> {
+    let logits = model.forward_encrypted(batch, ctx)?;
+    let (loss, grads) = match (targets, batch.labels()) {
+        (Some(targets), _) => cross_entropy_step(logits, targets),
+        (None, Some(labels)) => {
+            let out = cross_entropy_encrypted(logits, labels, ctx)?;
+            (out.loss, out.surrogate.backward())
+        }
+        (None, None) => {
+            return Err(TrainError::Config(
+                "the batch holds no encrypted labels and no plaintext ones were given".into(),
+            ));
+        }
+    };
+    ctx.check_backward()?;
+    Ok((loss, grads))
+}
+
+/// Before each epoch after the first: the most spent budgets over the
+/// batches read so far (kept for the report), and whether they can serve
+/// another epoch, which asks every batch's master keys for up to
+/// `hidden · limbs` more dimensions.
+fn budget_guard<G: Group>(
+    config: &TrainingConfig,
+    session: &Session<G>,
+    reader: &Arc<Mutex<Reader<G>>>,
+    meters: &Arc<Mutex<Vec<BudgetMeter>>>,
+) -> Box<GuardFn> {
+    let need = config.model.hidden[0] * config.quantization.limbs as usize;
+    let (server, reader, meters) = (session.server.clone(), reader.clone(), meters.clone());
+    Box::new(move |epoch| {
+        let meter = budget_meter(&server, &lock(&reader).keys);
+        let short = budget_spent(&meter, need, epoch);
+        lock(&meters).push(meter);
+        short
+    })
 }
 
 /// Secure inference on the encrypted test images, streamed like training.

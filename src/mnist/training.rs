@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use burn::config::Config;
+use burn::lr_scheduler::constant::ConstantLr;
 use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
+use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Gradients, Int, Tensor};
 use cryptonn_authority::{AuditLog, Authority, Caps};
 use cryptonn_burn::QuantizationConfig;
@@ -23,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::data::{Dataset, Split};
 use super::idx::DataError;
+use super::learner::{Epochs, TestSet, train_epochs};
 use super::lenet_training;
 use super::model::{Mlp, MlpConfig};
 use super::parties::Parties;
@@ -213,6 +216,10 @@ pub enum TrainError {
     /// A configuration that cannot run.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// burn-train's Learner failed (a data loader, a checkpoint, its event
+    /// processor).
+    #[error("burn-train's Learner stopped: {0}")]
+    Learner(String),
     /// The trained weights could not be saved.
     #[error("cannot save the model to {path}: {reason}")]
     Save {
@@ -235,6 +242,9 @@ pub struct Outputs {
     /// in this process behind its HTTPS API, and batch files in a fresh
     /// temporary directory.
     pub parties: Parties,
+    /// Where burn-train writes each run's metric logs and checkpoints
+    /// (`DIR/plain`, `DIR/secure`); `None` keeps them in memory.
+    pub learner_dir: Option<PathBuf>,
 }
 
 impl From<cryptonn_fe::Error> for TrainError {
@@ -282,14 +292,24 @@ pub fn optimizer(config: &TrainingConfig) -> ModuleOptimizer {
 /// [`TrainError::Config`] for a learning rate Burn's scheduler refuses
 /// (outside (0, 1]) or a run without steps.
 pub fn learning_rates(config: &TrainingConfig, steps: usize) -> Result<Vec<f64>, TrainError> {
+    let mut scheduler = lr_scheduler(config, steps)?;
+    Ok((0..steps).map(|_| scheduler.step().base()).collect())
+}
+
+/// The learning-rate scheduler of the configuration, for a run of `steps`
+/// optimizer steps.
+///
+/// # Errors
+/// As [`learning_rates`].
+pub fn lr_scheduler(
+    config: &TrainingConfig,
+    steps: usize,
+) -> Result<ModuleLrScheduler, TrainError> {
     match config.lr_schedule {
-        LrSchedule::Constant => Ok(vec![config.lr; steps]),
-        LrSchedule::Cosine => {
-            let mut scheduler = CosineAnnealingLrSchedulerConfig::new(config.lr, steps)
-                .init()
-                .map_err(|e| TrainError::Config(format!("cosine learning rate: {e}")))?;
-            Ok((0..steps).map(|_| scheduler.step().base()).collect())
-        }
+        LrSchedule::Constant => Ok(ConstantLr::new(config.lr).into()),
+        LrSchedule::Cosine => CosineAnnealingLrSchedulerConfig::new(config.lr, steps)
+            .init()
+            .map_err(|e| TrainError::Config(format!("cosine learning rate: {e}"))),
     }
 }
 
@@ -312,7 +332,7 @@ pub fn accuracy(model: &Mlp, data: &Dataset, device: &Device) -> f64 {
 /// The share of `data` that `logits` (of a chunk of image indices, at most
 /// `chunk` at a time) classifies right.
 pub(super) fn accuracy_by(
-    data: &Dataset,
+    data: &dyn TestSet,
     chunk: usize,
     logits: impl Fn(&[usize]) -> Tensor<2>,
 ) -> f64 {
@@ -369,11 +389,9 @@ pub fn run(
             "batch size, epochs and the hidden widths must be positive".into(),
         ));
     }
-    let (train, test, batches) = load(config, data_dir)?;
+    let data = load(config, data_dir)?;
     match (config.model_kind, config.policy) {
-        (ModelKind::Lenet, _) => {
-            return lenet_training::run(config, &train, &test, &batches, outputs);
-        }
+        (ModelKind::Lenet, _) => return lenet_training::run(config, &data, outputs),
         (ModelKind::Mlp, KeyPolicyKind::IssueAll) => {
             return Err(TrainError::Config(
                 "--policy issue-all is only for --model lenet: the MLP's authority enforces the \
@@ -383,32 +401,41 @@ pub fn run(
         }
         (ModelKind::Mlp, KeyPolicyKind::Budget) => {}
     }
-    check_caps(config, train.features)?;
+    check_caps(config, data.train.features)?;
     let plain = matches!(config.mode, Mode::Plain | Mode::Both)
         .then(|| match config.privacy {
-            Privacy::Cryptonn => train_plain(config, &train, &test, &batches),
-            Privacy::Projection => projection::train_plain(config, &train, &test, &batches),
+            Privacy::Cryptonn => train_plain(config, &data, outputs),
+            Privacy::Projection => projection::train_plain(config, &data, outputs),
         })
         .transpose()?;
     let secure = match config.mode {
         Mode::Plain => None,
         Mode::Secure | Mode::Both => Some(match config.group {
-            GroupId::Ristretto255 => {
-                secure_run::<Ristretto255>(config, &train, &test, &batches, outputs)?
-            }
-            GroupId::Modp2048 => secure_run::<Modp2048>(config, &train, &test, &batches, outputs)?,
-            GroupId::Modp3072 => secure_run::<Modp3072>(config, &train, &test, &batches, outputs)?,
+            GroupId::Ristretto255 => secure_run::<Ristretto255>(config, &data, outputs)?,
+            GroupId::Modp2048 => secure_run::<Modp2048>(config, &data, outputs)?,
+            GroupId::Modp3072 => secure_run::<Modp3072>(config, &data, outputs)?,
         }),
     };
     let (secure, privacy) = secure.unzip();
     Ok(Report::new(config, secure, plain, privacy))
 }
 
+/// The fixed batches of a run: lists of training-image indices.
+pub type Batches = Arc<[Vec<usize>]>;
+
+/// What every run trains and tests on, shared with the Learner's steps.
+#[derive(Debug, Clone)]
+pub struct Data {
+    /// The first `train_size` training images.
+    pub train: Arc<Dataset>,
+    /// The first `test_size` test images.
+    pub test: Arc<Dataset>,
+    /// The fixed batches of the training images.
+    pub batches: Batches,
+}
+
 /// The training and test images, and the fixed batches.
-fn load(
-    config: &TrainingConfig,
-    data_dir: &Path,
-) -> Result<(Dataset, Dataset, Vec<Vec<usize>>), TrainError> {
+fn load(config: &TrainingConfig, data_dir: &Path) -> Result<Data, TrainError> {
     let train =
         Dataset::load(data_dir, Split::Train, config.model.classes)?.truncate(config.train_size);
     let test =
@@ -427,21 +454,22 @@ fn load(
             config.batch_size
         )));
     }
-    Ok((train, test, batches))
+    Ok(Data {
+        train: Arc::new(train),
+        test: Arc::new(test),
+        batches: batches.into(),
+    })
 }
 
 /// The secure run of the configured mode, and what it let the server learn.
 fn secure_run<G: Group>(
     config: &TrainingConfig,
-    train: &Dataset,
-    test: &Dataset,
-    batches: &[Vec<usize>],
+    data: &Data,
     outputs: &Outputs,
 ) -> Result<(RunReport, PrivacyReport), TrainError> {
     match config.privacy {
         Privacy::Cryptonn => {
-            let run =
-                secure::train_secure::<G>(config, train, test, batches, &outputs.parties, outputs)?;
+            let run = secure::train_secure::<G>(config, data, &outputs.parties, outputs)?;
             let rank = |b: Option<Budget>| b.map_or(0, |b| b.rank);
             let (rows, cols) = run
                 .budget
@@ -454,7 +482,7 @@ fn secure_run<G: Group>(
             Ok((run, PrivacyReport::new(Privacy::Cryptonn, rows, cols, caps)))
         }
         Privacy::Projection => {
-            let (run, rows) = projection::train_secure::<G>(config, train, test, batches, outputs)?;
+            let (run, rows) = projection::train_secure::<G>(config, data, outputs)?;
             let caps = Caps {
                 rows: config.projection_dim,
                 cols: 0,
@@ -491,75 +519,6 @@ pub fn device(seed: u64) -> Device {
     device
 }
 
-/// Decides before each epoch (0-based) whether training may go on: `None`,
-/// or the reason to stop.
-type Guard<'a> = dyn FnMut(usize) -> Option<String> + 'a;
-
-/// The epochs both runs share: batches in each epoch's order, an optimizer
-/// step per batch, and the test accuracy after each epoch. `step` returns a
-/// batch's loss and gradients. Training stops early, keeping the model, when
-/// `guard` says so or the authority refuses a key mid-epoch.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn train_epochs<M: Module>(
-    config: &TrainingConfig,
-    evaluate: &dyn Fn(&M) -> f64,
-    batches: usize,
-    mut model: M,
-    name: &str,
-    guard: &mut Guard<'_>,
-    mut step: impl FnMut(&M, usize) -> Result<(f64, Gradients), TrainError>,
-) -> Result<(M, Vec<EpochReport>, Option<String>), TrainError> {
-    let mut optim = optimizer(config);
-    let mut lrs = learning_rates(config, config.epochs * batches)?.into_iter();
-    let mut epochs: Vec<EpochReport> = Vec::new();
-    let mut stopped = None;
-    for epoch in 0..config.epochs {
-        if let Some(reason) = guard(epoch) {
-            stopped = Some(reason);
-            break;
-        }
-        let progress = bar(batches, &format!("{name} {}", epoch + 1));
-        let mut losses = Vec::with_capacity(batches);
-        for b in epoch_order(config, epoch, batches) {
-            let start = Instant::now();
-            let (loss, grads) = match step(&model, b) {
-                Err(TrainError::Secure(cryptonn_burn::Error::KeyRefused(why))) => {
-                    stopped = Some(format!(
-                        "the authority refused a key in epoch {}: {why}",
-                        epoch + 1
-                    ));
-                    break;
-                }
-                other => other?,
-            };
-            model = optim.step(
-                lrs.next().unwrap_or(config.lr),
-                model.clone(),
-                GradientsParams::from_grads(grads, &model),
-            );
-            losses.push(loss);
-            progress.set_message(format!(
-                "loss {loss:.4} step {:.2}s",
-                start.elapsed().as_secs_f64()
-            ));
-            progress.inc(1);
-        }
-        progress.finish_and_clear();
-        if !losses.is_empty() {
-            epochs.push(EpochReport {
-                epoch: epoch + 1,
-                loss: losses.iter().sum::<f64>() / losses.len() as f64,
-                test_accuracy: evaluate(&model),
-                step_losses: losses,
-            });
-        }
-        if stopped.is_some() {
-            break;
-        }
-    }
-    Ok((model, epochs, stopped))
-}
-
 /// A batch's cross-entropy against `targets`, and its gradients.
 pub(super) fn cross_entropy_step(logits: Tensor<2>, targets: Tensor<1, Int>) -> (f64, Gradients) {
     let loss = CrossEntropyLossConfig::new()
@@ -594,29 +553,41 @@ pub(super) fn plain_report(
 
 fn train_plain(
     config: &TrainingConfig,
-    train: &Dataset,
-    test: &Dataset,
-    batches: &[Vec<usize>],
+    data: &Data,
+    outputs: &Outputs,
 ) -> Result<RunReport, TrainError> {
     let device = device(config.seed);
-    let model = init_model(config, test, &device, false);
+    let model = init_model(config, &data.test, &device, false);
+    let (train, batches) = (data.train.clone(), data.batches.clone());
     let start = Instant::now();
     let (_, epochs, _) = train_epochs(
         config,
-        &|m| accuracy(m, test, &device),
-        batches.len(),
         model,
-        "plain",
-        &mut |_| None,
-        |model, b| {
-            Ok(cross_entropy_step(
-                model.forward_plain(train.inputs(&batches[b], &device)),
-                train.targets(&batches[b], &device),
-            ))
+        Epochs {
+            name: "plain",
+            batches: data.batches.len(),
+            step: Arc::new(move |model: &Mlp, b| {
+                let indices = &batches[b];
+                Ok(cross_entropy_step(
+                    model.forward_plain(train.inputs(indices, &device)),
+                    train.targets(indices, &device),
+                ))
+            }),
+            test: data.test.clone(),
+            logits: Arc::new(|model: &Mlp, inputs| model.forward_plain(inputs)),
+            chunk: 1000,
+            guard: None,
+            dir: outputs.learner_dir.clone(),
         },
     )?;
     let elapsed = start.elapsed().as_secs_f64();
-    Ok(plain_report(config, epochs, batches.len(), elapsed, None))
+    Ok(plain_report(
+        config,
+        epochs,
+        data.batches.len(),
+        elapsed,
+        None,
+    ))
 }
 
 /// Writes `model`'s weights to `path` (Burn's burnpack format).

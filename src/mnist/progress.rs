@@ -13,12 +13,21 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// One bar per split of each epoch, with the latest metric as its message.
 #[derive(Default)]
 pub struct Bars {
+    run: String,
     bar: Option<ProgressBar>,
     epoch: usize,
     epochs: usize,
 }
 
 impl Bars {
+    /// Bars for the run named `run` ("plain", "secure").
+    pub fn new(run: &str) -> Self {
+        Self {
+            run: run.to_string(),
+            ..Self::default()
+        }
+    }
+
     fn show(&self, state: &MetricState) {
         let entry = match state {
             MetricState::Generic(entry) | MetricState::Numeric(entry, _) => entry,
@@ -67,7 +76,10 @@ impl TrainingProgressLogger for Bars {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
-        bar.set_prefix(format!("{split} {}/{}", self.epoch + 1, self.epochs));
+        bar.set_prefix(format!(
+            "{} {split} {}/{}",
+            self.run, self.epoch, self.epochs
+        ));
         self.bar = Some(bar);
     }
 
