@@ -3,20 +3,23 @@
 //! step as a debug struct).
 
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
-use burn::train::metric::MetricDefinition;
+use burn::train::metric::{MetricDefinition, MetricId};
 use burn::train::renderer::{
     EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// One bar per split of each epoch, with the latest metric as its message.
+/// One bar per split of each epoch, with the latest value of each metric
+/// as its message.
 #[derive(Default)]
 pub struct Bars {
     run: String,
     bar: Option<ProgressBar>,
     epoch: usize,
     epochs: usize,
+    /// Each registered metric: its id, name and latest value of this split.
+    metrics: Vec<(MetricId, String, Option<String>)>,
 }
 
 impl Bars {
@@ -28,12 +31,24 @@ impl Bars {
         }
     }
 
-    fn show(&self, state: &MetricState) {
+    fn show(&mut self, state: &MetricState) {
         let entry = match state {
             MetricState::Generic(entry) | MetricState::Numeric(entry, _) => entry,
         };
+        if let Some((_, _, value)) = self
+            .metrics
+            .iter_mut()
+            .find(|(id, _, _)| *id == entry.metric_id)
+        {
+            *value = Some(entry.serialized_entry.formatted.clone());
+        }
+        let message: Vec<String> = self
+            .metrics
+            .iter()
+            .filter_map(|(_, name, value)| value.as_ref().map(|v| format!("{name}: {v}")))
+            .collect();
         if let Some(bar) = &self.bar {
-            bar.set_message(entry.serialized_entry.formatted.clone());
+            bar.set_message(message.join(" | "));
         }
     }
 }
@@ -70,6 +85,9 @@ impl TrainingProgressLogger for Bars {
     }
 
     fn start_split(&mut self, split: &str, total_items: usize) {
+        for (_, _, value) in &mut self.metrics {
+            *value = None;
+        }
         let bar = ProgressBar::new(total_items as u64);
         bar.set_style(
             ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {elapsed} {msg}")
@@ -123,5 +141,8 @@ impl EvaluationProgressLogger for Bars {
 impl MetricsRenderer for Bars {
     fn manual_close(&mut self) {}
 
-    fn register_metric(&mut self, _definition: MetricDefinition) {}
+    fn register_metric(&mut self, definition: MetricDefinition) {
+        let name = definition.name.to_string();
+        self.metrics.push((definition.metric_id, name, None));
+    }
 }
