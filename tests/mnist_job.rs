@@ -222,3 +222,36 @@ fn caps_that_reach_the_dimension_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn the_learner_writes_burns_logs_and_checkpoints_when_asked() {
+    let dir = std::env::temp_dir().join(format!("cryptonn-learner-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let outputs = training::Outputs {
+        learner_dir: Some(dir.clone()),
+        ..training::Outputs::default()
+    };
+    let config = TrainingConfig::new()
+        .with_mode(Mode::Plain)
+        .with_epochs(2)
+        .with_train_size(512)
+        .with_batch_size(256)
+        .with_test_size(100);
+    let report = training::run(&config, &data_dir(), &outputs).unwrap();
+    assert_eq!(report.plain.map(|r| r.epochs.len()), Some(2));
+    let plain = dir.join("plain");
+    for epoch in 1..=2 {
+        let logs = plain.join(format!("train/epoch-{epoch}"));
+        assert!(logs.is_dir(), "no metric logs in {}", logs.display());
+    }
+    let checkpoints: Vec<_> = std::fs::read_dir(plain.join("checkpoint"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        checkpoints.iter().any(|f| f.starts_with("model-2")),
+        "no checkpoint of epoch 2 among {checkpoints:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
