@@ -152,8 +152,9 @@ struct Args {
     #[arg(long)]
     audit_log: Option<PathBuf>,
     /// Where burn-train's Learner, which runs every run's epochs, writes its
-    /// metric logs and checkpoints (model, optimizer and schedule after each
-    /// epoch): DIR/plain and DIR/secure. Off by default: the metrics stay in
+    /// metric logs and checkpoints (model, optimizer and schedule of the last
+    /// two epochs and of the best by validation loss): DIR/plain and
+    /// DIR/secure. Off by default: the metrics stay in
     /// memory and only the report is written.
     #[arg(long)]
     learner_dir: Option<PathBuf>,

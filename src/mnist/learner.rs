@@ -14,7 +14,7 @@
 //! A Learner step cannot return an error, so a failed step (a refused key,
 //! an unreadable batch, a value out of the discrete-log bound) is written to
 //! the journal, the Learner is interrupted, and the step applies no
-//! gradient: nothing is silently trained on.
+//! gradient (its loss metric shows NaN): nothing is silently trained on.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -106,7 +106,8 @@ pub struct Epochs<M> {
     pub dir: Option<PathBuf>,
 }
 
-/// What the Learner left: the trained model, each epoch's report, and why
+/// What the Learner left: the trained model (Burn's validation copy, without
+/// autodiff: for inference and saving), each epoch's report, and why
 /// training stopped early (a spent budget, a refused key), if it did.
 pub type Trained<M> = (M, Vec<EpochReport>, Option<String>);
 
@@ -188,7 +189,7 @@ impl<M: Trainable> Learning<M> {
         if let Some(e) = result.error {
             return Err(TrainError::Learner(e.to_string()));
         }
-        if entries.unvalidated() {
+        if entries.unvalidated(self.test.len()) {
             // Stopped mid-epoch: the Learner skips that epoch's validation.
             let device = model.devices().first().cloned().unwrap_or_default();
             let accuracy = accuracy_by(self.test.as_ref(), self.chunk, |chunk| {
@@ -314,7 +315,7 @@ impl<M: Trainable> TrainStep for Trainee<M> {
         };
         match (item.step)(&self.model, item.batch) {
             Ok((value, grads)) => {
-                item.journal.lock().record_step(value);
+                item.journal.lock().record_step(item.epoch, value);
                 TrainOutput::new(self, grads, loss(value))
             }
             Err(e) => {
@@ -392,7 +393,7 @@ struct Steps<M> {
 impl<M: Trainable> Batcher<usize, StepItem<M>> for Steps<M> {
     fn batch(&self, _positions: Vec<usize>, _device: &Device) -> StepItem<M> {
         let k = {
-            let mut served = self.served.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut served = lock(&self.served);
             *served += 1;
             *served - 1
         };
@@ -448,7 +449,7 @@ impl EarlyStoppingStrategy for Guarded {
         if epoch >= self.epochs {
             return false;
         }
-        let why = (self.guard.lock().unwrap_or_else(PoisonError::into_inner))(epoch);
+        let why = (lock(&self.guard))(epoch);
         match why {
             Some(why) => {
                 self.journal.lock().stopped.get_or_insert(why);
@@ -459,18 +460,25 @@ impl EarlyStoppingStrategy for Guarded {
     }
 }
 
-/// What the steps and the guard report, shared with [`train_epochs`].
+/// What the steps and the guard report, read by [`Learning::launch`].
 #[derive(Clone, Default)]
 struct Journal(Arc<Mutex<Entries>>);
 
 impl Journal {
     fn lock(&self) -> MutexGuard<'_, Entries> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.0)
     }
 
     fn take(&self) -> Entries {
         std::mem::take(&mut *self.lock())
     }
+}
+
+/// Locks `m`, also after a panic in another holder: the journal and the
+/// runs' shared state stay readable, and a step's panic is reported by the
+/// Learner, not hidden behind a poisoned lock.
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Each epoch's step losses and test accuracy, and why training stopped.
@@ -485,12 +493,13 @@ struct Entries {
 }
 
 impl Entries {
-    /// A step's loss; the first step after a validation opens a new epoch.
-    fn record_step(&mut self, loss: f64) {
-        if self.epochs.is_empty() || self.seen > 0 {
+    /// A step's loss in epoch `epoch` (1-based); its first step closes the
+    /// previous epoch's validation.
+    fn record_step(&mut self, epoch: usize, loss: f64) {
+        if self.epochs.last().is_none_or(|e| e.epoch != epoch) {
             self.close_validation();
             self.epochs.push(EpochReport {
-                epoch: self.epochs.len() + 1,
+                epoch,
                 loss: 0.0,
                 test_accuracy: 0.0,
                 step_losses: Vec::new(),
@@ -520,13 +529,10 @@ impl Entries {
         }
     }
 
-    /// Whether the last epoch trained but was not validated.
-    fn unvalidated(&self) -> bool {
-        self.seen == 0
-            && self
-                .epochs
-                .last()
-                .is_some_and(|e| !e.step_losses.is_empty())
+    /// Whether the last epoch trained but was not validated (with test
+    /// items to validate on).
+    fn unvalidated(&self, test_items: usize) -> bool {
+        test_items > 0 && self.seen == 0 && !self.epochs.is_empty()
     }
 
     /// A failed step in epoch `epoch` (1-based): a refused key stops
@@ -559,7 +565,7 @@ impl Entries {
 mod tests {
     use super::*;
     use crate::mnist::model::{Mlp, MlpConfig};
-    use crate::mnist::training::{LrSchedule, cross_entropy_step, device, learning_rates};
+    use crate::mnist::training::{LrSchedule, cross_entropy_step, device};
     use burn::optim::GradientsParams;
 
     /// 64 images of 16 pixels in 4 classes, from a fixed pattern.
@@ -610,14 +616,16 @@ mod tests {
         let device = device(config.seed);
         let mut model = config.model.init(&device, false);
         let mut optim = optimizer(&config);
-        let mut lrs = learning_rates(&config, 8).unwrap_or_default().into_iter();
+        let Ok(mut lrs) = lr_scheduler(&config, 8) else {
+            panic!("a valid schedule");
+        };
         let mut losses = Vec::new();
         for epoch in 0..2 {
             for b in epoch_order(&config, epoch, 4) {
                 let (loss, grads) = step(&model, b, &device);
                 losses.push(loss);
                 let grads = GradientsParams::from_grads(grads, &model);
-                model = optim.step(lrs.next().unwrap_or_default(), model.clone(), grads);
+                model = optim.step(lrs.step().base(), model.clone(), grads);
             }
         }
         // The Learner.
@@ -681,7 +689,7 @@ mod tests {
         });
         let guard: Box<GuardFn> =
             Box::new(|epoch| (epoch == 2).then(|| "budget spent".to_string()));
-        let run = epochs(step, Some(guard));
+        let run = epochs(step.clone(), Some(guard));
         let result = train_epochs(&config, config.model.init(&device, false), run);
         let Ok((_, reports, stopped)) = result else {
             panic!("the Learner failed: {:?}", result.err());
@@ -697,17 +705,51 @@ mod tests {
             epochs(failing, None),
         );
         assert!(matches!(result, Err(TrainError::Config(why)) if why == "unreadable batch"));
+
+        // A key refused at the third step of epoch 2: a clean stop, the
+        // partial epoch evaluated by hand, its second half never trained.
+        let calls = Arc::new(Mutex::new(0));
+        let (counted, inner) = (calls.clone(), step.clone());
+        let refusing: Arc<StepFn<Mlp>> = Arc::new(move |model: &Mlp, b| {
+            *lock(&counted) += 1;
+            if *lock(&counted) == 4 + 3 {
+                return Err(TrainError::Secure(cryptonn_burn::Error::KeyRefused(
+                    "rank budget".into(),
+                )));
+            }
+            inner(model, b)
+        });
+        let result = train_epochs(
+            &config,
+            config.model.init(&device, false),
+            epochs(refusing, None),
+        );
+        let Ok((_, reports, stopped)) = result else {
+            panic!("a refused key is not an error: {:?}", result.err());
+        };
+        assert_eq!(
+            stopped.as_deref(),
+            Some("the authority refused a key in epoch 2: rank budget")
+        );
+        assert_eq!(reports.len(), 2);
+        assert_eq!(reports[1].step_losses.len(), 2);
+        assert!(
+            reports[1].test_accuracy > 0.0,
+            "the partial epoch evaluated"
+        );
+        assert_eq!(*lock(&calls), 7, "no step after the refusal");
     }
 
     #[test]
-    fn journal_opens_an_epoch_after_each_validation() {
+    fn journal_keeps_each_epochs_steps_and_validation() {
         let mut entries = Entries::default();
-        entries.record_step(2.0);
-        entries.record_step(1.0);
+        entries.record_step(1, 2.0);
+        entries.record_step(1, 1.0);
         entries.record_validation(3, 4);
         entries.record_validation(1, 4);
-        entries.record_step(0.5);
-        assert!(entries.unvalidated());
+        entries.record_step(2, 0.5);
+        assert!(entries.unvalidated(8));
+        assert!(!entries.unvalidated(0), "nothing to validate on");
         entries.record_accuracy(0.25);
         let (epochs, stopped) = entries.finish();
         assert_eq!(epochs.len(), 2);
@@ -715,6 +757,13 @@ mod tests {
         assert_eq!(epochs[0].test_accuracy, 0.5);
         assert_eq!((epochs[1].epoch, epochs[1].test_accuracy), (2, 0.25));
         assert_eq!(stopped, None);
+
+        // Without test images every epoch is still its own.
+        let mut entries = Entries::default();
+        for epoch in 1..=3 {
+            entries.record_step(epoch, 1.0);
+        }
+        assert_eq!(entries.finish().0.len(), 3);
     }
 
     #[test]

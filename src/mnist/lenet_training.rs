@@ -18,7 +18,7 @@
 //! explicitly, and the report says so.
 #![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::equivalence::encrypt_images;
@@ -31,7 +31,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::data::Dataset;
-use super::learner::{Epochs, StepFn, train_epochs};
+use super::learner::{Epochs, StepFn, lock, train_epochs};
 use super::lenet::{LeNet, LeNetConfig};
 use super::parties::Parties;
 use super::privacy::PrivacyReport;
@@ -217,10 +217,10 @@ fn train_secure<G: Group>(
                 &conv1,
                 &pixels,
                 [indices.len(), side],
-                &mut *rng.lock().unwrap_or_else(PoisonError::into_inner),
+                &mut *lock(&rng),
             )?;
             {
-                let mut client = client.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut client = lock(&client);
                 client.seconds += encrypting.elapsed().as_secs_f64();
                 client.bytes_per_image = encrypted.ciphertext_bytes_per_image();
             }
@@ -245,7 +245,7 @@ fn train_secure<G: Group>(
     let ClientStats {
         seconds: client_encryption,
         bytes_per_image,
-    } = std::mem::take(&mut *client.lock().unwrap_or_else(PoisonError::into_inner));
+    } = std::mem::take(&mut *lock(&client));
     let batches = data.batches.len();
     let elapsed = start.elapsed().as_secs_f64();
     let times = ctx.phase_times();

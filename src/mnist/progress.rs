@@ -109,7 +109,7 @@ impl TrainingProgressLogger for Bars {
 
     fn end_split(&mut self) {
         if let Some(bar) = self.bar.take() {
-            bar.finish();
+            bar.finish_and_clear();
         }
     }
 

@@ -19,8 +19,8 @@ use super::learner::{Epochs, TestSet, train_epochs};
 use super::model::{Mlp, MlpConfig};
 use super::report::{PhaseSeconds, RunReport, SecureInference};
 use super::training::{
-    Data, Outputs, TrainError, TrainingConfig, authority, bar, cross_entropy_step, device,
-    plain_report, predictions, save_model,
+    Data, Outputs, TrainError, TrainingConfig, accuracy_by, authority, bar, cross_entropy_step,
+    device, plain_report, save_model,
 };
 
 /// Activations of the projection for a list of images, with their labels.
@@ -40,17 +40,6 @@ impl Features {
     fn targets(&self, rows: std::ops::Range<usize>, device: &Device) -> Tensor<1, Int> {
         let labels: Vec<i64> = self.labels[rows].iter().map(|&l| l as i64).collect();
         Tensor::from_data(TensorData::new(labels.clone(), [labels.len()]), device)
-    }
-
-    fn accuracy(&self, model: &Mlp, device: &Device) -> f64 {
-        let n = self.labels.len();
-        let preds = predictions(model.forward_plain(self.tensor(0..n, device)).detach());
-        let correct = preds
-            .iter()
-            .zip(&self.labels)
-            .filter(|(p, l)| **p == **l as i64)
-            .count();
-        correct as f64 / n.max(1) as f64
     }
 }
 
@@ -346,7 +335,10 @@ fn secure_inference<G: Group>(
         .map(<[usize]>::to_vec)
         .collect();
     let decrypted = encrypt_and_decrypt(parties, config, projection, test, &batches, rng, "test")?;
-    let accuracy = decrypted.features.accuracy(model, &device(config.seed));
+    let (features, device) = (&decrypted.features, device(config.seed));
+    let accuracy = accuracy_by(features, 1000, |chunk| {
+        model.forward_plain(features.inputs(chunk, &device))
+    });
     Ok(Some(SecureInference {
         images: count,
         accuracy,

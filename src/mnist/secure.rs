@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use cryptonn_burn::labels::cross_entropy_encrypted;
@@ -20,7 +20,7 @@ use burn::tensor::{Device, Gradients, Int, Tensor};
 
 use super::data::Dataset;
 use super::encryption::{EncryptionJob, EncryptionStats, encrypt_to_dir};
-use super::learner::{Epochs, GuardFn, StepFn, train_epochs};
+use super::learner::{Epochs, GuardFn, StepFn, lock, train_epochs};
 use super::model::Mlp;
 use super::parties::{EmbeddedAuthority, Parties};
 use super::report::{
@@ -84,10 +84,6 @@ impl<G: Group> Reader<G> {
         }
         Ok(batch)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The trainer's view of one secure run: its connection to the authority
@@ -370,10 +366,9 @@ fn secure_step<G: Group>(
     let labels = config.labels;
     Arc::new(move |model: &Mlp, b| {
         let batch = lock(&reader).read(b)?;
-        let targets = match (labels, batch.labels()) {
-            (LabelMode::Encrypted, Some(_)) => None,
-            _ => Some(train.targets(&batches[b], &device)),
-        };
+        // Encrypted labels come from the batch file only: a remote client's
+        // batches need not match this process's images.
+        let targets = (labels == LabelMode::Plain).then(|| train.targets(&batches[b], &device));
         encrypted_batch_step(model, &batch, &ctx, targets)
     })
 }

@@ -286,21 +286,12 @@ pub fn optimizer(config: &TrainingConfig) -> ModuleOptimizer {
     }
 }
 
-/// The learning rate of every step of a run of `steps` optimizer steps.
-///
-/// # Errors
-/// [`TrainError::Config`] for a learning rate Burn's scheduler refuses
-/// (outside (0, 1]) or a run without steps.
-pub fn learning_rates(config: &TrainingConfig, steps: usize) -> Result<Vec<f64>, TrainError> {
-    let mut scheduler = lr_scheduler(config, steps)?;
-    Ok((0..steps).map(|_| scheduler.step().base()).collect())
-}
-
 /// The learning-rate scheduler of the configuration, for a run of `steps`
 /// optimizer steps.
 ///
 /// # Errors
-/// As [`learning_rates`].
+/// [`TrainError::Config`] for a learning rate Burn's scheduler refuses
+/// (outside (0, 1]) or a run without steps.
 pub fn lr_scheduler(
     config: &TrainingConfig,
     steps: usize,
@@ -320,13 +311,6 @@ pub(super) fn predictions(logits: Tensor<2>) -> Vec<i64> {
         .convert::<i64>()
         .into_vec::<i64>()
         .unwrap_or_default()
-}
-
-/// Accuracy of the model's weights on plaintext data.
-pub fn accuracy(model: &Mlp, data: &Dataset, device: &Device) -> f64 {
-    accuracy_by(data, 1000, |chunk| {
-        model.forward_plain(data.inputs(chunk, device))
-    })
 }
 
 /// The share of `data` that `logits` (of a chunk of image indices, at most
@@ -620,6 +604,12 @@ pub(super) fn authority<G: Group>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The rate of each of `steps` steps, as the Learner takes them.
+    fn learning_rates(config: &TrainingConfig, steps: usize) -> Result<Vec<f64>, TrainError> {
+        let mut scheduler = lr_scheduler(config, steps)?;
+        Ok((0..steps).map(|_| scheduler.step().base()).collect())
+    }
 
     #[test]
     fn learning_rates_follow_the_schedule() {
