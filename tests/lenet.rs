@@ -30,6 +30,7 @@ fn tiny() -> TrainingConfig {
         .with_train_size(16)
         .with_batch_size(8)
         .with_test_size(100)
+        .with_secure_test_size(16)
 }
 
 fn conv1_weight(model: &LeNet) -> Tensor<4> {
@@ -124,6 +125,10 @@ fn tiny_secure_lenet_runs_and_reports() {
     );
     assert!(secure.ciphertext_bytes_per_image.unwrap() > 0);
     assert!(secure.keys_issued.unwrap() > 0);
+    // Secure inference: the first 16 test images, two encrypted batches of 8.
+    let inference = secure.secure_inference.as_ref().unwrap();
+    assert_eq!(inference.images, 16);
+    assert!((0.0..=1.0).contains(&inference.accuracy));
     let privacy = report.privacy.as_ref().unwrap();
     assert_eq!(privacy.row_equations_per_image, 3456);
     let summary = report.summary();

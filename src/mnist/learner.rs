@@ -38,7 +38,7 @@ use super::data::Dataset;
 use super::progress::Bars;
 use super::report::EpochReport;
 use super::training::{
-    TrainError, TrainingConfig, accuracy_by, epoch_order, lr_scheduler, optimizer, predictions,
+    TrainError, TrainingConfig, accuracy_by, correct, epoch_order, lr_scheduler, optimizer,
 };
 
 /// One optimizer step's work: batch `b`'s mean loss and its gradients.
@@ -365,14 +365,10 @@ impl<M: Trainable> InferenceStep for Trainee<M> {
 
     fn step(&self, item: TestChunk<M>) -> ClassificationOutput {
         let logits = (item.logits)(&self.model, item.inputs);
-        let correct = predictions(logits.clone().detach())
-            .iter()
-            .zip(&item.labels)
-            .filter(|(p, l)| **p == **l as i64)
-            .count();
+        let right = correct(logits.clone(), &item.labels);
         item.journal
             .lock()
-            .record_validation(correct, item.labels.len());
+            .record_validation(right, item.labels.len());
         let loss = CrossEntropyLossConfig::new()
             .init(&logits.device())
             .forward(logits.clone(), item.targets.clone());

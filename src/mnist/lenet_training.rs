@@ -23,8 +23,9 @@ use std::time::Instant;
 
 use crate::equivalence::encrypt_images;
 use burn::tensor::{Device, Tensor};
-use cryptonn_authority::{Caps, IssueAll};
+use cryptonn_authority::{Authority, Caps, IssueAll};
 use cryptonn_burn::SecureContext;
+use cryptonn_burn::SecureConv2d;
 use cryptonn_fe::feip::Decryptor;
 use cryptonn_fe::{DlogConfig, DlogTable, Group, GroupId, Modp2048, Modp3072, Ristretto255};
 use rand::SeedableRng;
@@ -35,9 +36,10 @@ use super::learner::{Epochs, StepFn, lock, train_epochs};
 use super::lenet::{LeNet, LeNetConfig};
 use super::parties::Parties;
 use super::privacy::PrivacyReport;
-use super::report::{PhaseSeconds, Report, RunReport, peak_memory_mib};
+use super::report::{PhaseSeconds, Report, RunReport, SecureInference, peak_memory_mib};
+use super::secure::test_batches;
 use super::training::{
-    Data, KeyPolicyKind, Mode, Outputs, Privacy, TrainError, TrainingConfig, authority,
+    Data, KeyPolicyKind, Mode, Outputs, Privacy, TrainError, TrainingConfig, authority, correct,
     cross_entropy_step, device, plain_report, save_model,
 };
 
@@ -204,10 +206,11 @@ fn train_secure<G: Group>(
         config.quantization,
     );
     let client = Arc::new(Mutex::new(ClientStats::default()));
+    let rng = Arc::new(Mutex::new(StdRng::seed_from_u64(config.seed)));
     let step = {
         let (train, batches, side) = (data.train.clone(), data.batches.clone(), lenet.side);
         let (authority, ctx, client) = (authority.clone(), ctx.clone(), client.clone());
-        let rng = Mutex::new(StdRng::seed_from_u64(config.seed));
+        let (conv1, rng) = (conv1.clone(), rng.clone());
         Arc::new(move |model: &LeNet, b: usize| {
             let indices = &batches[b];
             let encrypting = Instant::now();
@@ -274,5 +277,53 @@ fn train_secure<G: Group>(
         save_model(&model, path)?;
         report.model_file = Some(path.display().to_string());
     }
+    let client = Inference {
+        authority: &authority,
+        conv1: &conv1,
+        side: lenet.side,
+        rng: &rng,
+    };
+    report.secure_inference = client.classify(config, &model, &ctx, &data.test)?;
     Ok(report)
+}
+
+/// Secure inference: the client encrypts test images (fresh master keys per
+/// batch) and the server classifies them, conv1 decrypted with function keys.
+struct Inference<'a, G: Group> {
+    authority: &'a Authority<G>,
+    conv1: &'a SecureConv2d,
+    side: usize,
+    rng: &'a Mutex<StdRng>,
+}
+
+impl<G: Group> Inference<'_, G> {
+    /// The accuracy on the first `secure_test_size` test images, in whole
+    /// batches; `None` if that is no batch.
+    fn classify(
+        &self,
+        config: &TrainingConfig,
+        model: &LeNet,
+        ctx: &SecureContext<G>,
+        test: &Dataset,
+    ) -> Result<Option<SecureInference>, TrainError> {
+        let (mut right, mut classified) = (0, 0);
+        for indices in test_batches(config, test) {
+            let encrypted = encrypt_images(
+                self.authority,
+                self.conv1,
+                &test.pixels(&indices),
+                [indices.len(), self.side],
+                &mut *lock(self.rng),
+            )?;
+            right += correct(
+                model.forward_encrypted(&encrypted, ctx)?,
+                &test.labels_of(&indices),
+            );
+            classified += indices.len();
+        }
+        Ok((classified > 0).then(|| SecureInference {
+            images: classified,
+            accuracy: right as f64 / classified as f64,
+        }))
+    }
 }

@@ -27,8 +27,8 @@ use super::report::{
     BudgetMeter, KeyServiceReport, PhaseSeconds, RunReport, SecureInference, peak_memory_mib,
 };
 use super::training::{
-    Data, LabelMode, Outputs, TrainError, TrainingConfig, cross_entropy_step, device, init_model,
-    predictions, save_model,
+    Data, LabelMode, Outputs, TrainError, TrainingConfig, correct, cross_entropy_step, device,
+    init_model, save_model,
 };
 
 /// Decoded batches kept between epochs, up to a byte budget: decoding a
@@ -434,22 +434,20 @@ fn secure_inference<G: Group>(
     let Some(dir) = &session.test else {
         return Ok(None);
     };
-    let (mut correct, mut classified) = (0, 0);
+    let (mut right, mut classified) = (0, 0);
     for b in 0..dir.manifest().batches {
         let batch: EncryptedBatch<G> = dir.read_batch(b)?;
         let [rows, _] = batch.shape();
         let indices: Vec<usize> = (classified..classified + rows).collect();
-        let preds = predictions(model.forward_encrypted(&batch, ctx)?.detach());
-        correct += preds
-            .iter()
-            .zip(test.labels_of(&indices))
-            .filter(|(p, l)| **p == *l as i64)
-            .count();
+        right += correct(
+            model.forward_encrypted(&batch, ctx)?,
+            &test.labels_of(&indices),
+        );
         classified += rows;
     }
     Ok((classified > 0).then(|| SecureInference {
         images: classified,
-        accuracy: correct as f64 / classified as f64,
+        accuracy: right as f64 / classified as f64,
     }))
 }
 

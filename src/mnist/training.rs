@@ -304,13 +304,19 @@ pub fn lr_scheduler(
     }
 }
 
-pub(super) fn predictions(logits: Tensor<2>) -> Vec<i64> {
+/// How many rows of `logits` pick the class in `labels`.
+pub(super) fn correct(logits: Tensor<2>, labels: &[usize]) -> usize {
     logits
+        .detach()
         .argmax(1)
         .into_data()
         .convert::<i64>()
         .into_vec::<i64>()
         .unwrap_or_default()
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| **p == **l as i64)
+        .count()
 }
 
 /// The share of `data` that `logits` (of a chunk of image indices, at most
@@ -323,13 +329,7 @@ pub(super) fn accuracy_by(
     let all: Vec<usize> = (0..data.len()).collect();
     let correct: usize = all
         .chunks(chunk.max(1))
-        .map(|indices| {
-            predictions(logits(indices).detach())
-                .iter()
-                .zip(data.labels_of(indices))
-                .filter(|(p, l)| **p == *l as i64)
-                .count()
-        })
+        .map(|indices| correct(logits(indices), &data.labels_of(indices)))
         .sum();
     correct as f64 / data.len().max(1) as f64
 }
