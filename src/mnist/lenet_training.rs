@@ -1,12 +1,13 @@
 //! `--model lenet`: LeNet-5 with a secure first convolution, next to the same
-//! network trained in the clear, through the main job's epoch loop.
+//! network trained in the clear, both on burn-train's Learner.
 //!
 //! The three parties play in this process, as in projection mode: an
 //! [`Authority`] under the paper's policy ([`IssueAll`]), a client that
 //! encrypts the images of each batch under fresh master keys when
 //! the batch is trained (so one batch of ciphertexts at a time is in
 //! memory, and every epoch encrypts again), and the server, which decrypts
-//! conv1's outputs and its kernel gradient with function keys. Labels travel
+//! conv1's outputs and its kernel gradient with function keys, and after
+//! training classifies encrypted test images the same way. Labels travel
 //! in the clear ([`LabelMode::Plain`](super::training::LabelMode::Plain),
 //! whatever `labels` says).
 //!
