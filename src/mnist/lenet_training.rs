@@ -40,8 +40,8 @@ use super::privacy::PrivacyReport;
 use super::report::{PhaseSeconds, Report, RunReport, SecureInference, peak_memory_mib};
 use super::secure::test_batches;
 use super::training::{
-    Data, KeyPolicyKind, Mode, Outputs, Privacy, TrainError, TrainingConfig, authority, correct,
-    cross_entropy_step, device, plain_report, save_model,
+    Data, KeyPolicyKind, Mode, Outputs, Privacy, TrainError, TrainingConfig, authority,
+    cross_entropy_step, device, plain_report, save_model, secure_accuracy,
 };
 
 /// The LeNet-5 of the configuration, for the training images' side.
@@ -307,8 +307,7 @@ impl<G: Group> Inference<'_, G> {
         ctx: &SecureContext<G>,
         test: &Dataset,
     ) -> Result<Option<SecureInference>, TrainError> {
-        let (mut right, mut classified) = (0, 0);
-        for indices in test_batches(config, test) {
+        secure_accuracy(test_batches(config, test).into_iter().map(|indices| {
             let encrypted = encrypt_images(
                 self.authority,
                 self.conv1,
@@ -316,15 +315,8 @@ impl<G: Group> Inference<'_, G> {
                 [indices.len(), self.side],
                 &mut *lock(self.rng),
             )?;
-            right += correct(
-                model.forward_encrypted(&encrypted, ctx)?,
-                &test.labels_of(&indices),
-            );
-            classified += indices.len();
-        }
-        Ok((classified > 0).then(|| SecureInference {
-            images: classified,
-            accuracy: right as f64 / classified as f64,
+            let logits = model.forward_encrypted(&encrypted, ctx)?;
+            Ok((logits, test.labels_of(&indices)))
         }))
     }
 }

@@ -27,8 +27,8 @@ use super::report::{
     BudgetMeter, KeyServiceReport, PhaseSeconds, RunReport, SecureInference, peak_memory_mib,
 };
 use super::training::{
-    Data, LabelMode, Outputs, TrainError, TrainingConfig, correct, cross_entropy_step, device,
-    init_model, save_model,
+    Data, LabelMode, Outputs, TrainError, TrainingConfig, cross_entropy_step, device, init_model,
+    save_model, secure_accuracy,
 };
 
 /// Decoded batches kept between epochs, up to a byte budget: decoding a
@@ -434,20 +434,19 @@ fn secure_inference<G: Group>(
     let Some(dir) = &session.test else {
         return Ok(None);
     };
-    let (mut right, mut classified) = (0, 0);
-    for b in 0..dir.manifest().batches {
+    let mut classified = 0;
+    secure_accuracy((0..dir.manifest().batches).map(|b| {
         let batch: EncryptedBatch<G> = dir.read_batch(b)?;
         let [rows, _] = batch.shape();
-        let indices: Vec<usize> = (classified..classified + rows).collect();
-        right += correct(
-            model.forward_encrypted(&batch, ctx)?,
-            &test.labels_of(&indices),
-        );
+        if classified + rows > test.len() {
+            return Err(TrainError::Config(format!(
+                "the encrypted test images outnumber the {} test labels here; raise --test-size",
+                test.len()
+            )));
+        }
+        let labels = test.labels_of(&(classified..classified + rows).collect::<Vec<_>>());
         classified += rows;
-    }
-    Ok((classified > 0).then(|| SecureInference {
-        images: classified,
-        accuracy: right as f64 / classified as f64,
+        Ok((model.forward_encrypted(&batch, ctx)?, labels))
     }))
 }
 

@@ -31,7 +31,7 @@ use super::model::{Mlp, MlpConfig};
 use super::parties::Parties;
 use super::privacy::PrivacyReport;
 use super::projection;
-use super::report::{EpochReport, PhaseSeconds, Report, RunReport};
+use super::report::{EpochReport, PhaseSeconds, Report, RunReport, SecureInference};
 use super::secure;
 
 /// Which runs to make.
@@ -317,6 +317,26 @@ pub(super) fn correct(logits: Tensor<2>, labels: &[usize]) -> usize {
         .zip(labels)
         .filter(|(p, l)| **p == **l as i64)
         .count()
+}
+
+/// Secure inference's accuracy over encrypted batches, each given as the
+/// server's logits and the true labels; `None` without a batch.
+///
+/// # Errors
+/// The first batch's error.
+pub(super) fn secure_accuracy(
+    batches: impl Iterator<Item = Result<(Tensor<2>, Vec<usize>), TrainError>>,
+) -> Result<Option<SecureInference>, TrainError> {
+    let (mut right, mut classified) = (0, 0);
+    for batch in batches {
+        let (logits, labels) = batch?;
+        right += correct(logits, &labels);
+        classified += labels.len();
+    }
+    Ok((classified > 0).then(|| SecureInference {
+        images: classified,
+        accuracy: right as f64 / classified as f64,
+    }))
 }
 
 /// The share of `data` that `logits` (of a chunk of image indices, at most
