@@ -253,5 +253,14 @@ fn the_learner_writes_burns_logs_and_checkpoints_when_asked() {
         checkpoints.iter().any(|f| f.starts_with("model-2")),
         "no checkpoint of epoch 2 among {checkpoints:?}"
     );
+    // A --learner-dir that is a file: a clear error before any training.
+    std::fs::write(dir.join("file"), b"").unwrap();
+    let outputs = training::Outputs {
+        learner_dir: Some(dir.join("file")),
+        ..training::Outputs::default()
+    };
+    let err = training::run(&config, &data_dir(), &outputs).unwrap_err();
+    assert!(matches!(err, TrainError::Learner(_)), "{err}");
+    assert!(err.to_string().contains("cannot write"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -16,7 +16,7 @@
 //! the journal, the Learner is interrupted, and the step applies no
 //! gradient (its loss metric shows NaN): nothing is silently trained on.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use burn::data::dataloader::DataLoaderBuilder;
@@ -144,8 +144,12 @@ impl<M: Trainable> Epochs<M> {
     /// The Learner and its training configuration for these epochs.
     ///
     /// # Errors
-    /// A learning-rate schedule Burn refuses.
+    /// A learning-rate schedule Burn refuses, or a `dir` that cannot be
+    /// written.
     pub fn learning(self, config: &TrainingConfig, model: M) -> Result<Learning<M>, TrainError> {
+        if let Some(dir) = &self.dir {
+            writable(&dir.join(self.name))?;
+        }
         let journal = Journal::default();
         let interrupter = Interrupter::new();
         let training = training(config, &self, &journal, &interrupter);
@@ -202,6 +206,21 @@ impl<M: Trainable> Learning<M> {
     }
 }
 
+/// Checks that burn-train can write its logs under `dir`: its file logger
+/// panics on a directory it cannot create or write.
+fn writable(dir: &Path) -> Result<(), TrainError> {
+    let probe = dir.join(".cryptonn-probe");
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            TrainError::Learner(format!(
+                "cannot write burn-train's logs and checkpoints to {}: {e}",
+                dir.display()
+            ))
+        })
+}
+
 /// The Learner's configuration: data loaders, metrics, renderer, loggers.
 fn training<M: Trainable>(
     config: &TrainingConfig,
@@ -211,9 +230,8 @@ fn training<M: Trainable>(
 ) -> SupervisedTraining<Trainee<M>> {
     let steps = Steps {
         step: epochs.step.clone(),
-        orders: (0..config.epochs)
-            .map(|e| epoch_order(config, e, epochs.batches))
-            .collect(),
+        config: config.clone(),
+        count: epochs.batches,
         journal: journal.clone(),
         interrupter: interrupter.clone(),
         served: Mutex::new(0),
@@ -376,11 +394,12 @@ impl<M: Trainable> InferenceStep for Trainee<M> {
     }
 }
 
-/// The training loader's batcher: the k-th item of the run is batch
-/// `orders[k / count][k mod count]`, the main job's order.
+/// The training loader's batcher: the k-th item of the run is the
+/// (k mod count)-th batch of epoch k / count in the main job's order.
 struct Steps<M> {
     step: Arc<StepFn<M>>,
-    orders: Vec<Vec<usize>>,
+    config: TrainingConfig,
+    count: usize,
     journal: Journal,
     interrupter: Interrupter,
     served: Mutex<usize>,
@@ -393,16 +412,10 @@ impl<M: Trainable> Batcher<usize, StepItem<M>> for Steps<M> {
             *served += 1;
             *served - 1
         };
-        let count = self.orders.first().map_or(1, Vec::len).max(1);
+        let count = self.count.max(1);
         let epoch = k / count;
-        let batch = self
-            .orders
-            .get(epoch)
-            .and_then(|order| order.get(k % count))
-            .copied()
-            .unwrap_or(k % count);
         StepItem {
-            batch,
+            batch: epoch_order(&self.config, epoch, count)[k % count],
             epoch: epoch + 1,
             step: self.step.clone(),
             journal: self.journal.clone(),
@@ -610,7 +623,9 @@ mod tests {
         };
         // By hand: the main job's batch order, one optimizer step per batch.
         let device = device(config.seed);
-        let mut model = config.model.init(&device, false);
+        // One initial model for both: tests share the seeded device's RNG.
+        let start = config.model.init(&device, false);
+        let mut model = start.clone();
         let mut optim = optimizer(&config);
         let Ok(mut lrs) = lr_scheduler(&config, 8) else {
             panic!("a valid schedule");
@@ -625,9 +640,8 @@ mod tests {
             }
         }
         // The Learner.
-        let learner_device = crate::mnist::training::device(config.seed);
         let (data2, batches2) = (data.clone(), batches.clone());
-        let step_device = learner_device.clone();
+        let step_device = device.clone();
         let epochs = Epochs {
             name: "test",
             batches: 4,
@@ -643,7 +657,6 @@ mod tests {
             guard: None,
             dir: None,
         };
-        let start = config.model.init(&learner_device, false);
         let trained = train_epochs(&config, start, epochs);
         let Ok((trained, reports, stopped)) = trained else {
             panic!("the Learner failed: {:?}", trained.err());

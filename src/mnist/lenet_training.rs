@@ -278,13 +278,13 @@ fn train_secure<G: Group>(
         save_model(&model, path)?;
         report.model_file = Some(path.display().to_string());
     }
-    let client = Inference {
+    let inference = Inference {
         authority: &authority,
         conv1: &conv1,
         side: lenet.side,
         rng: &rng,
     };
-    report.secure_inference = client.classify(config, &model, &ctx, &data.test)?;
+    report.secure_inference = inference.classify(config, &model, &ctx, &data.test)?;
     Ok(report)
 }
 
