@@ -343,6 +343,8 @@ impl<G: Group> Authority<G> {
             }
             .into());
         }
+        // The only path to a FEIP key: the policy judges the very
+        // equations derived below, before anything is derived or recorded.
         state.policy.approve(&master, ys)?;
         let start = Instant::now();
         // One key per equation: the vectors themselves, or a convolution's

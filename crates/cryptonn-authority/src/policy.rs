@@ -5,11 +5,13 @@
 //! projection of every such x onto V, and keys for n independent vectors
 //! reveal s itself. [`RankBudget`] therefore tracks, per master key, the
 //! exact rank of every vector it has approved, and caps it per side
-//! ([`Caps`]): on the row side the rank is the number of independent
-//! equations the server holds on *each image*, for the life of its
-//! ciphertexts; on the column side, the number of equations mixing the
-//! batch's images, for each pixel. It also refuses degenerate vectors, such
-//! as a unit vector eᵢ, which hands out xᵢ.
+//! ([`Caps`]), always below the key's dimension: on the row side the rank
+//! is the number of independent equations the server holds on *each
+//! image*, for the life of its ciphertexts; on the column side, the number
+//! of equations mixing the batch's images, for each pixel. It also refuses
+//! degenerate vectors, such as a unit vector eᵢ, which hands out xᵢ, among
+//! the vectors a key request really reveals ([`MasterKey::equations`]): for
+//! a convolution, a dense kernel at a padded corner can be one.
 //!
 //! # What a cap protects
 //! A rank below the dimension stops *linear-algebra-only* recovery and the
@@ -39,14 +41,54 @@ impl KeyPolicy for IssueAll {
     }
 }
 
+/// Issues every key, as [`IssueAll`] does, and counts their rank, which
+/// [`IssueAll`] cannot report: for audits that measure the paper's leakage
+/// up to full rank (`leakage_audit`), where [`RankBudget`] would stop one
+/// below it. It refuses nothing.
+#[derive(Debug)]
+pub struct IssueAllCounted {
+    counter: RankBudget,
+}
+
+impl IssueAllCounted {
+    /// A counter with its own random prime.
+    pub fn new<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        Self {
+            counter: RankBudget::new(Caps { rows: 0, cols: 0 }, 0, 1.0, rng),
+        }
+    }
+}
+
+impl KeyPolicy for IssueAllCounted {
+    fn approve(&mut self, key: &MasterKey, ys: &[Vec<i64>]) -> Result<()> {
+        // Counting without a check is exactly what `restore` does.
+        self.counter.restore(key, ys);
+        Ok(())
+    }
+
+    fn restore(&mut self, key: &MasterKey, ys: &[Vec<i64>]) {
+        self.counter.restore(key, ys);
+    }
+
+    fn budget(&self, key: &MasterKey) -> Option<Budget> {
+        Some(Budget {
+            side: key.side,
+            rank: self.counter.rank(key.id),
+            limit: key.dim,
+            dim: key.dim,
+        })
+    }
+}
+
 /// The per-image privacy budget in pixel space: how many independent
 /// equations each side may reveal per master key.
 ///
-/// Caps are absolute: a cap at or above a side's dimension (e.g. a column
-/// cap of 128 on batches of 32) allows full rank, and with it the master key
-/// and exact recovery by linear algebra. `cryptonn::mnist` refuses such
-/// configurations; the type allows them so an audit can count rank without
-/// limiting it.
+/// Caps are absolute, and [`RankBudget`] holds every master key one below
+/// its dimension whatever they are: a cap at or above a side's dimension
+/// (e.g. a column cap of 128 on batches of 32) allows rank `dim − 1`, never
+/// the full rank that gives the master key and every value by linear
+/// algebra. One unknown short of that is still little privacy under the
+/// box constraint, so `cryptonn::mnist` refuses such configurations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Caps {
     /// Row side: equations per image, for the life of its ciphertexts.
@@ -77,6 +119,12 @@ impl Caps {
 }
 
 /// The rank budget and degenerate-vector filter.
+///
+/// A master key's rank never reaches its dimension ([`RankBudget::limit`]),
+/// and every vector a request reveals in the key's space (for a
+/// convolution, each kernel at each position and each error vector at each
+/// tap) must pass the support and dominance rules, or the whole request is
+/// refused.
 ///
 /// Ranks are computed modulo a random 62-bit prime chosen by the authority
 /// and never shown to the server: a rank mod p never exceeds the rank over
@@ -115,9 +163,10 @@ struct Basis {
 }
 
 impl RankBudget {
-    /// A budget capping each side at `caps`, refusing vectors with fewer
-    /// than `min_support` non-zero entries or with one entry above
-    /// `max_share` of the ℓ₁ norm.
+    /// A budget capping each side at `caps` (and below each key's
+    /// dimension), refusing requests that reveal a vector with fewer than
+    /// `min_support` non-zero entries or with one entry above `max_share` of
+    /// the ℓ₁ norm.
     pub fn new<R: CryptoRng + ?Sized>(
         caps: Caps,
         min_support: usize,
@@ -167,30 +216,96 @@ impl RankBudget {
         self.bases.get(&instance).map_or(0, |b| b.rows.len())
     }
 
-    fn degenerate(&self, y: &[i64]) -> Option<String> {
-        let support = y.iter().filter(|&&v| v != 0).count();
+    /// The most rank `key` may reach: its side's cap, and at most one below
+    /// its dimension, since keys of full rank solve for every value (and the
+    /// master key) whatever the caps. Dimension 0 or 1: nothing.
+    pub fn limit(&self, key: &MasterKey) -> usize {
+        self.caps.of(key.side).min(key.dim.saturating_sub(1))
+    }
+
+    /// Why `v` is degenerate, if it is.
+    fn degenerate(&self, v: &[i64]) -> Option<String> {
+        let support = v.iter().filter(|&&e| e != 0).count();
         if support < self.min_support {
+            let entries = if support == 1 { "entry" } else { "entries" };
             return Some(format!(
-                "vector has {support} non-zero entries, fewer than {}",
+                "has {support} non-zero {entries}, fewer than {}",
                 self.min_support
             ));
         }
-        let l1: f64 = y.iter().map(|&v| (v as f64).abs()).sum();
-        let max = y.iter().map(|&v| (v as f64).abs()).fold(0.0, f64::max);
+        let l1: f64 = v.iter().map(|&e| (e as f64).abs()).sum();
+        let max = v.iter().map(|&e| (e as f64).abs()).fold(0.0, f64::max);
         (max > self.max_share * l1).then(|| {
             format!(
-                "one entry holds {:.0}% of the vector's ℓ₁ norm",
-                100.0 * max / l1
+                "has one entry holding {:.0}% of its ℓ₁ norm, more than {:.0}%",
+                100.0 * max / l1,
+                100.0 * self.max_share
             )
         })
     }
+
+    /// Refuses `ys` if any vector their keys reveal is degenerate. The rules
+    /// apply to `key.equations(ys)`, not to `ys`: a dense kernel over a
+    /// padded border reveals a few pixels, or a single one.
+    fn check_support(&self, key: &MasterKey, ys: &[Vec<i64>]) -> Result<()> {
+        let (mut total, mut count, mut first) = (0, 0, None);
+        for (index, v) in key.equations(ys).enumerate() {
+            total += 1;
+            if let Some(reason) = self.degenerate(&v) {
+                count += 1;
+                first.get_or_insert((index, reason));
+            }
+        }
+        let Some((index, reason)) = first else {
+            return Ok(());
+        };
+        let what = match key.patches {
+            Some(_) => "pixel-space vectors",
+            None => "vectors",
+        };
+        Err(Error::KeyRefused(format!(
+            "degenerate key vectors ({count} of the {total} {what} this request would reveal); \
+             the first, {}, {reason}",
+            locate(key, index)
+        )))
+    }
 }
 
-/// Why a request would take a side beyond its cap.
-fn spent(key: &MasterKey, limit: usize, rank: usize, asked: usize) -> Error {
+/// Where equation `index` of a request under `key` comes from: the
+/// requested vector, and for a convolution its position or tap.
+fn locate(key: &MasterKey, index: usize) -> String {
+    let (vector, at) = (
+        index / key.keys_per_request(),
+        index % key.keys_per_request(),
+    );
+    match (key.side, key.patches) {
+        (Side::Rows, Some(g)) => {
+            let width = g.output()[1];
+            format!(
+                "kernel {vector} at position {at} (output row {}, column {})",
+                at / width,
+                at % width
+            )
+        }
+        (Side::Columns, Some(_)) => format!("error vector {vector} at tap {at}"),
+        (_, None) => format!("vector {vector}"),
+    }
+}
+
+/// Why a request would take a side beyond its limit (`cap`, or one below
+/// the key's dimension).
+fn spent(key: &MasterKey, cap: usize, limit: usize, rank: usize, asked: usize) -> Error {
     let what = match key.side {
         Side::Rows => "equations per image",
         Side::Columns => "equations per pixel across the batch",
+    };
+    let below = if limit < cap {
+        format!(
+            " (one below the key's dimension {}: full rank would solve every value)",
+            key.dim
+        )
+    } else {
+        String::new()
     };
     let each = match (key.side, key.patches) {
         (Side::Rows, Some(g)) => format!(
@@ -204,7 +319,7 @@ fn spent(key: &MasterKey, limit: usize, rank: usize, asked: usize) -> Error {
         (_, None) => String::new(),
     };
     Error::KeyRefused(format!(
-        "{} budget of master key {} spent: at most {limit} {what}, {rank} issued, \
+        "{} budget of master key {} spent: at most {limit} {what}{below}, {rank} issued, \
          this request of {asked} vectors{each} needs more; rotate to fresh master keys",
         key.side, key.id
     ))
@@ -239,12 +354,8 @@ impl KeyPolicy for RankBudget {
             }
             .into());
         }
-        if let Some(reason) = ys.iter().find_map(|y| self.degenerate(y)) {
-            return Err(Error::KeyRefused(format!(
-                "degenerate key vector: {reason}"
-            )));
-        }
-        let limit = self.caps.of(key.side).min(key.dim);
+        self.check_support(key, ys)?;
+        let (cap, limit) = (self.caps.of(key.side), self.limit(key));
         let p = self.prime;
         let basis = self.bases.entry(key.id).or_default();
         let mut added = Vec::new();
@@ -253,7 +364,7 @@ impl KeyPolicy for RankBudget {
                 added.push(row);
             }
             if basis.rows.len() + added.len() > limit {
-                return Err(spent(key, limit, basis.rows.len(), ys.len()));
+                return Err(spent(key, cap, limit, basis.rows.len(), ys.len()));
             }
         }
         basis.rows.extend(added);
@@ -285,7 +396,7 @@ impl KeyPolicy for RankBudget {
         Some(Budget {
             side: key.side,
             rank: self.rank(key.id),
-            limit: self.caps.of(key.side).min(key.dim),
+            limit: self.limit(key),
             dim: key.dim,
         })
     }
@@ -423,25 +534,152 @@ mod tests {
         };
         assert!(why.contains("576 equations on every image"), "{why}");
         assert_eq!(b.rank(key.id), 0);
-        // Any cap below full rank refuses a forward pass (6 kernels).
+        // Any cap refuses a forward pass (6 kernels): it has full rank.
         let lenet: Vec<Vec<i64>> = (1..=6).map(kernel).collect();
-        let mut b = budget(783);
+        let mut b = budget(usize::MAX);
         assert!(b.approve(&key, &lenet).is_err());
         assert_eq!(b.rank(key.id), 0);
-        // At full rank the budget counts them: 576 equations, 752 with a
-        // second kernel, all 784 pixels with a third.
-        let mut full = budget(784);
-        for (k, rank) in lenet.iter().zip([576, 752, 784, 784]) {
-            full.approve(&key, std::slice::from_ref(k)).unwrap();
-            assert_eq!(full.rank(key.id), rank);
+        // Kernel by kernel: 576 equations, 752 with a second kernel; a
+        // third would give all 784 pixels, one more than the limit.
+        for (k, rank) in lenet.iter().zip([576, 752]) {
+            b.approve(&key, std::slice::from_ref(k)).unwrap();
+            assert_eq!(b.rank(key.id), rank);
         }
-        let spent = full.budget(&key).unwrap();
-        assert_eq!((spent.rank, spent.limit, spent.dim), (784, 784, 784));
-        // A restart replays the same ranks.
-        let mut restored = budget(784);
-        restored.prime = full.prime;
+        let Err(Error::KeyRefused(why)) = b.approve(&key, &lenet[2..3]) else {
+            panic!("a kernel took the rank to 784");
+        };
+        assert!(
+            why.contains("at most 783") && why.contains("dimension 784"),
+            "{why}"
+        );
+        let spent = b.budget(&key).unwrap();
+        assert_eq!((spent.rank, spent.limit, spent.dim), (752, 783, 784));
+        // A restart replays what was issued, even beyond today's limit.
+        let mut restored = budget(128);
+        restored.prime = b.prime;
         restored.restore(&key, &lenet);
         assert_eq!(restored.rank(key.id), 784);
+    }
+
+    /// The issue's example: 1×6×6 images, a 3×3 kernel, padding 2.
+    fn padded(side: Side, dim: usize, padding: usize) -> MasterKey {
+        let g = cryptonn_protocol::PatchGeometry::new([1, 6, 6], [3, 3], [1, 1], [padding; 2]);
+        MasterKey {
+            id: KeyId::random(&mut StdRng::seed_from_u64(20)),
+            side,
+            dim,
+            patches: Some(g.unwrap()),
+        }
+    }
+
+    fn service_budget() -> RankBudget {
+        let caps = Caps {
+            rows: 128,
+            cols: 128,
+        };
+        RankBudget::new(caps, 8, 1.0, &mut StdRng::seed_from_u64(21))
+    }
+
+    #[test]
+    fn refuses_a_padded_kernel_whose_pixel_vectors_are_sparse() {
+        let kernel = vec![3, -1, 2, 5, -4, 1, 1, 2, 7];
+        let key = padded(Side::Rows, 36, 2);
+        // Position 0 sees only the kernel's last tap, on pixel 0.
+        let g = key.patches.unwrap();
+        let mut unit = vec![0; 36];
+        unit[0] = 7;
+        assert_eq!((g.positions(), g.pixel_vector(&kernel, 0)), (64, unit));
+        let mut b = service_budget();
+        let Err(Error::KeyRefused(why)) = b.approve(&key, std::slice::from_ref(&kernel)) else {
+            panic!("a padded kernel revealing single pixels was issued");
+        };
+        assert!(
+            why.contains("48 of the 64 pixel-space vectors")
+                && why.contains("kernel 0 at position 0")
+                && why.contains("has 1 non-zero entry, fewer than 8"),
+            "{why}"
+        );
+        assert_eq!(b.rank(key.id), 0);
+        // Without padding every window is on the image: 16 dense equations.
+        let key = padded(Side::Rows, 36, 0);
+        b.approve(&key, &[kernel]).unwrap();
+        assert_eq!(b.rank(key.id), 16);
+    }
+
+    #[test]
+    fn refuses_an_error_vector_whose_taps_land_on_the_padding() {
+        // One image, 64 positions: errors on the first output row only.
+        // The request has 8 non-zeros; the top taps of those windows read
+        // only padding (G_j·δ = 0), the bottom ones 6 pixels.
+        let key = padded(Side::Columns, 36, 2);
+        let mut delta = vec![0; 64];
+        delta[..8].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        let mut b = service_budget();
+        let Err(Error::KeyRefused(why)) = b.approve(&key, &[delta]) else {
+            panic!("an error vector revealing nothing dense was issued");
+        };
+        assert!(
+            why.contains("9 pixel-space vectors") && why.contains("error vector 0 at tap 0"),
+            "{why}"
+        );
+        assert_eq!(b.rank(key.id), 0);
+    }
+
+    /// `dim` independent dense vectors: J + diag(1, …, dim), whose
+    /// determinant is positive and far below the prime.
+    fn independent(dim: usize) -> Vec<Vec<i64>> {
+        (0..dim)
+            .map(|i| {
+                (0..dim)
+                    .map(|j| 1 + i64::from(i == j) * (i as i64 + 1))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn never_issues_full_rank_under_the_caps() {
+        for (side, dim) in [(Side::Rows, 10), (Side::Rows, 36), (Side::Columns, 10)] {
+            let key = MasterKey {
+                side,
+                ..rows(KeyId::random(&mut StdRng::seed_from_u64(22)), dim)
+            };
+            let ys = independent(dim);
+            let mut b = service_budget();
+            let Err(Error::KeyRefused(why)) = b.approve(&key, &ys) else {
+                panic!("rank {dim} issued on dimension {dim}");
+            };
+            let limit = format!("at most {}", dim - 1);
+            assert!(why.contains(&limit) && why.contains("dimension"), "{why}");
+            assert_eq!(b.rank(key.id), 0);
+            b.approve(&key, &ys[..dim - 1]).unwrap();
+            let spent = b.budget(&key).unwrap();
+            assert_eq!(
+                (spent.rank, spent.limit, spent.dim),
+                (dim - 1, dim - 1, dim)
+            );
+            assert!(b.approve(&key, &ys[dim - 1..]).is_err());
+            // A dependent vector reveals nothing new: still served.
+            let sum: Vec<i64> = ys[0].iter().zip(&ys[1]).map(|(a, c)| a + c).collect();
+            b.approve(&key, &[sum]).unwrap();
+            assert_eq!(b.rank(key.id), dim - 1);
+        }
+        // Dimension 1: nothing is issuable.
+        let mut b = RankBudget::new(Caps { rows: 5, cols: 5 }, 1, 1.0, &mut rand::rng());
+        let key = rows(KeyId::random(&mut rand::rng()), 1);
+        assert!(b.approve(&key, &[vec![3]]).is_err());
+        assert_eq!(b.budget(&key).map(|b| b.limit), Some(0));
+    }
+
+    #[test]
+    fn issue_all_counted_issues_full_rank_and_counts_it() {
+        let key = rows(KeyId::random(&mut StdRng::seed_from_u64(23)), 10);
+        let mut counted = IssueAllCounted::new(&mut StdRng::seed_from_u64(24));
+        counted.approve(&key, &[vec![0; 10]]).unwrap();
+        counted.approve(&key, &independent(10)).unwrap();
+        let full = counted.budget(&key).unwrap();
+        assert_eq!((full.rank, full.limit, full.dim), (10, 10, 10));
+        assert!(full.can_serve(100));
     }
 
     #[test]
