@@ -10,17 +10,18 @@ mod projection;
 mod suite;
 mod trace;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
-use cryptonn::attack::{self, Equations, Prior, Quality, SolverConfig};
+use cryptonn::attack::{self, DecoderConfig, Equations, Prior, Quality, SolverConfig, Warp};
 use cryptonn::authority::{Authority, Caps};
 use cryptonn::fe::feip::Decryptor;
 use cryptonn::fe::{DlogConfig, DlogTable, Ristretto255};
 use cryptonn::mnist::data::{Dataset, Split};
+use cryptonn::mnist::plot::FrontierPoint;
 use cryptonn::mnist::privacy::MeasuredLeakage;
 use cryptonn::mnist::training::{Privacy, TrainingConfig, batches};
 use paper::{MasterKeyRecovery, Policy};
@@ -89,6 +90,23 @@ struct Args {
     /// paper and projection modes.
     #[arg(long)]
     convolution_only: bool,
+    /// Audit only projection mode (every K of `--projection-dims`).
+    #[arg(long, conflicts_with = "convolution_only")]
+    projection_only: bool,
+    /// Passes of the learned prior's decoder over its training set (the
+    /// public images and their warped copies).
+    #[arg(long, default_value_t = DecoderConfig::new().epochs)]
+    decoder_epochs: usize,
+    /// Width of the decoder's hidden layers.
+    #[arg(long, default_value_t = DecoderConfig::new().hidden)]
+    decoder_hidden: usize,
+    /// Warped copies of each public image in the decoder's training set.
+    #[arg(long, default_value_t = 4)]
+    warped_copies: usize,
+    /// Candidates of the identification test: the target and this many
+    /// minus one public images.
+    #[arg(long, default_value_t = 1000)]
+    pool_size: usize,
 }
 
 type AuditResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -115,6 +133,9 @@ struct Checkpoint {
     row_equations_per_image: usize,
     /// Independent gradient equations per pixel (column keys).
     column_equations_per_batch: usize,
+    /// Share of audited images singled out of `--pool-size` candidates by
+    /// their forward equations' misfit.
+    identification_rate: f64,
     /// Every attack, over every audited batch.
     attacks: Vec<AttackResult>,
     /// The best attack's guess of the first batch, for the PNG.
@@ -186,12 +207,27 @@ struct Context {
     solver: SolverConfig,
     table: Arc<DlogTable<Ristretto255>>,
     decryptor: Decryptor<Ristretto255>,
+    /// The learned prior's training set: public images and warped copies
+    /// (empty for the convolution-only audit).
+    warped: Vec<f32>,
+    decoder: DecoderConfig,
+    /// The identification test's other candidates: public images.
+    decoys: Vec<i64>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let shown = if args.convolution_only {
         convolution_only(&args).map(|case| show(&args, &case, convolution_summary(&case)))
+    } else if args.projection_only {
+        projection_only(&args).map(|cases| {
+            let lines = cases.iter().map(|p| checkpoint_lines(&p.checkpoint));
+            show(
+                &args,
+                &cases,
+                format!("projection mode:\n{}", lines.collect::<String>()),
+            )
+        })
     } else {
         run(&args).map(|audit| show(&args, &audit, summary(&audit)))
     };
@@ -214,6 +250,18 @@ fn show<T: Serialize>(args: &Args, value: &T, summary: String) {
     } else {
         print!("{summary}");
     }
+}
+
+fn projection_only(args: &Args) -> AuditResult<Vec<ProjectionCase>> {
+    let ctx = context(args)?;
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    args.projection_dims
+        .iter()
+        .map(|&k| {
+            eprintln!("projection mode, K = {k}…");
+            projection_case(&ctx, k, &mut rng)
+        })
+        .collect()
 }
 
 fn convolution_only(args: &Args) -> AuditResult<convolution::ConvolutionCase> {
@@ -282,9 +330,32 @@ fn context(args: &Args) -> AuditResult<Context> {
         .map(|b| data.pixels(b))
         .collect();
     let all: Vec<usize> = (0..public.len()).collect();
-    let prior = Prior::from_images(&public.pixels(&all), public.features)?;
+    let public_pixels = public.pixels(&all);
+    let prior = Prior::from_images(&public_pixels, public.features)?;
     let table = Arc::new(DlogTable::<Ristretto255>::new(DlogConfig::default())?);
+    let warped = if args.convolution_only {
+        Vec::new()
+    } else {
+        eprintln!(
+            "warping {} copies of each public image…",
+            args.warped_copies
+        );
+        attack::augmented(
+            &public_pixels,
+            28,
+            args.warped_copies,
+            &Warp::default(),
+            args.seed,
+        )
+    };
+    let decoys = (0..args.pool_size.saturating_sub(1).min(public.len())).collect::<Vec<_>>();
     Ok(Context {
+        warped,
+        decoder: DecoderConfig::new()
+            .with_epochs(args.decoder_epochs)
+            .with_hidden(args.decoder_hidden)
+            .with_seed(args.seed),
+        decoys: public.pixels(&decoys),
         config,
         batches,
         truths,
@@ -474,10 +545,12 @@ fn budget_case(
                 after: format!("{after} (the reference's keys: its results)"),
                 row_equations_per_image: ranks[0],
                 column_equations_per_batch: ranks[1],
+                identification_rate: c.identification_rate,
                 attacks: c.attacks.clone(),
                 pixels: c.pixels.clone(),
             },
-            None => checkpoint(ctx, after, ranks, eqs)?,
+            // The learned prior where the others leave images to guess.
+            None => checkpoint(ctx, after, ranks, eqs, e == 0)?,
         });
     }
     Ok(BudgetCase {
@@ -499,18 +572,29 @@ fn checkpoint(
     after: String,
     ranks: [usize; 2],
     eqs: Vec<Equations>,
+    learned: bool,
 ) -> AuditResult<Checkpoint> {
+    let n = ctx.data.features;
     let targets: Vec<Target<'_>> = eqs
         .into_iter()
         .zip(&ctx.truths)
         .map(|(equations, truth)| Target { equations, truth })
         .collect();
+    let mut identified = 0.0;
+    for t in &targets {
+        identified += attack::identification_rate(&t.equations, t.truth, n, &ctx.decoys)?;
+    }
     eprintln!("  attacks after {after}…");
-    let (attacks, pixels) = suite::run(&targets, ctx.data.features, &ctx.prior, &ctx.solver)?;
+    let learned = learned.then_some(suite::Learned {
+        public: &ctx.warped,
+        config: &ctx.decoder,
+    });
+    let (attacks, pixels) = suite::run(&targets, n, &ctx.prior, &ctx.solver, learned.as_ref())?;
     Ok(Checkpoint {
         after,
         row_equations_per_image: ranks[0],
         column_equations_per_batch: ranks[1],
+        identification_rate: identified / targets.len().max(1) as f64,
         attacks,
         pixels,
     })
@@ -527,7 +611,7 @@ fn projection_case(ctx: &Context, k: usize, rng: &mut StdRng) -> AuditResult<Pro
     let after = format!("K = {k}, any number of epochs");
     Ok(ProjectionCase {
         k,
-        checkpoint: checkpoint(ctx, after, [k, 0], eqs)?,
+        checkpoint: checkpoint(ctx, after, [k, 0], eqs, true)?,
     })
 }
 
@@ -542,6 +626,7 @@ fn table_row(mode: Privacy, c: &Checkpoint, images: usize) -> MeasuredLeakage {
         mean_psnr_db: best.mean_psnr_db,
         exact_images: best.exact_images,
         exact_pixels: best.exact_pixels,
+        identification_rate: c.identification_rate,
         source: format!(
             "leakage_audit, {images} images of the main job's batches, {}",
             c.after
@@ -570,21 +655,25 @@ fn write_outputs(args: &Args, ctx: &Context, audit: &Audit) -> AuditResult<()> {
     if let Some(path) = &args.table {
         std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
     }
+    let reconstructions = reconstruction_rows(ctx, audit);
     if let Some(path) = &args.png {
-        draw_reconstructions(path, ctx, audit)?;
+        cryptonn::mnist::plot::write_image_rows(path, &reconstructions, 8, 28)?;
     }
     if let Some(path) = &args.curve_png {
         cryptonn::mnist::plot::write_privacy_curve(
             path,
             &curve_points(&args.curve_reports, &rows)?,
+            &reconstructions,
         )?;
     }
     Ok(())
 }
 
-fn draw_reconstructions(path: &Path, ctx: &Context, audit: &Audit) -> AuditResult<()> {
+/// The first batch's true images, then each case's strongest reconstruction
+/// of them, labelled with its attack's mean PSNR.
+fn reconstruction_rows(ctx: &Context, audit: &Audit) -> Vec<(String, Vec<f64>)> {
     let mut rows = vec![(
-        "the batch".to_string(),
+        "true images".to_string(),
         ctx.truths[0].iter().map(|&v| v as f64).collect::<Vec<_>>(),
     )];
     let label = |what: String, c: &Checkpoint| {
@@ -608,16 +697,13 @@ fn draw_reconstructions(path: &Path, ctx: &Context, audit: &Audit) -> AuditResul
             .iter()
             .map(|p| label(format!("projection K={}", p.k), &p.checkpoint)),
     );
-    Ok(cryptonn::mnist::plot::write_image_rows(path, &rows, 8, 28)?)
+    rows
 }
 
-/// (label, test accuracy, best attack's PSNR) for each main-job report: one
-/// point per projection-mode run, one per epoch of a paper's-mode run (its
-/// e-th epoch against the audit's e-th checkpoint).
-fn curve_points(
-    reports: &[PathBuf],
-    table: &[MeasuredLeakage],
-) -> AuditResult<Vec<(String, f64, f64)>> {
+/// The frontier's point of each main-job report: one per projection-mode
+/// run, one per epoch of a paper's-mode run (its e-th epoch against the
+/// audit's e-th checkpoint).
+fn curve_points(reports: &[PathBuf], table: &[MeasuredLeakage]) -> AuditResult<Vec<FrontierPoint>> {
     let mut points = Vec::new();
     for path in reports {
         let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
@@ -638,17 +724,48 @@ fn curve_points(
                     .find(|m| m.row_equations_per_image == rows)
                     .ok_or_else(|| format!("{}: K = {rows} was not audited", path.display()))?;
                 let last = epochs.last().map_or(f64::NAN, accuracy);
-                points.push((format!("projection K={rows}"), last, m.mean_psnr_db));
+                points.push(point(format!("projection K={rows}"), last, m));
             }
             Privacy::Cryptonn => {
                 for (e, (epoch, m)) in epochs.iter().zip(&audited).enumerate() {
                     let label = format!("paper, {} epoch{}", e + 1, if e == 0 { "" } else { "s" });
-                    points.push((label, accuracy(epoch), m.mean_psnr_db));
+                    points.push(point(label, accuracy(epoch), m));
                 }
             }
         }
     }
     Ok(points)
+}
+
+/// A checkpoint's header, identification rate and one line per attack.
+fn checkpoint_lines(c: &Checkpoint) -> String {
+    let mut s = format!(
+        "  {} ({} eq./image, {} gradient eq./pixel; {:.1}% identified among the pool)\n",
+        c.after,
+        c.row_equations_per_image,
+        c.column_equations_per_batch,
+        100.0 * c.identification_rate
+    );
+    for a in &c.attacks {
+        s += &format!(
+            "    {:<32} {:5.1} dB  {:5.1}% exact pixels  {:5.1}% exact images  {:6.1} s/batch\n",
+            a.attack,
+            a.mean_psnr_db,
+            100.0 * a.exact_pixels,
+            100.0 * a.exact_images,
+            a.seconds_per_batch
+        );
+    }
+    s
+}
+
+fn point(label: String, accuracy: f64, m: &MeasuredLeakage) -> FrontierPoint {
+    FrontierPoint {
+        label,
+        accuracy,
+        psnr_db: m.mean_psnr_db,
+        identification: m.identification_rate,
+    }
 }
 
 fn summary(audit: &Audit) -> String {
@@ -672,35 +789,22 @@ fn summary(audit: &Audit) -> String {
         off.column_master_key.after_epoch,
         off.gradient_leak_max_error
     );
-    let checkpoint = |c: &Checkpoint| {
-        let mut s = format!(
-            "  {} ({} eq./image, {} gradient eq./pixel)\n",
-            c.after, c.row_equations_per_image, c.column_equations_per_batch
-        );
-        for a in &c.attacks {
-            s += &format!(
-                "    {:<30} {:5.1} dB  {:5.1}% exact pixels  {:5.1}% exact images  {:6.1} s/batch\n",
-                a.attack,
-                a.mean_psnr_db,
-                100.0 * a.exact_pixels,
-                100.0 * a.exact_images,
-                a.seconds_per_batch
-            );
-        }
-        s
-    };
     for b in &audit.budgets {
         out += &format!(
             "\npaper's mode, {}: {} epochs served; small-batch gradient: {}\n",
             b.name, b.epochs_served, b.gradient_leak
         );
-        out += &b.checkpoints.iter().map(checkpoint).collect::<String>();
+        out += &b
+            .checkpoints
+            .iter()
+            .map(checkpoint_lines)
+            .collect::<String>();
     }
     out += "\nprojection mode:\n";
     out += &audit
         .projection
         .iter()
-        .map(|p| checkpoint(&p.checkpoint))
+        .map(|p| checkpoint_lines(&p.checkpoint))
         .collect::<String>();
     out += &format!(
         "  a (K+1)-th row key: {}\n  a gradient key: {}\n",

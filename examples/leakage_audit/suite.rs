@@ -3,12 +3,12 @@
 
 use std::time::Instant;
 
-use cryptonn::attack::{self, Equations, Prior, Quality, SolverConfig};
+use cryptonn::attack::{self, Decoder, DecoderConfig, Equations, Prior, Quality, SolverConfig};
 use serde::Serialize;
 
 use super::AuditResult;
 
-/// The attacks, strongest idea first.
+/// The attacks that need no training, strongest idea first.
 pub const ATTACKS: [&str; 4] = [
     "feasibility + certify/peel",
     "linear MMSE (public prior)",
@@ -16,10 +16,24 @@ pub const ATTACKS: [&str; 4] = [
     "box least squares (FISTA)",
 ];
 
+/// The learned-prior attacks, run where [`Learned`] is given.
+pub const LEARNED: [&str; 2] = [
+    "learned prior + projection",
+    "learned prior, then feasibility",
+];
+
+/// What the learned prior trains on.
+pub struct Learned<'a> {
+    /// Public images and warped copies, f32 in [0, 255], row-major.
+    pub public: &'a [f32],
+    /// The decoder and its training.
+    pub config: &'a DecoderConfig,
+}
+
 /// One attack over every audited batch.
 #[derive(Debug, Clone, Serialize)]
 pub struct AttackResult {
-    /// Its name (one of [`ATTACKS`]).
+    /// Its name (one of [`ATTACKS`] or [`LEARNED`]).
     pub attack: &'static str,
     /// Mean PSNR over every audited image, in dB (99 for an exact image).
     pub mean_psnr_db: f64,
@@ -39,13 +53,15 @@ pub struct Target<'a> {
     pub truth: &'a [i64],
 }
 
-/// Runs every attack on every target; returns the per-attack results and,
-/// for the first target, the best attack's pixels (for the PNG).
+/// Runs every attack (with `learned`, the learned prior's too, one decoder
+/// per distinct key set) on every target; returns the per-attack results
+/// and, for the first target, the best attack's pixels (for the PNG).
 pub fn run(
     targets: &[Target<'_>],
     n: usize,
     prior: &Prior,
     solver: &SolverConfig,
+    learned: Option<&Learned<'_>>,
 ) -> AuditResult<(Vec<AttackResult>, Vec<f64>)> {
     let zero = Quality {
         mean_psnr_db: 0.0,
@@ -54,24 +70,39 @@ pub fn run(
         within_16: 0.0,
         max_pixel_error: 0.0,
     };
-    let mut sums = vec![(zero, 0.0); ATTACKS.len()];
-    let mut first = vec![Vec::new(); ATTACKS.len()];
+    let names: Vec<&'static str> = ATTACKS
+        .iter()
+        .chain(learned.map_or(&[][..], |_| &LEARNED[..]))
+        .copied()
+        .collect();
+    let mut sums = vec![(zero, 0.0); names.len()];
+    let mut first = vec![Vec::new(); names.len()];
+    let mut decoder: Option<(Vec<Vec<i64>>, Decoder)> = None;
     for (t, target) in targets.iter().enumerate() {
         let b = target.truth.len() / n;
         let eqs = &target.equations;
-        let mut mmse = Vec::new();
+        let mut guide = Vec::new();
         for (a, sum) in sums.iter_mut().enumerate() {
             let start = Instant::now();
             let guess = match a {
                 0 => attack::feasibility(eqs, b, n, solver)?,
                 1 => {
-                    mmse = attack::linear_mmse(eqs, b, n, prior)?;
-                    mmse.clone()
+                    guide = attack::linear_mmse(eqs, b, n, prior)?;
+                    guide.clone()
                 }
-                2 => attack::feasibility_from(eqs, b, n, &mmse, solver)?,
-                _ => attack::least_squares(eqs, b, n, solver)?,
+                2 => attack::feasibility_from(eqs, b, n, &guide, solver)?,
+                3 => attack::least_squares(eqs, b, n, solver)?,
+                4 => {
+                    let learned = learned.ok_or("no learned prior")?;
+                    train_for(&mut decoder, eqs, learned, n)?;
+                    let (_, net) = decoder.as_ref().ok_or("no decoder")?;
+                    guide = net.reconstruct(eqs, b, n)?;
+                    guide.clone()
+                }
+                _ => attack::feasibility_from(eqs, b, n, &guide, solver)?,
             };
-            // The prior-then-feasibility attack reuses the MMSE guess: count its time too.
+            // The learned prior's time includes its decoder's training,
+            // averaged over the batches it serves.
             let seconds = start.elapsed().as_secs_f64();
             let q = attack::quality(&guess, target.truth, n);
             sum.0 = add(sum.0, q);
@@ -84,7 +115,7 @@ pub fn run(
     let count = targets.len().max(1) as f64;
     let results: Vec<AttackResult> = sums
         .iter()
-        .zip(ATTACKS)
+        .zip(names)
         .map(|((q, s), name)| AttackResult {
             attack: name,
             mean_psnr_db: q.mean_psnr_db / count,
@@ -96,6 +127,27 @@ pub fn run(
     let best = best(&results);
     let pixels = first.swap_remove(best);
     Ok((results, pixels))
+}
+
+/// Trains a decoder for the forward keys of `eqs` unless `cache` holds one
+/// for the same keys (projection mode's batches share them).
+fn train_for(
+    cache: &mut Option<(Vec<Vec<i64>>, Decoder)>,
+    eqs: &Equations,
+    learned: &Learned<'_>,
+    n: usize,
+) -> AuditResult<()> {
+    let keys: Vec<Vec<i64>> = eqs.forward.iter().map(|(y, _)| y.clone()).collect();
+    if cache.as_ref().is_some_and(|(k, _)| *k == keys) {
+        return Ok(());
+    }
+    let start = Instant::now();
+    eprintln!("    training a decoder for {} keys…", keys.len());
+    let decoder = Decoder::train(eqs, learned.public, n, learned.config)?;
+    let seconds = start.elapsed().as_secs_f64();
+    eprintln!("    trained in {seconds:.0} s");
+    *cache = Some((keys, decoder));
+    Ok(())
 }
 
 fn add(a: Quality, b: Quality) -> Quality {

@@ -17,9 +17,14 @@
 //!   public images, and [`feasibility_from`] started there;
 //! - [`least_squares`]: box-constrained least squares (FISTA);
 //! - [`solve_convolution`]: a secure convolution's forward pass, solved
-//!   per image by least squares (more equations than pixels).
+//!   per image by least squares (more equations than pixels);
+//! - [`Decoder`]: a learned prior, a network trained with Burn on public
+//!   images and warped copies of them ([`augmented`]), its guess moved to
+//!   the nearest image consistent with the equations (exact projection).
 //!
-//! [`quality`] scores any guess against the truth.
+//! [`quality`] scores any guess against the truth, and
+//! [`identification_rate`] asks whether the equations single an image out
+//! of a pool of candidates.
 //!
 //! The heavy products run on Burn's ndarray device in f32; the small
 //! factorizations in f64. Certification is exact integer arithmetic, so f32
@@ -27,15 +32,22 @@
 #![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
 
 mod affine;
+mod augment;
+mod consistency;
 mod convolution;
+mod decoder;
 mod feasibility;
+mod identification;
 mod least_squares;
 mod lmmse;
 pub mod master_key;
 mod quality;
 
+pub use augment::{Warp, augmented};
 pub use convolution::solve_convolution;
+pub use decoder::{Decoder, DecoderConfig};
 pub use feasibility::{Recovery, feasibility, feasibility_from, recover};
+pub use identification::identification_rate;
 pub use least_squares::least_squares;
 pub use lmmse::{Prior, linear_mmse};
 pub use master_key::{decrypt_with_master, recover_master_secret, small, solve_mod_q};

@@ -59,24 +59,42 @@ pub fn write_image_rows(
     with_font(path, || draw_image_rows(path, rows, images, side))
 }
 
+/// Pixels of one magnified image cell, border included.
+const fn cell(side: usize) -> usize {
+    side * ZOOM + 4
+}
+
+/// Magnification of the drawn images.
+const ZOOM: usize = 3;
+/// Width of the row labels.
+const LABEL: usize = 300;
+
 fn draw_image_rows(
     path: &Path,
     rows: &[(String, Vec<f64>)],
     images: usize,
     side: usize,
 ) -> Result<(), String> {
-    const ZOOM: usize = 3;
-    const LABEL: usize = 260;
-    let cell = side * ZOOM + 4;
     let size = (
-        (LABEL + images * cell) as u32,
-        (rows.len() * cell + 8) as u32,
+        (LABEL + images * cell(side)) as u32,
+        (rows.len() * cell(side) + 8) as u32,
     );
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
+    draw_rows_on(&root, rows, images, side)?;
+    root.present().map_err(|e| e.to_string())
+}
+
+fn draw_rows_on<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    rows: &[(String, Vec<f64>)],
+    images: usize,
+    side: usize,
+) -> Result<(), String> {
+    let cell = cell(side);
     for (r, (label, pixels)) in rows.iter().enumerate() {
         let top = (r * cell + 4) as i32;
-        root.draw_text(
+        area.draw_text(
             label,
             &("sans-serif", 15).into_font().color(&BLACK),
             (6, top + (cell / 2) as i32 - 8),
@@ -87,7 +105,7 @@ fn draw_image_rows(
             for (p, &v) in image.iter().enumerate() {
                 let grey = 255 - v.clamp(0.0, 255.0).round() as u8;
                 let (x, y) = (left + (p % side) * ZOOM, top as usize + (p / side) * ZOOM);
-                root.draw(&Rectangle::new(
+                area.draw(&Rectangle::new(
                     [(x as i32, y as i32), ((x + ZOOM) as i32, (y + ZOOM) as i32)],
                     RGBColor(grey, grey, grey).filled(),
                 ))
@@ -95,7 +113,7 @@ fn draw_image_rows(
             }
         }
     }
-    root.present().map_err(|e| e.to_string())
+    Ok(())
 }
 
 fn runs(report: &Report) -> Vec<(&'static str, RGBColor, &RunReport)> {
@@ -218,32 +236,64 @@ fn draw(report: &Report, path: &Path) -> Result<(), String> {
     root.present().map_err(|e| err(&e))
 }
 
-/// Writes `path` (800 × 560 PNG): one labelled point per run, its test
-/// accuracy against the mean PSNR of the best measured attack on its mode
-/// (higher PSNR: the server sees more of the images).
+/// One point of the privacy frontier: a run's test accuracy against the
+/// strongest measured attack on what its mode reveals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrontierPoint {
+    /// What was run (e.g. "projection K=64").
+    pub label: String,
+    /// Test accuracy, in [0, 1].
+    pub accuracy: f64,
+    /// The strongest attack's mean PSNR, in dB (99 = exact).
+    pub psnr_db: f64,
+    /// Share of images the server singles out of a pool of 1,000 candidates.
+    pub identification: f64,
+}
+
+/// Images per reconstruction row of the privacy curve.
+const CURVE_IMAGES: usize = 8;
+
+/// Writes `path` (PNG): above, one labelled point per run, its test
+/// accuracy against the mean PSNR of the strongest measured attack on its
+/// mode (higher PSNR: the server sees more of the images) and its
+/// identification rate; below, `rows` of 28×28 images (the true images,
+/// then each case's strongest reconstruction), so a reader sees what a
+/// number of dB looks like.
 ///
 /// # Errors
 /// [`PlotError`] if the file cannot be written.
-pub fn write_privacy_curve(path: &Path, points: &[(String, f64, f64)]) -> Result<(), PlotError> {
-    with_font(path, || draw_privacy_curve(path, points))
+pub fn write_privacy_curve(
+    path: &Path,
+    points: &[FrontierPoint],
+    rows: &[(String, Vec<f64>)],
+) -> Result<(), PlotError> {
+    with_font(path, || draw_privacy_curve(path, points, rows))
 }
 
-fn draw_privacy_curve(path: &Path, points: &[(String, f64, f64)]) -> Result<(), String> {
+fn draw_privacy_curve(
+    path: &Path,
+    points: &[FrontierPoint],
+    rows: &[(String, Vec<f64>)],
+) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
-    let root = BitMapBackend::new(path, (800, 560)).into_drawing_area();
+    const CURVE: u32 = 560;
+    let width = (LABEL + CURVE_IMAGES * cell(28)) as u32;
+    let height = CURVE + (rows.len() * cell(28) + 8) as u32;
+    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
+    let (top, bottom) = root.split_vertically(CURVE);
     // Room right of the last point for its label.
-    let psnr = points.iter().map(|p| p.2).fold(20.0f64, f64::max) + 25.0;
+    let psnr = points.iter().map(|p| p.psnr_db).fold(20.0f64, f64::max) + 30.0;
     let low = points
         .iter()
-        .map(|p| 100.0 * p.1)
+        .map(|p| 100.0 * p.accuracy)
         .fold(100.0f64, f64::min)
         .floor()
         - 2.0;
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(&top)
         .caption(
-            "accuracy against what the server reconstructs",
-            ("sans-serif", 22),
+            "accuracy against what the server reconstructs (strongest attack measured)",
+            ("sans-serif", 20),
         )
         .margin(20)
         .x_label_area_size(45)
@@ -252,27 +302,29 @@ fn draw_privacy_curve(path: &Path, points: &[(String, f64, f64)]) -> Result<(), 
         .map_err(|e| err(&e))?;
     chart
         .configure_mesh()
-        .x_desc("best attack: mean PSNR of the reconstructed images (dB; 99 = exact)")
+        .x_desc("strongest attack: mean PSNR of the reconstructed images (dB; 99 = exact)")
         .y_desc("test accuracy (%)")
         .draw()
         .map_err(|e| err(&e))?;
-    for (label, accuracy, db) in points {
-        let at = (db.min(psnr), 100.0 * accuracy);
-        let color = if label.starts_with("projection") {
+    for p in points {
+        let at = (p.psnr_db.min(psnr), 100.0 * p.accuracy);
+        let color = if p.label.starts_with("projection") {
             PLAIN
         } else {
             SECURE
         };
+        let text = format!("{} (identified {:.1}%)", p.label, 100.0 * p.identification);
         chart
             .draw_series([Circle::new(at, 5, color.filled())])
             .map_err(|e| err(&e))?;
         chart
             .draw_series([Text::new(
-                label.clone(),
-                (at.0 + psnr / 60.0, at.1),
-                ("sans-serif", 15),
+                text,
+                (at.0 + psnr / 80.0, at.1),
+                ("sans-serif", 14),
             )])
             .map_err(|e| err(&e))?;
     }
+    draw_rows_on(&bottom, rows, CURVE_IMAGES, 28)?;
     root.present().map_err(|e| err(&e))
 }
