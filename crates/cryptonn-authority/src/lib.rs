@@ -27,6 +27,6 @@ pub use authority::{Authority, Requester};
 pub use error::{StateError, StateResult};
 pub use kek::{Kek, KekLocation, KekSource};
 pub use policy::{Caps, IssueAll, RankBudget};
-pub use service::{InitOptions, InitReport, RunningService};
+pub use service::{InitOptions, InitReport, RunningService, ServiceLimits};
 pub use state_dir::StateDir;
 pub use store::{SqliteStore, Store};

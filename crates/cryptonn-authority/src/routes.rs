@@ -1,11 +1,12 @@
 //! The HTTP API under `/v1`, as `cryptonn_protocol::wire` documents it.
 //!
 //! Every request is checked in the same order, and a failed check changes
-//! nothing: the bearer token (401), its role (403), the body's size (413)
-//! and form (400), then the authority's answer (404 for an unknown master
-//! key, 409 for a policy refusal, 500 for storage). Errors become an
-//! [`ErrorBody`] in one place, [`ApiError`]; a storage failure answers a
-//! bare message and its detail goes to stderr.
+//! nothing: the route (404, before any token), the bearer token (401), its
+//! role (403), a POST's `Content-Type` (415), the body's size (413), its
+//! arrival in time (408) and form (400), then the authority's answer (404
+//! for an unknown master key, 409 for a policy refusal, 500 for storage).
+//! Errors become an [`ErrorBody`] in one place, [`ApiError`]; a storage
+//! failure answers a bare message and its detail goes to stderr.
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, HttpBody};
 use axum::extract::{Path, Query, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -54,6 +55,8 @@ const DRAIN_LIMIT: usize = 4 * MAX_BODY_BYTES;
 pub(crate) struct Service<G: Group> {
     pub(crate) authority: Arc<Authority<G>>,
     pub(crate) store: Arc<dyn Store>,
+    /// How long a body may take to arrive, from the end of the headers.
+    pub(crate) body_timeout: Duration,
 }
 
 /// An error response: the [`ErrorCode`] sets the status.
@@ -104,13 +107,16 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let unauthorized = self.code == ErrorCode::Unauthorized;
-        let body = ErrorBody::new(ErrorDetail::new(self.code, self.message));
+        let code = self.code;
+        let body = ErrorBody::new(ErrorDetail::new(code, self.message));
         let mut response = json_response(status, &body);
-        if unauthorized {
-            response
-                .headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        let headers = response.headers_mut();
+        if code == ErrorCode::Unauthorized {
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if code == ErrorCode::RequestTimeout {
+            // The rest of the body may still come: the connection cannot be reused.
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }
@@ -210,28 +216,70 @@ async fn authorize<G: Group>(
     Ok(caller)
 }
 
-/// [`authorize`], then [`read_body`]. A refused caller's body is drained
-/// all the same (up to [`DRAIN_LIMIT`]): hyper closes a connection whose
-/// request body was left unread, and a client reusing it would see its
-/// next request fail.
+/// [`authorize`], [`check_json`], then [`read_body`]. A refused caller's
+/// body is drained all the same (up to [`DRAIN_LIMIT`], within the body
+/// timeout): hyper closes a connection whose request body was left unread,
+/// and a client reusing it would see its next request fail.
 async fn authorize_body<G: Group>(
     service: &Service<G>,
     parts: &Parts,
     body: Body,
     allowed: &[Role],
 ) -> ApiResult<(TokenEntry, Vec<u8>)> {
-    match authorize(service, &parts.headers, allowed).await {
-        Ok(caller) => Ok((caller, read_body(&parts.headers, body).await?)),
+    let checked = match authorize(service, &parts.headers, allowed).await {
+        Ok(caller) => check_json(&parts.headers).map(|()| caller),
+        Err(refused) => Err(refused),
+    };
+    let read = read_body(&parts.headers, body, service.body_timeout);
+    match checked {
+        Ok(caller) => Ok((caller, read.await?)),
         Err(refused) => {
-            let _ = read_body(&parts.headers, body).await;
+            let _ = read.await;
             Err(refused)
         }
     }
 }
 
+/// 415 unless `Content-Type` is `application/json` (parameters such as
+/// `charset=utf-8` allowed).
+fn check_json(headers: &HeaderMap) -> ApiResult<()> {
+    let declared = headers
+        .get(CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()));
+    let essence = declared
+        .as_deref()
+        .map(|t| t.split(';').next().unwrap_or("").trim());
+    if essence.is_some_and(|t| t.eq_ignore_ascii_case("application/json")) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::UnsupportedMediaType,
+        match declared {
+            Some(t) => format!("Content-Type {t:?}: the body must be application/json"),
+            None => "no Content-Type: the body must be application/json".to_owned(),
+        },
+    ))
+}
+
+/// [`read_whole_body`] within `timeout`; 408 if the body is not all there
+/// by then.
+async fn read_body(headers: &HeaderMap, body: Body, timeout: Duration) -> ApiResult<Vec<u8>> {
+    tokio::time::timeout(timeout, read_whole_body(headers, body))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                ErrorCode::RequestTimeout,
+                format!(
+                    "the body did not arrive within {} s of the headers",
+                    timeout.as_secs_f64()
+                ),
+            ))
+        })
+}
+
 /// The body, at most [`MAX_BODY_BYTES`]. A longer one is drained (up to
 /// [`DRAIN_LIMIT`]) and refused with 413; nothing past the limit is kept.
-async fn read_body(headers: &HeaderMap, mut body: Body) -> ApiResult<Vec<u8>> {
+async fn read_whole_body(headers: &HeaderMap, mut body: Body) -> ApiResult<Vec<u8>> {
     let too_large = || {
         ApiError::new(
             ErrorCode::PayloadTooLarge,
@@ -297,6 +345,18 @@ fn check_count(count: usize) -> ApiResult<()> {
         return Err(ApiError::bad_request(format!(
             "{count} keys asked in one request; at most {MAX_VECTORS_PER_REQUEST}"
         )));
+    }
+    Ok(())
+}
+
+/// |entry| < 2⁶³, as documented: −2⁶³ is the one `i64` outside it.
+fn check_entries(vectors: &[Vec<i64>]) -> ApiResult<()> {
+    for (i, vector) in vectors.iter().enumerate() {
+        if let Some(j) = vector.iter().position(|&e| e == i64::MIN) {
+            return Err(ApiError::bad_request(format!(
+                "vectors[{i}][{j}] = -2^63: every entry must have |entry| < 2^63"
+            )));
+        }
     }
     Ok(())
 }
@@ -385,6 +445,7 @@ async fn feip_keys<G: Group>(
     authorized_post(svc, req, &[Role::Server], |svc, caller, bytes| {
         let request: FeipKeysRequest = parse_json(&bytes)?;
         check_count(request.vectors.len())?;
+        check_entries(&request.vectors)?;
         let (keys, timings) =
             svc.authority
                 .issue_feip(&caller, request.master_key, &request.vectors)?;

@@ -11,10 +11,14 @@
 //! | `GET /v1/audit?after=&limit=` | operator | `AuditPage` (limit 1 to 10 000, default 1 000) |
 //!
 //! Errors: 401 without a known token, 403 for a role the route does not
-//! grant, 413 for a body over `MAX_BODY_BYTES`, 400 for a body that is not
-//! the documented JSON, 404 for an unknown master key or route, 409 for a
-//! policy refusal, 500 for a storage failure; each is an `ErrorBody`, and
-//! none changes the state.
+//! grant, 415 for a POST body that is not `application/json`, 413 for a
+//! body over `MAX_BODY_BYTES`, 408 for a body that does not arrive in
+//! time, 400 for a body that is not the documented JSON, 404 for an
+//! unknown master key or route, 409 for a policy refusal, 500 for a
+//! storage failure; each is an `ErrorBody`, and none changes the state.
+//!
+//! Slow or idle clients are bounded by [`ServiceLimits`]: timeouts on the
+//! handshake, the headers and the body, and a bound on open connections.
 //!
 //! The group is fixed at init; `serve` dispatches on it once.
 
@@ -27,6 +31,7 @@ use std::time::Duration;
 
 use cryptonn_fe::{Group, GroupId, Modp2048, Modp3072, Ristretto255};
 use cryptonn_protocol::wire::Role;
+use hyper_util::rt::TokioTimer;
 use zeroize::Zeroizing;
 
 use crate::authority::Authority;
@@ -45,6 +50,72 @@ pub use crate::routes::{MAX_AUDIT_PAGE, MAX_SERVED_DIM};
 
 /// How long a shutdown waits for requests in flight.
 const GRACE: Duration = Duration::from_secs(10);
+
+/// A TLS handshake is two round trips: 10 s is axum-server's default.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Headers are a few hundred bytes sent in one write. Hyper also runs this
+/// clock while a kept-alive connection waits for its next request, so it
+/// is the idle limit too (ureq keeps idle connections 15 s and probes one
+/// before reusing it).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest body, 8 MiB, at 2.2 Mbit/s; a training step's 0.4 MB at
+/// 110 kbit/s.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A trainer holds a few connections (one per thread); each costs a file
+/// descriptor, a task and rustls's buffers, and 256 stay far below the
+/// usual limit of 1024 descriptors.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// What a slow or idle client may hold (`docs/PROTOCOL.md`, "Limits").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServiceLimits {
+    /// From accepting a connection to the end of its TLS handshake.
+    pub handshake_timeout: Duration,
+    /// From the end of the previous answer to the last byte of a request's
+    /// headers; a connection's first request must send its first two bytes
+    /// within this of the handshake, and its headers within this of them.
+    /// Then the connection is closed.
+    pub header_timeout: Duration,
+    /// From the end of the headers to the last byte of the body; then a
+    /// 408 and the connection is closed.
+    pub body_timeout: Duration,
+    /// Connections open at once, handshakes included; one more is closed
+    /// at once, before its handshake.
+    pub max_connections: usize,
+}
+
+impl Default for ServiceLimits {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            header_timeout: HEADER_TIMEOUT,
+            body_timeout: BODY_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl ServiceLimits {
+    /// A zero timeout or bound would refuse every client.
+    fn check(&self) -> StateResult<()> {
+        let timeouts = [
+            self.handshake_timeout,
+            self.header_timeout,
+            self.body_timeout,
+        ];
+        let bound = 1..=tokio::sync::Semaphore::MAX_PERMITS;
+        if timeouts.contains(&Duration::ZERO) || !bound.contains(&self.max_connections) {
+            return Err(StateError::Service(format!(
+                "limits {self:?}: timeouts must be positive and the connection bound at least 1"
+            )));
+        }
+        Ok(())
+    }
+}
 
 /// What `init` sets up.
 #[derive(Debug, Clone, PartialEq)]
@@ -261,10 +332,14 @@ fn lock_state(dir: &StateDir) -> StateResult<File> {
     }
 }
 
-fn service<G: Group>(store: Arc<dyn Store>) -> StateResult<axum::Router> {
+fn service<G: Group>(store: Arc<dyn Store>, body_timeout: Duration) -> StateResult<axum::Router> {
     let policy = store::policy(store.as_ref())?;
     let authority = Arc::new(Authority::<G>::open(store.clone(), policy)?);
-    Ok(routes::app(Arc::new(Service { authority, store })))
+    Ok(routes::app(Arc::new(Service {
+        authority,
+        store,
+        body_timeout,
+    })))
 }
 
 /// Everything `serve` needs, made before the first request: errors surface
@@ -279,7 +354,7 @@ struct Prepared {
     group: GroupId,
 }
 
-fn prepare(state_dir: &Path, listen: SocketAddr) -> StateResult<Prepared> {
+fn prepare(state_dir: &Path, listen: SocketAddr, body_timeout: Duration) -> StateResult<Prepared> {
     let dir = StateDir::new(state_dir);
     if !dir.db().is_file() {
         return Err(StateError::io(
@@ -291,9 +366,9 @@ fn prepare(state_dir: &Path, listen: SocketAddr) -> StateResult<Prepared> {
     let store: Arc<dyn Store> = Arc::new(open_store(state_dir)?);
     let group = store.settings().group;
     let app = match group {
-        GroupId::Ristretto255 => service::<Ristretto255>(store)?,
-        GroupId::Modp2048 => service::<Modp2048>(store)?,
-        GroupId::Modp3072 => service::<Modp3072>(store)?,
+        GroupId::Ristretto255 => service::<Ristretto255>(store, body_timeout)?,
+        GroupId::Modp2048 => service::<Modp2048>(store, body_timeout)?,
+        GroupId::Modp3072 => service::<Modp3072>(store, body_timeout)?,
     };
     let cert_path = dir.cert();
     let cert_pem =
@@ -354,7 +429,21 @@ impl core::fmt::Debug for RunningService {
 /// The errors of opening the state ([`open_store`], [`Authority::open`]),
 /// an unreadable certificate or key, and a port that cannot be bound.
 pub fn spawn(state_dir: &Path, listen: SocketAddr) -> StateResult<RunningService> {
-    start(state_dir, listen, false)
+    start(state_dir, listen, false, ServiceLimits::default())
+}
+
+/// [`spawn`] with other limits than the defaults (e.g. short timeouts for
+/// a test).
+///
+/// # Errors
+/// The errors of [`spawn`], and [`StateError::Service`] for a zero
+/// timeout or connection bound.
+pub fn spawn_with(
+    state_dir: &Path,
+    listen: SocketAddr,
+    limits: ServiceLimits,
+) -> StateResult<RunningService> {
+    start(state_dir, listen, false, limits)
 }
 
 /// Serves the state in `state_dir` on `listen` until Ctrl-C or SIGTERM,
@@ -363,7 +452,7 @@ pub fn spawn(state_dir: &Path, listen: SocketAddr) -> StateResult<RunningService
 /// # Errors
 /// The errors of [`spawn`], and a server that fails while running.
 pub fn serve_blocking(state_dir: &Path, listen: SocketAddr) -> StateResult<()> {
-    let mut service = start(state_dir, listen, true)?;
+    let mut service = start(state_dir, listen, true, ServiceLimits::default())?;
     // On stdout, first line: scripts and tests read the bound port from it.
     println!(
         "cryptonn authority: serving {} at {} (certificate: {})",
@@ -375,8 +464,14 @@ pub fn serve_blocking(state_dir: &Path, listen: SocketAddr) -> StateResult<()> {
     service.join()
 }
 
-fn start(state_dir: &Path, listen: SocketAddr, on_signal: bool) -> StateResult<RunningService> {
-    let prepared = prepare(state_dir, listen)?;
+fn start(
+    state_dir: &Path,
+    listen: SocketAddr,
+    on_signal: bool,
+    limits: ServiceLimits,
+) -> StateResult<RunningService> {
+    limits.check()?;
+    let prepared = prepare(state_dir, listen, limits.body_timeout)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("cryptonn-authority")
@@ -400,13 +495,17 @@ fn start(state_dir: &Path, listen: SocketAddr, on_signal: bool) -> StateResult<R
                 if on_signal {
                     tokio::spawn(stop_on_signal(server_handle.clone()));
                 }
-                axum_server::from_tcp_rustls(
-                    listener,
-                    axum_server::tls_rustls::RustlsConfig::from_config(tls),
-                )
-                .handle(server_handle)
-                .serve(app.into_make_service())
-                .await
+                let acceptor = tls::BoundedAcceptor::new(tls, &limits);
+                let mut server = axum_server::from_tcp(listener)
+                    .acceptor(acceptor)
+                    .handle(server_handle);
+                // Without a timer hyper silently ignores its header timeout.
+                server
+                    .http_builder()
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(limits.header_timeout);
+                server.serve(app.into_make_service()).await
             });
             runtime.shutdown_timeout(GRACE);
             served.map_err(|e| StateError::Service(e.to_string()))
@@ -590,6 +689,28 @@ mod tests {
         first.shutdown().unwrap();
         drop(first);
         assert!(open_authority::<Ristretto255>(&dir).is_ok());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn spawn_with_refuses_zero_limits() {
+        let dir = temp_path("zero-limits");
+        init(&dir, &options()).unwrap();
+        let no_connections = ServiceLimits {
+            max_connections: 0,
+            ..ServiceLimits::default()
+        };
+        let no_time = ServiceLimits {
+            body_timeout: Duration::ZERO,
+            ..ServiceLimits::default()
+        };
+        for limits in [no_connections, no_time] {
+            let refused = spawn_with(&dir, ([127, 0, 0, 1], 0).into(), limits);
+            assert!(
+                matches!(refused, Err(StateError::Service(_))),
+                "{refused:?}"
+            );
+        }
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -71,7 +71,8 @@ pub struct FeipKeysRequest {
     pub master_key: KeyId,
     /// The key vectors, each of the master key's dimension (for a
     /// convolution's keys, a kernel or an error vector: see
-    /// [`crate::MasterKey::request_len`]).
+    /// [`crate::MasterKey::request_len`]), with |entry| < 2⁶³: the
+    /// service refuses −2⁶³ (`i64::MIN`) with 400.
     pub vectors: Vec<Vec<i64>>,
 }
 
@@ -156,10 +157,14 @@ pub enum ErrorCode {
     Forbidden,
     /// 404: an unknown master key or path.
     NotFound,
+    /// 408: the request's body did not arrive in time; the connection is closed.
+    RequestTimeout,
     /// 409: the key policy refused the request (e.g. a spent budget).
     KeyRefused,
     /// 413: a body over [`MAX_BODY_BYTES`].
     PayloadTooLarge,
+    /// 415: a POST body whose `Content-Type` is not `application/json`.
+    UnsupportedMediaType,
     /// 500: the authority's state could not be written; nothing was issued.
     Storage,
 }
@@ -198,8 +203,10 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::KeyRefused => 409,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::Storage => 500,
         }
     }
