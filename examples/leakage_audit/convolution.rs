@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cryptonn::attack::{self, Quality};
+use cryptonn::authority::policy::IssueAllCounted;
 use cryptonn::authority::{Authority, Caps, RankBudget};
 use cryptonn::equivalence::encrypt_images;
 use cryptonn::fe::Ristretto255;
@@ -62,15 +63,10 @@ pub fn case(
     };
     let geometry = conv.patch_geometry([1, lenet.side, lenet.side])?;
     let kernels = quantized_kernels(&conv, config)?;
-    // A budget at full rank issues what the paper's policy would, and counts.
+    // The paper's policy (every key), counting rank.
     let positions = geometry.positions();
-    let full = Caps {
-        rows: n,
-        cols: images * n,
-    };
     let min_support = config.quantization.min_key_support;
-    let authority = Authority::<Ristretto255>::new(RankBudget::new(full, min_support, 1.0, rng));
-    let authority = Arc::new(authority);
+    let authority = Arc::new(Authority::<Ristretto255>::new(IssueAllCounted::new(rng)));
     let batch = encrypt_images(&authority, &conv, truth, [images, lenet.side], rng)?;
     let server = authority.requester("curious-server");
     let keys = server.feip_keys(batch.row_key(), &kernels)?;

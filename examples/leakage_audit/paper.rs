@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use cryptonn::attack::{self, Equations};
+use cryptonn::authority::policy::IssueAllCounted;
 use cryptonn::authority::{Authority, Caps, RankBudget, Requester};
 use cryptonn::client::{Client, Samples};
 use cryptonn::fe::feip::{Decryptor, FunctionKey};
@@ -25,18 +26,12 @@ pub enum Policy {
 }
 
 impl Policy {
-    /// The authority's policy; `min_support` as the main job's. Off is a
-    /// budget without caps or filter: it issues every key, as `IssueAll`
-    /// does, and still counts the rank, which master-key recovery needs.
+    /// The authority's policy; `min_support` as the main job's. Off issues
+    /// every key, as `IssueAll` does, and still counts the rank, which
+    /// master-key recovery needs.
     pub fn build(self, min_support: usize, rng: &mut StdRng) -> Box<dyn KeyPolicy> {
         match self {
-            Policy::Off => {
-                let unlimited = Caps {
-                    rows: usize::MAX,
-                    cols: usize::MAX,
-                };
-                Box::new(RankBudget::new(unlimited, 0, 1.0, rng))
-            }
+            Policy::Off => Box::new(IssueAllCounted::new(rng)),
             Policy::Caps(caps) => Box::new(RankBudget::new(caps, min_support, 1.0, rng)),
         }
     }

@@ -33,8 +33,9 @@ pub struct DecoderConfig {
     /// Hidden layers. Default 2.
     #[config(default = 2)]
     pub layers: usize,
-    /// Passes over the training set. Default 12.
-    #[config(default = 12)]
+    /// Passes over the training set. Default 10: on projection mode's K = 64
+    /// keys, 4 passes reach 20.3 dB, 10 passes 22.0 dB (width 1024).
+    #[config(default = 10)]
     pub epochs: usize,
     /// Images per step. Default 128.
     #[config(default = 128)]
@@ -224,4 +225,71 @@ fn fit(
         }
     }
     Ok(net)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+
+    /// 4×4 images of one bright bar, vertical or horizontal.
+    fn bars(count: usize, rng: &mut StdRng) -> Vec<i64> {
+        (0..count)
+            .flat_map(|_| {
+                let (line, vertical) = (rng.random_range(0..4), rng.random::<bool>());
+                (0..16).map(move |p| {
+                    let on = if vertical {
+                        p % 4 == line
+                    } else {
+                        p / 4 == line
+                    };
+                    if on { 255 } else { 0 }
+                })
+            })
+            .collect()
+    }
+
+    fn equations(keys: &[Vec<i64>], images: &[i64]) -> Equations {
+        let forward = keys
+            .iter()
+            .map(|y| {
+                let z = images
+                    .chunks(16)
+                    .map(|x| x.iter().zip(y).map(|(a, b)| a * b).sum())
+                    .collect();
+                (y.clone(), z)
+            })
+            .collect();
+        Equations {
+            forward,
+            gradient: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_decoder_reconstructs_consistent_images_and_only_for_its_keys() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let keys: Vec<Vec<i64>> = (0..3)
+            .map(|_| (0..16).map(|_| rng.random_range(-9..=9)).collect())
+            .collect();
+        let public: Vec<f32> = bars(256, &mut rng).iter().map(|&p| p as f32).collect();
+        let victims = bars(8, &mut rng);
+        let eqs = equations(&keys, &victims);
+        let config = DecoderConfig::new()
+            .with_hidden(32)
+            .with_epochs(20)
+            .with_batch_size(32);
+        let decoder = Decoder::train(&eqs, &public, 16, &config).unwrap();
+        let guess = decoder.reconstruct(&eqs, 8, 16).unwrap();
+        for (image, truth) in guess.chunks(16).zip(victims.chunks(16)) {
+            assert!(image.iter().all(|v| (0.0..=PEAK).contains(v)));
+            for y in &keys {
+                let fit: f64 = image.iter().zip(y).map(|(a, &b)| a * b as f64).sum();
+                let want: i64 = truth.iter().zip(y).map(|(a, b)| a * b).sum();
+                assert!((fit - want as f64).abs() < 1e-4);
+            }
+        }
+        let others = equations(&keys[..2], &victims);
+        assert!(decoder.reconstruct(&others, 8, 16).is_err());
+    }
 }

@@ -496,15 +496,15 @@ fn secure_run<G: Group>(
     }
 }
 
-/// Caps are absolute: one at or above its side's dimension lets the server
-/// solve for the images (and the master key) by linear algebra alone, so the
-/// main job refuses it rather than run the paper's leak.
+/// Caps are absolute: the authority stops a cap at or above its side's
+/// dimension one below full rank, which leaves one unknown per image and,
+/// under the box constraint, little privacy, so the main job refuses it.
 fn check_caps(config: &TrainingConfig, features: usize) -> Result<(), TrainError> {
     let open = |cap: usize, dim: usize, side: &str| {
         (cap >= dim).then(|| {
             format!(
-                "a {side} cap of {cap} reaches the dimension {dim}: the server could solve for every \
-                 image; choose a cap below {dim}"
+                "a {side} cap of {cap} reaches the dimension {dim}: the server would hold all but \
+                 one equation on every image; choose a cap below {dim}"
             )
         })
     };

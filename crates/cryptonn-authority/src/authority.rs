@@ -343,6 +343,13 @@ impl<G: Group> Authority<G> {
             }
             .into());
         }
+        // |entry| < 2⁶³ in-process too, as the HTTPS API enforces.
+        if ys.iter().flatten().any(|&e| e == i64::MIN) {
+            return Err(cryptonn_fe::Error::InvalidParameter(
+                "a key vector entry of -2^63: every entry must have |entry| < 2^63".into(),
+            )
+            .into());
+        }
         // The only path to a FEIP key: the policy judges the very
         // equations derived below, before anything is derived or recorded.
         state.policy.approve(&master, ys)?;
@@ -587,6 +594,7 @@ mod tests {
     use rand::rngs::StdRng;
 
     use super::*;
+    use crate::IssueAll;
     use crate::store::tests::new_store;
 
     fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -669,5 +677,24 @@ mod tests {
         };
         assert!(check_derived_size(&cols, 6).is_ok());
         assert!(check_derived_size(&cols, usize::MAX).is_err());
+    }
+
+    #[test]
+    fn refuses_an_entry_of_minus_two_to_the_63_in_process() {
+        let authority = Arc::new(Authority::<Ristretto255>::new(IssueAll));
+        let mut rng = StdRng::seed_from_u64(3);
+        let keys = authority.batch_keys(4, 2, &mut rng).unwrap();
+        let server = authority.requester("server");
+        let refused = server.feip_keys(keys.rows.id(), &[vec![1, 2, i64::MIN, 4]]);
+        assert!(matches!(
+            refused,
+            Err(Error::Fe(cryptonn_fe::Error::InvalidParameter(_)))
+        ));
+        let bound = i64::MIN + 1;
+        assert!(
+            server
+                .feip_keys(keys.rows.id(), &[vec![1, 2, bound, 4]])
+                .is_ok()
+        );
     }
 }

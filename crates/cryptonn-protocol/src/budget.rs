@@ -139,7 +139,9 @@ pub struct Budget {
     pub side: Side,
     /// Rank of the vectors issued so far.
     pub rank: usize,
-    /// The most the policy allows (the side's cap, at most `dim`).
+    /// The most the policy allows: the side's cap, at most `dim` − 1 under a
+    /// rank budget (full rank would solve every value), `dim` when every key
+    /// is issued.
     pub limit: usize,
     /// The master key's dimension: the unknowns its equations are on.
     pub dim: usize,
