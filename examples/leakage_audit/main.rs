@@ -90,8 +90,9 @@ struct Args {
     /// paper and projection modes.
     #[arg(long)]
     convolution_only: bool,
-    /// Audit only projection mode (every K of `--projection-dims`).
-    #[arg(long, conflicts_with = "convolution_only")]
+    /// Audit only projection mode (every K of `--projection-dims`), with
+    /// no table or picture.
+    #[arg(long, conflicts_with_all = ["convolution_only", "png", "table", "curve_png"])]
     projection_only: bool,
     /// Passes of the learned prior's decoder over its training set (the
     /// public images and their warped copies).
@@ -133,9 +134,11 @@ struct Checkpoint {
     row_equations_per_image: usize,
     /// Independent gradient equations per pixel (column keys).
     column_equations_per_batch: usize,
-    /// Share of audited images singled out of `--pool-size` candidates by
-    /// their forward equations' misfit.
+    /// Share of audited images singled out of `identification_pool`
+    /// candidates by their forward equations' misfit.
     identification_rate: f64,
+    /// Candidates per image: the image and `--pool-size` − 1 public ones.
+    identification_pool: usize,
     /// Every attack, over every audited batch.
     attacks: Vec<AttackResult>,
     /// The best attack's guess of the first batch, for the PNG.
@@ -342,11 +345,11 @@ fn context(args: &Args) -> AuditResult<Context> {
         );
         attack::augmented(
             &public_pixels,
-            28,
+            public.features,
             args.warped_copies,
             &Warp::default(),
             args.seed,
-        )
+        )?
     };
     let decoys = (0..args.pool_size.saturating_sub(1).min(public.len())).collect::<Vec<_>>();
     Ok(Context {
@@ -528,31 +531,9 @@ fn budget_case(
         .map(|s| s.after_epoch.len())
         .min()
         .unwrap_or(0);
-    let mut checkpoints = Vec::new();
-    for e in 0..epochs_served {
-        let eqs: Vec<Equations> = per_batch.iter().map(|s| s.after_epoch[e].clone()).collect();
-        let ranks = per_batch
-            .iter()
-            .map(|s| s.ranks[e])
-            .fold([0, 0], |m, r| [m[0].max(r[0]), m[1].max(r[1])]);
-        let after = format!("{} epoch{}", e + 1, if e == 0 { "" } else { "s" });
-        // The same keys as the reference's: the same attacks, not run twice.
-        let same = reference.and_then(|r| r.checkpoints.get(e)).filter(|c| {
-            c.row_equations_per_image == ranks[0] && c.column_equations_per_batch == ranks[1]
-        });
-        checkpoints.push(match same {
-            Some(c) => Checkpoint {
-                after: format!("{after} (the reference's keys: its results)"),
-                row_equations_per_image: ranks[0],
-                column_equations_per_batch: ranks[1],
-                identification_rate: c.identification_rate,
-                attacks: c.attacks.clone(),
-                pixels: c.pixels.clone(),
-            },
-            // The learned prior where the others leave images to guess.
-            None => checkpoint(ctx, after, ranks, eqs, e == 0)?,
-        });
-    }
+    let checkpoints = (0..epochs_served)
+        .map(|e| budget_checkpoint(ctx, &per_batch, e, reference))
+        .collect::<AuditResult<Vec<_>>>()?;
     Ok(BudgetCase {
         name: name.into(),
         caps,
@@ -564,6 +545,38 @@ fn budget_case(
             Ok(None) => "not solvable".into(),
         },
         checkpoints,
+    })
+}
+
+/// What the attacks make of a budget case's batches after epoch `e` + 1.
+fn budget_checkpoint(
+    ctx: &Context,
+    per_batch: &[paper::Served],
+    e: usize,
+    reference: Option<&BudgetCase>,
+) -> AuditResult<Checkpoint> {
+    let eqs: Vec<Equations> = per_batch.iter().map(|s| s.after_epoch[e].clone()).collect();
+    let ranks = per_batch
+        .iter()
+        .map(|s| s.ranks[e])
+        .fold([0, 0], |m, r| [m[0].max(r[0]), m[1].max(r[1])]);
+    let after = format!("{} epoch{}", e + 1, if e == 0 { "" } else { "s" });
+    // The same keys as the reference's: the same attacks, not run twice.
+    let same = reference.and_then(|r| r.checkpoints.get(e)).filter(|c| {
+        c.row_equations_per_image == ranks[0] && c.column_equations_per_batch == ranks[1]
+    });
+    Ok(match same {
+        Some(c) => Checkpoint {
+            after: format!("{after} (the reference's keys: its results)"),
+            row_equations_per_image: ranks[0],
+            column_equations_per_batch: ranks[1],
+            identification_rate: c.identification_rate,
+            identification_pool: c.identification_pool,
+            attacks: c.attacks.clone(),
+            pixels: c.pixels.clone(),
+        },
+        // The learned prior where the others leave images to guess.
+        None => checkpoint(ctx, after, ranks, eqs, e == 0)?,
     })
 }
 
@@ -595,6 +608,7 @@ fn checkpoint(
         row_equations_per_image: ranks[0],
         column_equations_per_batch: ranks[1],
         identification_rate: identified / targets.len().max(1) as f64,
+        identification_pool: ctx.decoys.len() / n + 1,
         attacks,
         pixels,
     })
@@ -626,7 +640,8 @@ fn table_row(mode: Privacy, c: &Checkpoint, images: usize) -> MeasuredLeakage {
         mean_psnr_db: best.mean_psnr_db,
         exact_images: best.exact_images,
         exact_pixels: best.exact_pixels,
-        identification_rate: c.identification_rate,
+        identification_rate: Some(c.identification_rate),
+        identification_pool: Some(c.identification_pool),
         source: format!(
             "leakage_audit, {images} images of the main job's batches, {}",
             c.after
@@ -740,11 +755,12 @@ fn curve_points(reports: &[PathBuf], table: &[MeasuredLeakage]) -> AuditResult<V
 /// A checkpoint's header, identification rate and one line per attack.
 fn checkpoint_lines(c: &Checkpoint) -> String {
     let mut s = format!(
-        "  {} ({} eq./image, {} gradient eq./pixel; {:.1}% identified among the pool)\n",
+        "  {} ({} eq./image, {} gradient eq./pixel; {:.1}% identified among {} candidates)\n",
         c.after,
         c.row_equations_per_image,
         c.column_equations_per_batch,
-        100.0 * c.identification_rate
+        100.0 * c.identification_rate,
+        c.identification_pool
     );
     for a in &c.attacks {
         s += &format!(
@@ -764,7 +780,7 @@ fn point(label: String, accuracy: f64, m: &MeasuredLeakage) -> FrontierPoint {
         label,
         accuracy,
         psnr_db: m.mean_psnr_db,
-        identification: m.identification_rate,
+        identification: m.identification_rate.zip(m.identification_pool),
     }
 }
 

@@ -7,7 +7,7 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use super::PEAK;
+use super::{Error, PEAK, Result};
 
 /// How far a copy may be warped from its original.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,19 +40,37 @@ impl Default for Warp {
 /// Nodes per axis of the elastic displacement grid.
 const GRID: usize = 4;
 
-/// The originals (each `side`×`side`, row-major) followed by `copies` warped
-/// copies of each, as f32 pixels in [0, 255]. Deterministic in `seed`.
-pub fn augmented(images: &[i64], side: usize, copies: usize, warp: &Warp, seed: u64) -> Vec<f32> {
-    let n = side * side;
+/// The originals (square images of `n` pixels, row-major) followed by
+/// `copies` warped copies of each, as f32 pixels in [0, 255].
+/// Deterministic in `seed`.
+///
+/// # Errors
+/// [`Error::Shape`] unless `n` is a positive square and `images` a whole
+/// number of images.
+pub fn augmented(
+    images: &[i64],
+    n: usize,
+    copies: usize,
+    warp: &Warp,
+    seed: u64,
+) -> Result<Vec<f32>> {
+    let side = n.isqrt();
+    if n == 0 || side * side != n || !images.len().is_multiple_of(n) {
+        return Err(Error::Shape {
+            what: "images to warp (square images, whole)".into(),
+            expected: side * side,
+            got: n,
+        });
+    }
     let mut rng = StdRng::seed_from_u64(seed);
     let mut out: Vec<f32> = images.iter().map(|&p| p as f32).collect();
     out.reserve(images.len() * copies);
     for _ in 0..copies {
-        for image in images.chunks_exact(n.max(1)) {
+        for image in images.chunks_exact(n) {
             out.extend(warped(image, side, warp, &mut rng));
         }
     }
-    out
+    Ok(out)
 }
 
 /// One random warp of `image`: each output pixel samples the original
@@ -133,7 +151,7 @@ mod tests {
             shift: 0.0,
             elastic: 0.0,
         };
-        let out = augmented(&image, 8, 2, &none, 1);
+        let out = augmented(&image, 64, 2, &none, 1).unwrap();
         assert_eq!(out.len(), 3 * 64);
         for copy in out.chunks_exact(64) {
             for (a, &b) in copy.iter().zip(&image) {
@@ -150,7 +168,9 @@ mod tests {
                 image[r * 28 + c] = 255;
             }
         }
-        let out = augmented(&image, 28, 4, &Warp::default(), 7);
+        let out = augmented(&image, 784, 4, &Warp::default(), 7).unwrap();
+        assert!(augmented(&image, 783, 1, &Warp::default(), 7).is_err());
+        assert!(augmented(&image[1..], 784, 1, &Warp::default(), 7).is_err());
         let ink = |x: &[f32]| x.iter().map(|&v| f64::from(v)).sum::<f64>();
         let original = ink(&out[..784]);
         for copy in out.chunks_exact(784).skip(1) {

@@ -62,12 +62,18 @@ fn project_one(u: &[Vec<f64>], w: &[f64], guess: &[f64]) -> Vec<f64> {
     x
 }
 
-/// x(λ) = clip(x̂ + U·λ, 0, 255).
-fn primal(u: &[Vec<f64>], lambda: &[f64], guess: &[f64]) -> Vec<f64> {
+/// x̂ + U·λ.
+fn shifted(u: &[Vec<f64>], lambda: &[f64], guess: &[f64]) -> Vec<f64> {
     let mut t = guess.to_vec();
     for (l, row) in lambda.iter().zip(u) {
         t.iter_mut().zip(row).for_each(|(t, v)| *t += l * v);
     }
+    t
+}
+
+/// x(λ) = clip(x̂ + U·λ, 0, 255).
+fn primal(u: &[Vec<f64>], lambda: &[f64], guess: &[f64]) -> Vec<f64> {
+    let mut t = shifted(u, lambda, guess);
     t.iter_mut().for_each(|t| *t = t.clamp(0.0, PEAK));
     t
 }
@@ -89,10 +95,7 @@ fn dual(u: &[Vec<f64>], w: &[f64], lambda: &[f64], guess: &[f64]) -> f64 {
 fn newton_step(u: &[Vec<f64>], lambda: &[f64], guess: &[f64], g: &[f64]) -> Vec<f64> {
     let r = u.len();
     let n = guess.len();
-    let mut t = guess.to_vec();
-    for (l, row) in lambda.iter().zip(u) {
-        t.iter_mut().zip(row).for_each(|(t, v)| *t += l * v);
-    }
+    let t = shifted(u, lambda, guess);
     let free: Vec<bool> = t.iter().map(|&v| v > 0.0 && v < PEAK).collect();
     let count = free.iter().filter(|&&f| f).count();
     let (sum_free, sign, base) = if count <= n / 2 {

@@ -94,6 +94,13 @@ impl Decoder {
         n: usize,
         config: &DecoderConfig,
     ) -> Fallible<Self> {
+        if let Some((y, _)) = eqs.forward.iter().find(|(y, _)| y.len() != n) {
+            return Err(Error::Shape {
+                what: "decoder key".into(),
+                expected: n,
+                got: y.len(),
+            });
+        }
         let basis = Basis::new(&eqs.forward);
         let count = public.len() / n.max(1);
         if basis.rank() == 0 || count == 0 {

@@ -10,13 +10,20 @@
 use super::affine::{Basis, dot};
 use super::{Equations, Result};
 
+/// A decoy fits as well as the target unless its misfit exceeds the
+/// target's by this much (squared grey levels): rounding of the f64 keys
+/// must not break a true tie in the target's favour.
+const TIE: f64 = 1e-6;
+
 /// Share of the batch's images (`truth`, `n` pixels each) whose own misfit
-/// is strictly below that of every image of `decoys` (a pool of
-/// 1 + decoys candidates each; the decoys should not contain the targets).
-/// Without forward keys every candidate fits and nothing is identified.
+/// is below that of every image of `decoys` by more than rounding (a pool
+/// of 1 + decoys candidates each; the decoys should not contain the
+/// targets). Without forward keys every candidate fits and nothing is
+/// identified.
 ///
 /// # Errors
-/// [`super::Error::Shape`] if `eqs` does not fit the batch.
+/// [`super::Error::Shape`] if `eqs` does not fit the batch or `decoys` is
+/// not a positive whole number of images.
 pub fn identification_rate(
     eqs: &Equations,
     truth: &[i64],
@@ -25,6 +32,13 @@ pub fn identification_rate(
 ) -> Result<f64> {
     let batch = truth.len() / n.max(1);
     eqs.check(batch, n)?;
+    if decoys.is_empty() || !decoys.len().is_multiple_of(n.max(1)) {
+        return Err(super::Error::Shape {
+            what: "identification decoys (whole images, at least one)".into(),
+            expected: n,
+            got: decoys.len(),
+        });
+    }
     let basis = Basis::new(&eqs.forward);
     if basis.rank() == 0 || batch == 0 {
         return Ok(0.0);
@@ -45,7 +59,7 @@ pub fn identification_rate(
         .enumerate()
         .filter(|(b, image)| {
             let own = misfit(&project(image), *b);
-            pool.iter().all(|c| misfit(c, *b) > own)
+            pool.iter().all(|c| misfit(c, *b) > own + TIE)
         })
         .count();
     Ok(identified as f64 / batch as f64)

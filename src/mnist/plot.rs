@@ -246,8 +246,9 @@ pub struct FrontierPoint {
     pub accuracy: f64,
     /// The strongest attack's mean PSNR, in dB (99 = exact).
     pub psnr_db: f64,
-    /// Share of images the server singles out of a pool of 1,000 candidates.
-    pub identification: f64,
+    /// Share of images the server singles out of a pool of candidates, and
+    /// the pool's size, where measured.
+    pub identification: Option<(f64, usize)>,
 }
 
 /// Images per reconstruction row of the privacy curve.
@@ -313,7 +314,10 @@ fn draw_privacy_curve(
         } else {
             SECURE
         };
-        let text = format!("{} (identified {:.1}%)", p.label, 100.0 * p.identification);
+        let text = match p.identification {
+            Some((rate, pool)) => format!("{}: {:.1}% identified of {pool}", p.label, 100.0 * rate),
+            None => p.label.clone(),
+        };
         chart
             .draw_series([Circle::new(at, 5, color.filled())])
             .map_err(|e| err(&e))?;

@@ -44,10 +44,14 @@ pub struct MeasuredLeakage {
     pub exact_images: f64,
     /// Share of audited pixels it recovered exactly.
     pub exact_pixels: f64,
-    /// Share of audited images the server singles out of a pool of 1,000
-    /// candidates (the image and 999 public ones) by what it decrypted.
+    /// Share of audited images the server singles out of a pool of
+    /// `identification_pool` candidates (the image and public ones) by what
+    /// it decrypted; `None` where not measured.
     #[serde(default)]
-    pub identification_rate: f64,
+    pub identification_rate: Option<f64>,
+    /// Candidates of the identification test.
+    #[serde(default)]
+    pub identification_pool: Option<usize>,
     /// Where the number comes from.
     pub source: String,
 }
@@ -100,7 +104,9 @@ impl PrivacyReport {
                 mean_psnr_db: 99.0,
                 exact_images: 1.0,
                 exact_pixels: 1.0,
-                identification_rate: 1.0,
+                // Exact images single themselves out of any pool.
+                identification_rate: Some(1.0),
+                identification_pool: None,
                 source: "cargo run --release --example leakage_audit -- --convolution-only \
                          (32 of 32 images exact)"
                     .into(),
@@ -137,14 +143,18 @@ impl PrivacyReport {
                         m.column_equations_per_batch
                     )
                 };
+                let identified = match (m.identification_rate, m.identification_pool) {
+                    (Some(rate), Some(pool)) => {
+                        format!(", {:.1}% identified among {pool} candidates", 100.0 * rate)
+                    }
+                    _ => String::new(),
+                };
                 format!(
                     "strongest attack measured ({}, audit table{audited}; a lower bound on \
-                     the leakage): {:.1} dB mean PSNR, {:.0}% of images exact, {:.1}% \
-                     identified among 1,000 candidates",
+                     the leakage): {:.1} dB mean PSNR, {:.0}% of images exact{identified}",
                     m.best_attack,
                     m.mean_psnr_db,
                     100.0 * m.exact_images,
-                    100.0 * m.identification_rate
                 )
             },
         );

@@ -218,9 +218,25 @@ impl RankBudget {
 
     /// The most rank `key` may reach: its side's cap, and at most one below
     /// its dimension, since keys of full rank solve for every value (and the
-    /// master key) whatever the caps. Dimension 0 or 1: nothing.
+    /// master key) whatever the caps. Dimension 0 or 1: nothing. A
+    /// convolution batch's column key is also held below what would, with
+    /// its row key at its limit, solve the batch ([`Self::joint_bound`]).
     pub fn limit(&self, key: &MasterKey) -> usize {
-        self.caps.of(key.side).min(key.dim.saturating_sub(1))
+        let own = self.caps.of(key.side).min(key.dim.saturating_sub(1));
+        self.joint_bound(key).map_or(own, |joint| own.min(joint))
+    }
+
+    /// For a convolution's column key (B images of n pixels): its equations
+    /// act on the same B·n pixels as the row key's, which give up to
+    /// r = min(row cap, n − 1) per image. Together they solve the batch at
+    /// B·r + c = B·n, so c stays at most B·(n − r) − 1. (For an MLP's keys
+    /// the shortfall is (n − r)(B − c) ≥ 1 already.)
+    fn joint_bound(&self, key: &MasterKey) -> Option<usize> {
+        let g = key.patches.filter(|_| key.side == Side::Columns)?;
+        let n = g.pixels();
+        let images = key.dim / n.max(1);
+        let rows = self.caps.rows.min(n.saturating_sub(1));
+        Some((images * (n - rows)).saturating_sub(1))
     }
 
     /// Why `v` is degenerate, if it is.
@@ -299,11 +315,13 @@ fn spent(key: &MasterKey, cap: usize, limit: usize, rank: usize, asked: usize) -
         Side::Rows => "equations per image",
         Side::Columns => "equations per pixel across the batch",
     };
-    let below = if limit < cap {
+    let below = if limit + 1 == key.dim && limit < cap {
         format!(
             " (one below the key's dimension {}: full rank would solve every value)",
             key.dim
         )
+    } else if limit < cap {
+        " (with the row key's equations on the same pixels, more would solve the batch)".into()
     } else {
         String::new()
     };
@@ -519,6 +537,45 @@ mod tests {
         assert!(why.contains("9 equations on the batch"), "{why}");
         // A vector of the key's dimension is not a request for it.
         assert!(b.approve(&key, &[vec![1; 32]]).is_err());
+    }
+
+    #[test]
+    fn a_convolution_batch_never_reaches_full_rank_with_both_keys() {
+        // One 28×28 image: a kernel gives 576 row equations; with 208 more
+        // on the same 784 pixels from error vectors the image is solved.
+        let rng = &mut StdRng::seed_from_u64(11);
+        let g = cryptonn_protocol::PatchGeometry::new([1, 28, 28], [5, 5], [1, 1], [0, 0]).unwrap();
+        let cols = MasterKey {
+            id: KeyId::random(rng),
+            side: Side::Columns,
+            dim: 784,
+            patches: Some(g),
+        };
+        let b = RankBudget::new(
+            Caps {
+                rows: 600,
+                cols: 300,
+            },
+            1,
+            1.0,
+            rng,
+        );
+        assert_eq!(b.limit(&lenet_patches(KeyId::random(rng))), 600);
+        // 600 + c < 784.
+        assert_eq!(b.limit(&cols), 183);
+        assert_eq!(b.budget(&cols).map(|b| b.limit), Some(183));
+        // Two images: 2·(784 − 600) − 1.
+        let two = MasterKey {
+            dim: 2 * 784,
+            ..cols
+        };
+        assert_eq!(b.limit(&two), 300.min(2 * 184 - 1));
+        // An MLP's column key keeps the cap: (n − r)(B − c) ≥ 1 already.
+        let mlp = MasterKey {
+            patches: None,
+            ..cols
+        };
+        assert_eq!(b.limit(&mlp), 300);
     }
 
     #[test]
