@@ -3,11 +3,11 @@
 //! and no master key reaches full rank whatever the caps (issue #19).
 #![allow(clippy::unwrap_used, clippy::panic)] // Unwraps and panics are allowed in tests.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+mod common;
 
+use common::{Answer, Fixture};
 use cryptonn::authority::Caps;
-use cryptonn::authority::service::{self, InitOptions, RunningService};
+use cryptonn::authority::service::{self, InitOptions, ServiceLimits};
 use cryptonn::fe::{GroupId, KeyId, Ristretto255};
 use cryptonn::protocol::wire::{
     AuditPage, BudgetResponse, ErrorBody, ErrorCode, FeipKeysResponse, Role,
@@ -23,29 +23,7 @@ const CAPS: Caps = Caps {
 };
 const MIN_SUPPORT: usize = 8;
 
-/// A running service on a fresh state with the default policy.
-struct Fixture {
-    dir: PathBuf,
-    service: Option<RunningService>,
-    agent: ureq::Agent,
-    url: String,
-    client: String,
-    server: String,
-    operator: String,
-}
-
-/// One answer: status and body.
-struct Answer {
-    status: u16,
-    body: String,
-}
-
 impl Answer {
-    fn json<T: serde::de::DeserializeOwned>(&self) -> T {
-        assert_eq!(self.status, 200, "{}", self.body);
-        serde_json::from_str(&self.body).unwrap()
-    }
-
     /// The policy's refusal: 409, `key_refused`, and its message.
     fn refusal(&self) -> String {
         let body: ErrorBody = serde_json::from_str(&self.body)
@@ -60,101 +38,46 @@ impl Answer {
     }
 }
 
+/// This file's uses of the shared [`Fixture`]: a fresh state with the
+/// default policy.
 impl Fixture {
     fn start(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "cryptonn-policy-{tag}-{}-{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
         let options = InitOptions::new(GroupId::Ristretto255, CAPS, MIN_SUPPORT);
-        service::init(&dir, &options).unwrap();
-        let service = service::spawn(&dir, ([127, 0, 0, 1], 0).into()).unwrap();
-        let token = |role| {
-            let text = std::fs::read_to_string(service::token_path(&dir, role)).unwrap();
-            text.trim().to_owned()
-        };
-        Self {
-            client: token(Role::Client),
-            server: token(Role::Server),
-            operator: token(Role::Operator),
-            agent: agent(service.cert_pem()),
-            url: service.url().to_owned(),
-            service: Some(service),
-            dir,
-        }
+        Self::spawn(&format!("policy-{tag}"), &options, ServiceLimits::default())
     }
 
-    fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
-        let mut response = response.unwrap();
-        Answer {
-            status: response.status().as_u16(),
-            body: response.body_mut().read_to_string().unwrap(),
-        }
-    }
-
-    fn get(&self, path: &str, token: &str) -> Answer {
-        let request = self.agent.get(format!("{}/v1{path}", self.url));
-        Self::answer(
-            request
-                .header("Authorization", format!("Bearer {token}"))
-                .call(),
+    fn post(&self, path: &str, role: Role, body: &serde_json::Value) -> Answer {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.send(
+            path,
+            Some(self.token(role)),
+            Some("application/json"),
+            &bytes,
         )
     }
 
-    fn post(&self, path: &str, token: &str, body: &serde_json::Value) -> Answer {
-        let request = self.agent.post(format!("{}/v1{path}", self.url));
-        let request = request
-            .header("Authorization", format!("Bearer {token}"))
-            .content_type("application/json");
-        Self::answer(request.send(serde_json::to_vec(body).unwrap()))
-    }
-
     fn batch_keys(&self, body: serde_json::Value) -> BatchPublicKeys<G> {
-        self.post("/batch-keys", &self.client, &body).json()
+        self.post("/batch-keys", Role::Client, &body).json()
     }
 
     fn feip_keys(&self, id: KeyId, vectors: &[Vec<i64>]) -> Answer {
         let body = serde_json::json!({ "master_key": id, "vectors": vectors });
-        self.post("/feip-keys", &self.server, &body)
+        self.post("/feip-keys", Role::Server, &body)
     }
 
     fn budget(&self, id: KeyId) -> Budget {
-        let response: BudgetResponse = self.get(&format!("/budgets/{id}"), &self.server).json();
+        let path = format!("/budgets/{id}");
+        let response: BudgetResponse = self.get(&path, Some(self.token(Role::Server))).json();
         response.budget.unwrap()
     }
 
     /// The number of audit records (every issued key has one).
     fn audit_len(&self) -> usize {
-        let page: AuditPage = self.get("/audit?limit=10000", &self.operator).json();
+        let operator = Some(self.token(Role::Operator));
+        let page: AuditPage = self.get("/audit?limit=10000", operator).json();
         assert_eq!(page.next, None, "more than one page");
         page.records.len()
     }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        if let Some(mut service) = self.service.take() {
-            let _ = service.shutdown();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// An HTTPS agent trusting only `cert_pem`, reading error statuses as answers.
-fn agent(cert_pem: &str) -> ureq::Agent {
-    use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
-    let cert = Certificate::from_pem(cert_pem.as_bytes()).unwrap();
-    let tls = TlsConfig::builder()
-        .provider(TlsProvider::Rustls)
-        .root_certs(RootCerts::new_with_certs(&[cert]))
-        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .build();
-    ureq::Agent::config_builder()
-        .tls_config(tls)
-        .http_status_as_error(false)
-        .build()
-        .into()
 }
 
 /// `/v1/batch-keys` for 2 images of 1×6×6 under a 3×3 kernel with `padding`.
@@ -231,9 +154,7 @@ fn a_master_key_under_the_caps_never_reaches_full_rank() {
     assert_eq!(f.audit_len(), 9);
 
     // A restart replays the budget where it was.
-    if let Some(mut service) = f.service.take() {
-        service.shutdown().unwrap();
-    }
+    f.stop();
     let authority = service::open_authority::<G>(&f.dir).unwrap();
     assert_eq!(authority.budget(id), Some(spent));
 }

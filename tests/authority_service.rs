@@ -5,16 +5,17 @@
 //! over its cap, as served and as reopened from disk.
 #![allow(clippy::unwrap_used, clippy::panic)] // Unwraps and panics are allowed in tests.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+mod common;
+
 use std::time::Instant;
 
-use cryptonn::authority::service::{self, InitOptions, RunningService};
+use common::{Answer, Fixture, agent};
+use cryptonn::authority::service::{self, InitOptions, ServiceLimits};
 use cryptonn::authority::{Caps, StateDir, Store};
 use cryptonn::fe::{GroupId, KeyId, Ristretto255};
 use cryptonn::protocol::wire::{
-    AuditEntry, AuditPage, BudgetResponse, ErrorBody, ErrorCode, FeboKeysResponse,
-    FeipKeysResponse, MAX_BODY_BYTES, Role, ServiceInfo,
+    AuditEntry, AuditPage, BudgetResponse, ErrorCode, FeboKeysResponse, FeipKeysResponse,
+    MAX_BODY_BYTES, Role, ServiceInfo,
 };
 use cryptonn::protocol::{BatchPublicKeys, Budget};
 use rand::rngs::StdRng;
@@ -22,119 +23,15 @@ use rand::{RngExt, SeedableRng};
 
 type G = Ristretto255;
 
-/// A fresh directory name under the system's temporary directory.
-fn temp_dir(tag: &str) -> PathBuf {
-    std::env::temp_dir().join(format!(
-        "cryptonn-service-{tag}-{}-{:016x}",
-        std::process::id(),
-        rand::random::<u64>()
-    ))
-}
-
-/// An HTTPS agent trusting only `cert_pem`, reading error statuses as answers.
-fn agent(cert_pem: &str) -> ureq::Agent {
-    use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
-    let cert = Certificate::from_pem(cert_pem.as_bytes()).unwrap();
-    let tls = TlsConfig::builder()
-        .provider(TlsProvider::Rustls)
-        .root_certs(RootCerts::new_with_certs(&[cert]))
-        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .build();
-    ureq::Agent::config_builder()
-        .tls_config(tls)
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-/// One answer: status, body and `Server-Timing`.
-struct Answer {
-    status: u16,
-    body: String,
-    timing: Option<String>,
-}
-
-impl Answer {
-    fn json<T: serde::de::DeserializeOwned>(&self) -> T {
-        assert_eq!(self.status, 200, "{}", self.body);
-        serde_json::from_str(&self.body).unwrap()
-    }
-
-    /// The error code, checking that the status is the one it maps to.
-    fn error(&self) -> ErrorCode {
-        let body: ErrorBody = serde_json::from_str(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "status {} without an ErrorBody ({e}): {}",
-                self.status, self.body
-            )
-        });
-        assert_eq!(body.error.code.status(), self.status, "{}", self.body);
-        body.error.code
-    }
-}
-
-/// A running service with its state directory and first tokens.
-struct Fixture {
-    dir: PathBuf,
-    service: Option<RunningService>,
-    agent: ureq::Agent,
-    url: String,
-    tokens: [String; 3],
-}
-
+/// This file's uses of the shared [`Fixture`].
 impl Fixture {
     fn start(tag: &str, caps: Caps, min_support: usize) -> Self {
-        let dir = temp_dir(tag);
-        service::init(
-            &dir,
-            &InitOptions::new(GroupId::Ristretto255, caps, min_support),
+        let options = InitOptions::new(GroupId::Ristretto255, caps, min_support);
+        Self::spawn(
+            &format!("service-{tag}"),
+            &options,
+            ServiceLimits::default(),
         )
-        .unwrap();
-        let service = service::spawn(&dir, ([127, 0, 0, 1], 0).into()).unwrap();
-        let token = |role| {
-            let text = std::fs::read_to_string(service::token_path(&dir, role)).unwrap();
-            text.trim().to_owned()
-        };
-        Self {
-            tokens: [
-                token(Role::Client),
-                token(Role::Server),
-                token(Role::Operator),
-            ],
-            agent: agent(service.cert_pem()),
-            url: service.url().to_owned(),
-            service: Some(service),
-            dir,
-        }
-    }
-
-    fn token(&self, role: Role) -> &str {
-        match role {
-            Role::Client => &self.tokens[0],
-            Role::Server => &self.tokens[1],
-            Role::Operator => &self.tokens[2],
-        }
-    }
-
-    fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
-        let mut response = response.unwrap();
-        let timing = response
-            .headers()
-            .get("server-timing")
-            .map(|v| v.to_str().unwrap().to_owned());
-        Answer {
-            status: response.status().as_u16(),
-            body: response.body_mut().read_to_string().unwrap(),
-            timing,
-        }
-    }
-
-    fn get(&self, path: &str, token: Option<&str>) -> Answer {
-        let mut request = self.agent.get(format!("{}/v1{path}", self.url));
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
-        Self::answer(request.call())
     }
 
     fn post(&self, path: &str, token: Option<&str>, body: &[u8]) -> Answer {
@@ -172,27 +69,11 @@ impl Fixture {
         assert_eq!(response.master_key, id);
         response.budget
     }
-
-    fn stop(&mut self) {
-        if let Some(mut service) = self.service.take() {
-            service.shutdown().unwrap();
-        }
-    }
 }
 
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
+/// A JSON POST with its own agent (one per server thread).
 fn post(agent: &ureq::Agent, url: &str, path: &str, token: Option<&str>, body: &[u8]) -> Answer {
-    let mut request = agent.post(format!("{url}/v1{path}"));
-    if let Some(token) = token {
-        request = request.header("Authorization", format!("Bearer {token}"));
-    }
-    Fixture::answer(request.content_type("application/json").send(body))
+    common::post(agent, url, path, token, Some("application/json"), body)
 }
 
 fn feip_body(id: KeyId, vectors: &[Vec<i64>]) -> Vec<u8> {
@@ -258,7 +139,9 @@ fn serves_health_info_and_key_timings() {
 
 #[test]
 fn serves_convolution_keys_one_per_equation() {
-    let f = Fixture::start("conv", Caps { rows: 16, cols: 32 }, 1);
+    // A row cap of 4 leaves the column key room: with the row key's 4
+    // equations per image, 2·(16 − 4) − 1 = 23 per pixel across the batch.
+    let f = Fixture::start("conv", Caps { rows: 4, cols: 32 }, 1);
     let geometry =
         r#""patches": {"image": [1, 4, 4], "kernel": [3, 3], "stride": [1, 1], "padding": [0, 0]}"#;
     let client = Some(f.token(Role::Client));
@@ -482,7 +365,7 @@ const DIM: usize = 16;
 /// and then a vector it was already granted, which costs no rank) under
 /// random master keys. Returns the number of keys received.
 fn hammer(f: &Fixture, ids: &[KeyId], seed: u64, requests: usize) -> usize {
-    let agent = agent(f.service.as_ref().unwrap().cert_pem());
+    let agent = agent(f.cert_pem());
     let token = Some(f.token(Role::Server));
     let rng = &mut StdRng::seed_from_u64(seed);
     let mut granted: Vec<(KeyId, Vec<i64>)> = Vec::new();

@@ -5,14 +5,16 @@
 //! the ones `docs/PROTOCOL.md` works out.
 #![allow(clippy::unwrap_used, clippy::panic)] // Unwraps and panics are allowed in tests.
 
+mod common;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{Answer, Fixture};
 use cryptonn::authority::Caps;
-use cryptonn::authority::service::{self, InitOptions, RunningService, ServiceLimits};
+use cryptonn::authority::service::{InitOptions, ServiceLimits};
 use cryptonn::fe::GroupId;
 use cryptonn::protocol::wire::{AuditPage, ErrorBody, ErrorCode, Role};
 use serde_json::json;
@@ -37,14 +39,6 @@ const BASE_POINT_HEX: &str = "e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6
 
 type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
-fn temp_dir(tag: &str) -> PathBuf {
-    std::env::temp_dir().join(format!(
-        "cryptonn-limits-{tag}-{}-{:016x}",
-        std::process::id(),
-        rand::random::<u64>()
-    ))
-}
-
 fn client_config(cert_pem: &str) -> Arc<rustls::ClientConfig> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
@@ -61,116 +55,36 @@ fn client_config(cert_pem: &str) -> Arc<rustls::ClientConfig> {
     Arc::new(config)
 }
 
-fn agent(cert_pem: &str) -> ureq::Agent {
-    use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
-    let cert = Certificate::from_pem(cert_pem.as_bytes()).unwrap();
-    let tls = TlsConfig::builder()
-        .provider(TlsProvider::Rustls)
-        .root_certs(RootCerts::new_with_certs(&[cert]))
-        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .build();
-    ureq::Agent::config_builder()
-        .tls_config(tls)
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-/// One answer: status, `Content-Type` and body.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    content_type: Option<String>,
-    body: String,
-}
-
 impl Answer {
-    fn of(mut response: ureq::http::Response<ureq::Body>) -> Self {
-        Self {
-            status: response.status().as_u16(),
-            content_type: response
-                .headers()
-                .get("content-type")
-                .map(|v| v.to_str().unwrap().to_owned()),
-            body: response.body_mut().read_to_string().unwrap(),
-        }
-    }
-
-    fn json(&self) -> serde_json::Value {
-        assert_eq!(self.status, 200, "{}", self.body);
-        serde_json::from_str(&self.body).unwrap()
-    }
-
     /// The error code of a JSON error body, checked against the status.
-    fn error(&self) -> ErrorCode {
+    fn json_error(&self) -> ErrorCode {
         assert_eq!(self.content_type.as_deref(), Some("application/json"));
-        let body: ErrorBody = serde_json::from_str(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "status {} without an ErrorBody ({e}): {}",
-                self.status, self.body
-            )
-        });
-        assert_eq!(body.error.code.status(), self.status, "{}", self.body);
-        body.error.code
+        self.error()
     }
 }
 
-/// A service with short timeouts and a small connection bound.
-struct Fixture {
-    dir: PathBuf,
-    service: Option<RunningService>,
-    addr: String,
-    tls: Arc<rustls::ClientConfig>,
-    agent: ureq::Agent,
-    tokens: Vec<(Role, String)>,
-}
-
+/// This file's uses of the shared [`Fixture`]: short timeouts and a small
+/// connection bound.
 impl Fixture {
     fn start(tag: &str) -> Self {
-        let dir = temp_dir(tag);
+        Self::start_with(tag, |_| {})
+    }
+
+    /// [`Fixture::start`] with the test's limits changed by `change`.
+    fn start_with(tag: &str, change: impl FnOnce(&mut ServiceLimits)) -> Self {
         let options = InitOptions::new(GroupId::Ristretto255, Caps { rows: 3, cols: 2 }, 2);
-        service::init(&dir, &options).unwrap();
         let mut limits = ServiceLimits::default();
         limits.handshake_timeout = TIMEOUT;
         limits.header_timeout = TIMEOUT;
         limits.body_timeout = TIMEOUT;
         limits.max_connections = MAX_CONNECTIONS;
-        let service = service::spawn_with(&dir, ([127, 0, 0, 1], 0).into(), limits).unwrap();
-        let tokens = [Role::Client, Role::Server, Role::Operator]
-            .into_iter()
-            .map(|role| {
-                let text = std::fs::read_to_string(service::token_path(&dir, role)).unwrap();
-                (role, text.trim().to_owned())
-            })
-            .collect();
-        Self {
-            tokens,
-            addr: service.url().trim_start_matches("https://").to_owned(),
-            tls: client_config(service.cert_pem()),
-            agent: agent(service.cert_pem()),
-            service: Some(service),
-            dir,
-        }
-    }
-
-    fn token(&self, role: Role) -> &str {
-        &self.tokens.iter().find(|(r, _)| *r == role).unwrap().1
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://{}/v1{path}", self.addr)
+        change(&mut limits);
+        Self::spawn(&format!("limits-{tag}"), &options, limits)
     }
 
     /// `POST /v1{path}` with the role's token and `content_type`, if any.
     fn post(&self, path: &str, role: Role, content_type: Option<&str>, body: &[u8]) -> Answer {
-        let mut request = self
-            .agent
-            .post(self.url(path))
-            .header("Authorization", format!("Bearer {}", self.token(role)));
-        if let Some(t) = content_type {
-            request = request.header("Content-Type", t);
-        }
-        Answer::of(request.send(body).unwrap())
+        self.send(path, Some(self.token(role)), content_type, body)
     }
 
     fn post_json(&self, path: &str, role: Role, body: &serde_json::Value) -> Answer {
@@ -178,17 +92,9 @@ impl Fixture {
         self.post(path, role, Some("application/json"), &bytes)
     }
 
-    fn get(&self, path: &str, role: Option<Role>) -> Answer {
-        let mut request = self.agent.get(self.url(path));
-        if let Some(role) = role {
-            request = request.header("Authorization", format!("Bearer {}", self.token(role)));
-        }
-        Answer::of(request.call().unwrap())
-    }
-
     /// Master keys for a batch of 2 samples of 4 features: (rows, labels).
     fn batch_keys(&self) -> (String, String) {
-        let keys = self
+        let keys: serde_json::Value = self
             .post_json(
                 "/batch-keys",
                 Role::Client,
@@ -201,23 +107,31 @@ impl Fixture {
 
     /// A TLS connection with its handshake done, and when it was done.
     fn connect(&self) -> std::io::Result<(Tls, Instant)> {
-        let mut socket = TcpStream::connect(&self.addr)?;
+        let mut socket = TcpStream::connect(self.addr())?;
         socket.set_read_timeout(Some(TIMEOUT + SLACK))?;
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-        let mut tls = rustls::ClientConnection::new(self.tls.clone(), name).unwrap();
+        let config = client_config(self.cert_pem());
+        let mut tls = rustls::ClientConnection::new(config, name).unwrap();
         while tls.is_handshaking() || tls.wants_write() {
             tls.complete_io(&mut socket)?;
         }
         Ok((rustls::StreamOwned::new(tls, socket), Instant::now()))
     }
-}
 
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        if let Some(mut service) = self.service.take() {
-            service.shutdown().unwrap();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+    /// Whether `GET /v1/health` is served, within 5 s of retries: the
+    /// places under a bound come back as soon as the service sees closes.
+    fn served_again(&self) -> bool {
+        (0..50).any(|_| {
+            let ok = self
+                .agent
+                .get(format!("{}/v1/health", self.url))
+                .call()
+                .is_ok();
+            if !ok {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            ok
+        })
     }
 }
 
@@ -342,15 +256,38 @@ fn connections_over_the_bound_are_closed_before_their_handshake() {
     assert!(refused.is_err(), "a connection over the bound was served");
     assert!(start.elapsed() < TIMEOUT, "refused only at a timeout");
     drop(held);
-    // The places come back as soon as the service sees the closes.
-    let served = (0..50).any(|_| {
-        let ok = f.agent.get(f.url("/health")).call().is_ok();
-        if !ok {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        ok
-    });
-    assert!(served, "the bound was not released");
+    assert!(f.served_again(), "the bound was not released");
+}
+
+/// The per-peer bound of the test below, under [`MAX_CONNECTIONS`].
+const PER_PEER: usize = 2;
+
+/// Every connection of a test comes from 127.0.0.1: one peer. That other
+/// peers keep their places is `tls.rs`'s unit test.
+#[test]
+fn connections_over_the_per_peer_bound_are_closed_while_its_others_are_served() {
+    let f = Fixture::start_with("peer-bound", |l| l.max_connections_per_peer = PER_PEER);
+    let mut held: Vec<Tls> = (0..PER_PEER).map(|_| f.connect().unwrap().0).collect();
+    let start = Instant::now();
+    let refused = f.connect();
+    assert!(
+        refused.is_err(),
+        "a connection over the per-peer bound was served"
+    );
+    assert!(start.elapsed() < TIMEOUT, "refused only at a timeout");
+    // The service's own bound has room: the peer's open connections are
+    // served, each answering and then closing as asked.
+    for tls in &mut held {
+        send(
+            tls,
+            b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        );
+        let (answer, _) = read_until_closed(tls, SLACK).expect("never closed");
+        let (status, _, body) = parse_answer(&answer);
+        assert_eq!(status, 200, "{body}");
+    }
+    drop(held);
+    assert!(f.served_again(), "the peer's places were not released");
 }
 
 #[test]
@@ -366,14 +303,14 @@ fn non_json_bodies_get_415_with_a_json_error() {
     for content_type in refused {
         let answer = f.post("/batch-keys", Role::Client, content_type, body);
         assert_eq!(
-            answer.error(),
+            answer.json_error(),
             ErrorCode::UnsupportedMediaType,
             "{content_type:?}"
         );
     }
     // The role is checked first.
     let wrong_role = f.post("/batch-keys", Role::Server, Some("text/plain"), body);
-    assert_eq!(wrong_role.error(), ErrorCode::Forbidden);
+    assert_eq!(wrong_role.json_error(), ErrorCode::Forbidden);
     let with_charset = Some("Application/JSON; charset=utf-8");
     assert_eq!(
         f.post("/batch-keys", Role::Client, with_charset, body)
@@ -387,13 +324,16 @@ fn framework_errors_are_json_and_hyper_framing_errors_are_bare_400s() {
     let f = Fixture::start("errors");
     let json = Some("application/json");
     let malformed = f.post("/batch-keys", Role::Client, json, br#"{"features": 4,"#);
-    assert_eq!(malformed.error(), ErrorCode::BadRequest);
+    assert_eq!(malformed.json_error(), ErrorCode::BadRequest);
     let missing = f.post("/batch-keys", Role::Client, json, br#"{"features": 4}"#);
-    assert_eq!(missing.error(), ErrorCode::BadRequest);
+    assert_eq!(missing.json_error(), ErrorCode::BadRequest);
     // Routing comes before the token: an unknown route or method is a 404.
-    assert_eq!(f.get("/no-such-route", None).error(), ErrorCode::NotFound);
-    assert_eq!(f.get("/feip-keys", None).error(), ErrorCode::NotFound);
-    assert_eq!(f.get("/info", None).error(), ErrorCode::Unauthorized);
+    assert_eq!(
+        f.get("/no-such-route", None).json_error(),
+        ErrorCode::NotFound
+    );
+    assert_eq!(f.get("/feip-keys", None).json_error(), ErrorCode::NotFound);
+    assert_eq!(f.get("/info", None).json_error(), ErrorCode::Unauthorized);
     let framing = [
         "Content-Length: 2\r\nContent-Length: 3\r\n",
         "Content-Length: 18446744073709551616\r\n",
@@ -417,7 +357,7 @@ fn an_entry_of_minus_2_pow_63_is_refused() {
     let (rows, _) = f.batch_keys();
     let min = json!({"master_key": rows, "vectors": [[i64::MIN, 1, 1, 1]]});
     let refused = f.post_json("/feip-keys", Role::Server, &min);
-    assert_eq!(refused.error(), ErrorCode::BadRequest);
+    assert_eq!(refused.json_error(), ErrorCode::BadRequest);
     assert!(refused.body.contains("2^63"), "{}", refused.body);
     let edge = json!({"master_key": rows, "vectors": [[-i64::MAX, 1, 1, i64::MAX]]});
     assert_eq!(f.post_json("/feip-keys", Role::Server, &edge).status, 200);
@@ -432,8 +372,7 @@ fn audit_hashes_match_the_documented_examples() {
     let request = json!({"commitment": BASE_POINT_HEX, "op": "sub", "operand": 7});
     let febo = json!({"master_key": labels, "requests": [request]});
     assert_eq!(f.post_json("/febo-keys", Role::Server, &febo).status, 200);
-    let page: AuditPage =
-        serde_json::from_value(f.get("/audit", Some(Role::Operator)).json()).unwrap();
+    let page: AuditPage = f.get("/audit", Some(f.token(Role::Operator))).json();
     let hashes: Vec<&str> = page
         .records
         .iter()

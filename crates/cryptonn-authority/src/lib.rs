@@ -26,7 +26,7 @@ pub use audit_log::AuditLog;
 pub use authority::{Authority, Requester};
 pub use error::{StateError, StateResult};
 pub use kek::{Kek, KekLocation, KekSource};
-pub use policy::{Caps, IssueAll, RankBudget};
+pub use policy::{Caps, IssueAll, IssueAllCounted, RankBudget};
 pub use service::{InitOptions, InitReport, RunningService, ServiceLimits};
 pub use state_dir::StateDir;
 pub use store::{SqliteStore, Store};

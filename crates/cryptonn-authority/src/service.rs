@@ -15,10 +15,13 @@
 //! body over `MAX_BODY_BYTES`, 408 for a body that does not arrive in
 //! time, 400 for a body that is not the documented JSON, 404 for an
 //! unknown master key or route, 409 for a policy refusal, 500 for a
-//! storage failure; each is an `ErrorBody`, and none changes the state.
+//! storage failure; each is an `ErrorBody`. None issues or records
+//! anything; only a 500 leaves a trace, the request's rank counted as
+//! spent in memory until a restart (`docs/PROTOCOL.md`, "Errors").
 //!
 //! Slow or idle clients are bounded by [`ServiceLimits`]: timeouts on the
-//! handshake, the headers and the body, and a bound on open connections.
+//! handshake, the headers and the body, and bounds on open connections, in
+//! all and per peer address.
 //!
 //! The group is fixed at init; `serve` dispatches on it once.
 
@@ -69,6 +72,19 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// usual limit of 1024 descriptors.
 pub const MAX_CONNECTIONS: usize = 256;
 
+/// A trainer's few connections, times a few processes behind one address
+/// (one host, or a NAT); one address alone holds at most an eighth of
+/// [`MAX_CONNECTIONS`], so a single client cannot hold them all.
+pub const MAX_CONNECTIONS_PER_PEER: usize = 32;
+
+/// The longest timeout [`ServiceLimits`] takes: hyper adds the header
+/// timeout to the clock, which overflows (a panic) near `Duration::MAX`.
+pub const MAX_LIMIT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+/// The most connections [`ServiceLimits`] takes, in all or per peer:
+/// far past any descriptor limit already.
+pub const MAX_LIMIT_CONNECTIONS: usize = 1 << 16;
+
 /// What a slow or idle client may hold (`docs/PROTOCOL.md`, "Limits").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -80,12 +96,16 @@ pub struct ServiceLimits {
     /// within this of the handshake, and its headers within this of them.
     /// Then the connection is closed.
     pub header_timeout: Duration,
-    /// From the end of the headers to the last byte of the body; then a
-    /// 408 and the connection is closed.
+    /// From the end of the token lookup (after the headers, once a
+    /// blocking thread has checked the token) to the last byte of the
+    /// body; then a 408 and the connection is closed.
     pub body_timeout: Duration,
     /// Connections open at once, handshakes included; one more is closed
     /// at once, before its handshake.
     pub max_connections: usize,
+    /// Connections open at once from one IP address, handshakes included;
+    /// one more from it is closed at once, before its handshake.
+    pub max_connections_per_peer: usize,
 }
 
 impl Default for ServiceLimits {
@@ -95,22 +115,28 @@ impl Default for ServiceLimits {
             header_timeout: HEADER_TIMEOUT,
             body_timeout: BODY_TIMEOUT,
             max_connections: MAX_CONNECTIONS,
+            max_connections_per_peer: MAX_CONNECTIONS_PER_PEER,
         }
     }
 }
 
 impl ServiceLimits {
-    /// A zero timeout or bound would refuse every client.
+    /// A zero timeout or bound would refuse every client; a huge timeout
+    /// would overflow hyper's clock, a huge bound no longer bounds.
     fn check(&self) -> StateResult<()> {
         let timeouts = [
             self.handshake_timeout,
             self.header_timeout,
             self.body_timeout,
         ];
-        let bound = 1..=tokio::sync::Semaphore::MAX_PERMITS;
-        if timeouts.contains(&Duration::ZERO) || !bound.contains(&self.max_connections) {
+        let time = Duration::from_nanos(1)..=MAX_LIMIT_TIMEOUT;
+        let count = 1..=MAX_LIMIT_CONNECTIONS;
+        let bounds = [self.max_connections, self.max_connections_per_peer];
+        if !timeouts.iter().all(|t| time.contains(t)) || !bounds.iter().all(|b| count.contains(b)) {
             return Err(StateError::Service(format!(
-                "limits {self:?}: timeouts must be positive and the connection bound at least 1"
+                "limits {self:?}: timeouts must be positive and at most {} s, the connection \
+                 bounds 1 to {MAX_LIMIT_CONNECTIONS}",
+                MAX_LIMIT_TIMEOUT.as_secs()
             )));
         }
         Ok(())
@@ -436,8 +462,9 @@ pub fn spawn(state_dir: &Path, listen: SocketAddr) -> StateResult<RunningService
 /// a test).
 ///
 /// # Errors
-/// The errors of [`spawn`], and [`StateError::Service`] for a zero
-/// timeout or connection bound.
+/// The errors of [`spawn`], and [`StateError::Service`] for a timeout or
+/// connection bound that is zero or over [`MAX_LIMIT_TIMEOUT`] or
+/// [`MAX_LIMIT_CONNECTIONS`].
 pub fn spawn_with(
     state_dir: &Path,
     listen: SocketAddr,
@@ -712,6 +739,39 @@ mod tests {
             );
         }
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn limits_are_bounded_above() {
+        let with = |change: fn(&mut ServiceLimits)| {
+            let mut limits = ServiceLimits::default();
+            change(&mut limits);
+            limits.check()
+        };
+        assert!(with(|_| {}).is_ok());
+        assert!(
+            with(|l| {
+                l.header_timeout = MAX_LIMIT_TIMEOUT;
+                l.max_connections = MAX_LIMIT_CONNECTIONS;
+                l.max_connections_per_peer = MAX_LIMIT_CONNECTIONS;
+            })
+            .is_ok()
+        );
+        let refused: [fn(&mut ServiceLimits); 6] = [
+            |l| l.header_timeout = Duration::MAX,
+            |l| l.handshake_timeout = MAX_LIMIT_TIMEOUT + Duration::from_nanos(1),
+            |l| l.body_timeout = Duration::from_secs(u64::MAX),
+            |l| l.max_connections = MAX_LIMIT_CONNECTIONS + 1,
+            |l| l.max_connections = usize::MAX,
+            |l| l.max_connections_per_peer = 0,
+        ];
+        for change in refused {
+            let checked = with(change);
+            assert!(
+                matches!(&checked, Err(StateError::Service(m)) if m.contains("at most 3600 s")),
+                "{checked:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! The service's TLS: a self-signed certificate made at init, the rustls
 //! server configuration built from it by hand, on the ring provider, and
-//! the acceptor that bounds the connections open at once.
+//! the acceptor that bounds the connections open at once, in all and per
+//! peer address.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum_server::accept::Accept;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
@@ -69,17 +71,28 @@ pub(crate) fn server_config(
     Ok(Arc::new(config))
 }
 
-/// The TLS acceptor with a bound on the connections open at once (in
-/// handshake or served). One over the bound is closed at once, before its
-/// handshake: waiting would hold a socket per excess connection with no
-/// bound at all, and a client retries a closed connection anyway.
+/// How often at most a bound's warning is logged: a flood after the first
+/// is still seen, without a line per refused connection.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// The TLS acceptor with bounds on the connections open at once (in
+/// handshake or served), in all and per peer IP address. One over either
+/// bound is closed at once, before its handshake: waiting would hold a
+/// socket per excess connection with no bound at all, and a client
+/// retries a closed connection anyway. The per-peer bound keeps one
+/// client, e.g. with silent sockets reopened as the header timeout closes
+/// them, from holding every place.
 #[derive(Clone)]
 pub(crate) struct BoundedAcceptor {
     tls: RustlsAcceptor,
     open: Arc<Semaphore>,
+    peers: Arc<Peers>,
+    per_peer: usize,
     header_timeout: Duration,
-    /// Whether the bound was hit: logged once, not per connection.
-    warned: Arc<AtomicBool>,
+    /// A peer at its bound, and the service at its bound: each logged at
+    /// most once per [`WARN_EVERY`].
+    peer_warning: Arc<Warning>,
+    bound_warning: Arc<Warning>,
 }
 
 impl BoundedAcceptor {
@@ -89,9 +102,32 @@ impl BoundedAcceptor {
         Self {
             tls,
             open: Arc::new(Semaphore::new(limits.max_connections)),
+            peers: Arc::default(),
+            per_peer: limits.max_connections_per_peer,
             header_timeout: limits.header_timeout,
-            warned: Arc::new(AtomicBool::new(false)),
+            peer_warning: Arc::default(),
+            bound_warning: Arc::default(),
         }
+    }
+
+    /// A place for a connection from `stream`'s peer, or why there is none.
+    fn place(&self, stream: &TcpStream) -> io::Result<Place> {
+        // An IPv4 peer on a dual-stack socket counts as itself.
+        let ip = stream.peer_addr()?.ip().to_canonical();
+        let Some(peer) = Peers::take(&self.peers, ip, self.per_peer) else {
+            let why = format!("{ip} holds {} connections, its bound", self.per_peer);
+            self.peer_warning.hit(Instant::now(), &why);
+            return Err(io::Error::other("per-peer connection bound reached"));
+        };
+        let Ok(permit) = self.open.clone().try_acquire_owned() else {
+            self.bound_warning
+                .hit(Instant::now(), "the connection bound is reached");
+            return Err(io::Error::other("connection bound reached"));
+        };
+        Ok(Place {
+            _permit: permit,
+            _peer: peer,
+        })
     }
 }
 
@@ -103,18 +139,12 @@ impl<S: Send + 'static> Accept<TcpStream, S> for BoundedAcceptor {
     type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, S)>> + Send>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
-        let permit = self.open.clone().try_acquire_owned();
-        if permit.is_err() && !self.warned.swap(true, Ordering::Relaxed) {
-            eprintln!(
-                "cryptonn authority: connection bound reached; connections over it are closed \
-                 (logged once)"
-            );
-        }
+        let place = self.place(&stream);
         // Dropping this future unpolled drops the socket: the close.
         let handshake = self.tls.accept(stream, service);
         let header_timeout = self.header_timeout;
         Box::pin(async move {
-            let permit = permit.map_err(|_| io::Error::other("connection bound reached"))?;
+            let place = place?;
             let (stream, service) = handshake.await?;
             let opening = Opening {
                 first: None,
@@ -123,19 +153,106 @@ impl<S: Send + 'static> Accept<TcpStream, S> for BoundedAcceptor {
             let guarded = Guarded {
                 stream,
                 opening: Some(opening),
-                _permit: permit,
+                _place: place,
             };
             Ok((guarded, service))
         })
     }
 }
 
-/// A connection holding its place under the bound until it is dropped,
+/// The connections open per peer address; an address leaves the map with
+/// its last connection, so it holds at most one entry per open connection.
+#[derive(Default)]
+struct Peers {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Peers {
+    fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, usize>> {
+        // A count stays consistent even if a holder panicked.
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A place for one more connection from `ip`, if it holds fewer than
+    /// `bound`.
+    fn take(peers: &Arc<Self>, ip: IpAddr, bound: usize) -> Option<PeerPlace> {
+        let mut open = peers.lock();
+        let count = open.entry(ip).or_insert(0);
+        if *count >= bound {
+            return None;
+        }
+        *count += 1;
+        Some(PeerPlace {
+            peers: peers.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection's count in [`Peers`], given back when dropped.
+struct PeerPlace {
+    peers: Arc<Peers>,
+    ip: IpAddr,
+}
+
+impl Drop for PeerPlace {
+    fn drop(&mut self) {
+        let mut open = self.peers.lock();
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A connection's place under both bounds, given back when dropped.
+struct Place {
+    _permit: OwnedSemaphorePermit,
+    _peer: PeerPlace,
+}
+
+/// A warning logged at most once per [`WARN_EVERY`], with the number of
+/// connections closed since the last time it was.
+#[derive(Default)]
+struct Warning {
+    /// When it was last logged, and the connections closed since.
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl Warning {
+    /// Counts one closed connection, and logs `why` if it is time.
+    fn hit(&self, now: Instant, why: &str) {
+        if let Some(closed) = self.due(now) {
+            eprintln!(
+                "cryptonn authority: {why}: more connections are closed ({closed} closed since \
+                 this was last logged; it is logged at most once per {} s)",
+                WARN_EVERY.as_secs()
+            );
+        }
+    }
+
+    /// The connections closed since the last warning, this one included,
+    /// if a warning is due at `now`.
+    fn due(&self, now: Instant) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (last, closed) = &mut *state;
+        *closed += 1;
+        if last.is_some_and(|at| now.saturating_duration_since(at) < WARN_EVERY) {
+            return None;
+        }
+        *last = Some(now);
+        Some(std::mem::take(closed))
+    }
+}
+
+/// A connection holding its place under the bounds until it is dropped,
 /// and guarding its first bytes ([`Opening`]).
 pub(crate) struct Guarded<T> {
     stream: T,
     opening: Option<Opening>,
-    _permit: OwnedSemaphorePermit,
+    _place: Place,
 }
 
 /// The first two bytes of a connection. axum-server's hyper-util reads
@@ -247,6 +364,31 @@ mod tests {
         assert!(!slow.admit(b"").unwrap());
         assert!(!slow.admit(b"P").unwrap());
         assert!(slow.admit(b"R").is_err());
+    }
+
+    #[test]
+    fn a_peer_holds_at_most_its_bound_and_gets_places_back() {
+        let peers = Arc::new(Peers::default());
+        let (a, b): (IpAddr, IpAddr) = ([127, 0, 0, 1].into(), [10, 0, 0, 2].into());
+        let held: Vec<PeerPlace> = (0..3).map(|_| Peers::take(&peers, a, 3).unwrap()).collect();
+        assert!(Peers::take(&peers, a, 3).is_none(), "over the bound");
+        let other = Peers::take(&peers, b, 3).expect("another peer is served");
+        drop(held);
+        assert_eq!(peers.lock().get(&a), None, "released on drop");
+        assert!(Peers::take(&peers, a, 3).is_some());
+        drop(other);
+        assert!(peers.lock().is_empty());
+    }
+
+    #[test]
+    fn a_warning_is_logged_at_most_once_per_period_with_a_count() {
+        let warning = Warning::default();
+        let start = Instant::now();
+        assert_eq!(warning.due(start), Some(1));
+        assert_eq!(warning.due(start + Duration::from_secs(1)), None);
+        assert_eq!(warning.due(start + WARN_EVERY / 2), None);
+        assert_eq!(warning.due(start + WARN_EVERY), Some(3));
+        assert_eq!(warning.due(start + WARN_EVERY * 3), Some(1));
     }
 
     #[test]
