@@ -569,7 +569,7 @@ mod tests {
             dim: 2 * 784,
             ..cols
         };
-        assert_eq!(b.limit(&two), 300.min(2 * 184 - 1));
+        assert_eq!(b.limit(&two), 300); // the cap, below 2·(784 − 600) − 1 = 367
         // An MLP's column key keeps the cap: (n − r)(B − c) ≥ 1 already.
         let mlp = MasterKey {
             patches: None,

@@ -1,5 +1,5 @@
 //! The custom autodiff node of the secure first layer.
-#![allow(deprecated)] // burn's NdArray backend is deprecated in favour of Flex; the project uses NdArray.
+#![allow(deprecated)] // burn's NdArray backend is deprecated in favour of Flex; both are served.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, NdArray, TensorMetadata, backend_extension};
+use burn::backend::{Autodiff, Backend, Flex, NdArray, TensorMetadata, backend_extension};
 use burn::tensor::{TensorData, try_read_sync};
 
 /// Computes the weight gradient Xᵀ·δ from δ alone (the secure path decrypts
@@ -29,8 +29,9 @@ pub(crate) struct SecureGrad(pub(crate) Arc<dyn WeightGradient>);
 /// `secure_linear(W, z, grad)` returns z (the decrypted pre-activation) and,
 /// on an autodiff device, records a node whose only parent is W: its
 /// backward receives δ = ∂L/∂z and registers `grad`'s Xᵀ·δ as W's gradient.
-/// Later layers and the optimizer are ordinary Burn.
-#[backend_extension(NdArray, Autodiff)]
+/// Later layers and the optimizer are ordinary Burn. Registered for Burn's
+/// CPU backends, Flex (`Device::default()`) and NdArray, each with autodiff.
+#[backend_extension(Flex, NdArray, Autodiff)]
 pub(crate) trait SecureBackend: Backend {
     /// Returns `decrypted`, with `weight` as its autodiff parent.
     fn secure_linear(
@@ -40,15 +41,23 @@ pub(crate) trait SecureBackend: Backend {
     ) -> FloatTensor<Self>;
 }
 
-impl SecureBackend for NdArray {
-    fn secure_linear(
-        _weight: FloatTensor<Self>,
-        decrypted: FloatTensor<Self>,
-        _grad: SecureGrad,
-    ) -> FloatTensor<Self> {
-        decrypted
-    }
+/// Without autodiff the op is the identity on the decrypted values, on
+/// every backend.
+macro_rules! identity_without_autodiff {
+    ($($backend:ty),*) => {$(
+        impl SecureBackend for $backend {
+            fn secure_linear(
+                _weight: FloatTensor<Self>,
+                decrypted: FloatTensor<Self>,
+                _grad: SecureGrad,
+            ) -> FloatTensor<Self> {
+                decrypted
+            }
+        }
+    )*};
 }
+
+identity_without_autodiff!(Flex, NdArray);
 
 #[derive(Debug)]
 struct SecureBackward;
@@ -119,8 +128,13 @@ mod tests {
     }
 
     #[test]
-    fn backward_registers_the_weight_gradient_exactly() {
-        let device = Device::ndarray().autodiff();
+    fn backward_registers_the_weight_gradient_exactly_on_every_cpu_backend() {
+        for device in [Device::default(), Device::flex(), Device::ndarray()] {
+            backward_registers_the_weight_gradient_exactly(device.autodiff());
+        }
+    }
+
+    fn backward_registers_the_weight_gradient_exactly(device: Device) {
         let x = Tensor::<2>::random([3, 4], Distribution::Default, &device);
         let w = Tensor::<2>::random([4, 2], Distribution::Default, &device).require_grad();
         let plain = x.clone().matmul(w.clone());
