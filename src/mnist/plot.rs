@@ -126,13 +126,22 @@ fn runs(report: &Report) -> Vec<(&'static str, RGBColor, &RunReport)> {
     .collect()
 }
 
+type Runs<'a> = [(&'static str, RGBColor, &'a RunReport)];
+type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+
 fn draw(report: &Report, path: &Path) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
     let root = BitMapBackend::new(path, (1200, 480)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (left, right) = root.split_horizontally(600);
     let runs = runs(report);
+    draw_losses(&left, &runs)?;
+    draw_accuracies(&right, &runs)?;
+    root.present().map_err(|e| e.to_string())
+}
 
+/// Training loss per step, one line per run.
+fn draw_losses(area: &Area<'_>, runs: &Runs<'_>) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
     let losses: Vec<(&str, RGBColor, Vec<f64>)> = runs
         .iter()
         .map(|(name, color, run)| {
@@ -149,7 +158,7 @@ fn draw(report: &Report, path: &Path) -> Result<(), String> {
         .flat_map(|l| l.2.iter().copied())
         .filter(|v| v.is_finite())
         .fold(0.1f64, f64::max);
-    let mut chart = ChartBuilder::on(&left)
+    let mut chart = ChartBuilder::on(area)
         .caption("training loss per step", ("sans-serif", 22))
         .margin(15)
         .x_label_area_size(40)
@@ -179,8 +188,12 @@ fn draw(report: &Report, path: &Path) -> Result<(), String> {
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
-        .map_err(|e| err(&e))?;
+        .map_err(|e| err(&e))
+}
 
+/// Test accuracy after each epoch, one line per run.
+fn draw_accuracies(area: &Area<'_>, runs: &Runs<'_>) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
     let epochs = runs
         .iter()
         .map(|r| r.2.epochs.len())
@@ -191,7 +204,7 @@ fn draw(report: &Report, path: &Path) -> Result<(), String> {
         .iter()
         .flat_map(|r| r.2.epochs.iter().map(|e| 100.0 * e.test_accuracy));
     let low = accuracies.fold(100.0f64, f64::min).floor() - 1.0;
-    let mut chart = ChartBuilder::on(&right)
+    let mut chart = ChartBuilder::on(area)
         .caption("test accuracy after each epoch", ("sans-serif", 22))
         .margin(15)
         .x_label_area_size(40)
@@ -206,7 +219,7 @@ fn draw(report: &Report, path: &Path) -> Result<(), String> {
         .x_label_formatter(&|x| format!("{x:.0}"))
         .draw()
         .map_err(|e| err(&e))?;
-    for (name, color, run) in &runs {
+    for (name, color, run) in runs {
         let color = *color;
         let points: Vec<(f64, f64)> = run
             .epochs
@@ -232,8 +245,7 @@ fn draw(report: &Report, path: &Path) -> Result<(), String> {
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))
+        .map_err(|e| err(&e))
 }
 
 /// One point of the privacy frontier: a run's test accuracy against the
@@ -284,7 +296,7 @@ fn draw_privacy_curve(
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let (top, bottom) = root.split_vertically(CURVE);
     // Room right of the last point for its label.
-    let psnr = points.iter().map(|p| p.psnr_db).fold(20.0f64, f64::max) + 30.0;
+    let psnr = points.iter().map(|p| p.psnr_db).fold(20.0f64, f64::max) + 50.0;
     let low = points
         .iter()
         .map(|p| 100.0 * p.accuracy)
