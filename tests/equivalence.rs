@@ -67,7 +67,7 @@ fn centred_secure_mlp_matches_the_centred_plain_one() {
     use cryptonn::equivalence::encrypt_batch;
     use cryptonn::fe::feip::Decryptor;
     use cryptonn::mnist::model::MlpConfig;
-    use cryptonn::mnist::training::device;
+    use cryptonn::mnist::training::{TrainingConfig, device};
     use cryptonn::nn::{FirstLayer, SecureContext};
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
@@ -80,7 +80,9 @@ fn centred_secure_mlp_matches_the_centred_plain_one() {
         .with_d_input(n)
         .with_hidden(vec![6])
         .with_classes(3);
-    let plain = config.init(&device(3), false).centred(&mean);
+    let plain = config
+        .init(&device(&TrainingConfig::new().with_seed(3)), false)
+        .centred(&mean);
     let secure = cryptonn::mnist::model::Mlp {
         first: FirstLayer::Secure(plain.first.clone().into_secure()),
         ..plain.clone()
@@ -93,7 +95,7 @@ fn centred_secure_mlp_matches_the_centred_plain_one() {
         .with_min_key_support(1);
     let ctx = SecureContext::new(authority, Decryptor::new(table()), quantization);
 
-    let d = device(3);
+    let d = device(&TrainingConfig::new().with_seed(3));
     let x: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
     let x = Tensor::<2>::from_data(TensorData::new(x, [batch, n]), &d);
     let targets = Tensor::<1, Int>::from_data(

@@ -50,8 +50,8 @@ fn plain_and_secure_start_from_the_same_weights() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let config = LeNetConfig::new();
-    let plain = config.init(&device(42), false);
-    let secure = config.init(&device(42), true);
+    let plain = config.init(&device(&TrainingConfig::new().with_seed(42)), false);
+    let secure = config.init(&device(&TrainingConfig::new().with_seed(42)), true);
     assert!(matches!(secure.conv1, Conv1::Secure(_)));
     assert!(matches!(plain.conv1, Conv1::Plain(_)));
     assert_eq!(
@@ -67,7 +67,7 @@ fn plain_and_secure_start_from_the_same_weights() {
         0.0
     );
     assert_eq!(config.equations_per_image(), 3456);
-    let x = Tensor::<4>::ones([2, 1, 28, 28], &device(1));
+    let x = Tensor::<4>::ones([2, 1, 28, 28], &device(&TrainingConfig::new().with_seed(1)));
     assert_eq!(plain.forward_plain(x.clone()).dims(), [2, 10]);
     assert_eq!(
         max_abs_diff(plain.forward_plain(x.clone()), secure.forward_plain(x)),

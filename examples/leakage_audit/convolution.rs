@@ -57,7 +57,7 @@ pub fn case(
     let lenet = LeNetConfig::new();
     let n = lenet.side * lenet.side;
     let images = truth.len() / n;
-    let conv = match lenet.init(&device(config.seed), true).conv1 {
+    let conv = match lenet.init(&device(config), true).conv1 {
         Conv1::Secure(conv) => conv,
         Conv1::Plain(_) => return Err("LeNet-5's conv1 is not secure".into()),
     };

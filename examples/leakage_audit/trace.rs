@@ -84,7 +84,7 @@ pub fn train_trace(
     audited: usize,
     epochs: usize,
 ) -> AuditResult<Vec<Vec<StepKeys>>> {
-    let device = device(config.seed);
+    let device = device(config);
     let mut model = init_model(config, public, &device, false);
     let mut optim = AdamConfig::new().init();
     let hidden = config.model.hidden[0];
@@ -123,7 +123,7 @@ pub fn small_batch_deltas(
     public: &Dataset,
     size: usize,
 ) -> AuditResult<Vec<Vec<i64>>> {
-    let device = device(config.seed);
+    let device = device(config);
     let model = init_model(config, public, &device, false);
     let indices: Vec<usize> = (0..size).collect();
     let (w, delta, _) = step(&model, data, &indices, &device)?;

@@ -99,7 +99,7 @@ fn run(args: &Args) -> Result<(), Failed> {
         guard: None,
         dir: Some(args.work_dir.join("learner")),
     };
-    let model = init_model(&config, &test, &device(config.seed), true);
+    let model = init_model(&config, &test, &device(&config), true);
     let mut learning = epochs.learning(&config, model)?;
     learning.training = learning
         .training

@@ -10,8 +10,8 @@ use cryptonn::mnist::model::MlpConfig;
 use cryptonn::mnist::parties::{Parties, RemoteParties};
 use cryptonn::mnist::plot;
 use cryptonn::mnist::training::{
-    self, KeyPolicyKind, LabelMode, LrSchedule, Mode, ModelKind, OptimizerKind, Privacy,
-    TrainingConfig,
+    self, CpuBackend, KeyPolicyKind, LabelMode, LrSchedule, Mode, ModelKind, OptimizerKind,
+    Privacy, TrainingConfig,
 };
 use cryptonn::nn::QuantizationConfig;
 
@@ -83,6 +83,11 @@ struct Args {
     /// Seed of the initial weights, data order, keys and encryption randomness.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Burn's CPU backend for the layers (decryption runs on the CPU either
+    /// way): ndarray (Burn deprecates it) or flex (Burn's default CPU
+    /// backend). See docs/PERFORMANCE.md for both measured.
+    #[arg(long, value_enum, default_value = "ndarray")]
+    device: CpuBackend,
     /// encrypted: FEBO-encrypted one-hot labels (the paper's protocol; the
     /// server still learns them through ŷ − y); plain: labels in the clear.
     #[arg(long, value_enum, default_value = "encrypted")]
@@ -271,6 +276,7 @@ fn main() -> ExitCode {
         .with_optimizer(args.optimizer)
         .with_lr_schedule(args.lr_schedule.unwrap_or(defaults.lr_schedule))
         .with_seed(args.seed)
+        .with_backend(args.device)
         .with_labels(args.labels)
         .with_secure_test_size(args.secure_test_size)
         .with_privacy(args.privacy)

@@ -622,7 +622,7 @@ mod tests {
             )
         };
         // By hand: the main job's batch order, one optimizer step per batch.
-        let device = device(config.seed);
+        let device = device(&config);
         // One initial model for both: tests share the seeded device's RNG.
         let start = config.model.init(&device, false);
         let mut model = start.clone();
@@ -687,7 +687,7 @@ mod tests {
             guard,
             dir: None,
         };
-        let device = device(config.seed);
+        let device = device(&config);
         let (data2, step_device) = (data.clone(), device.clone());
         let step: Arc<StepFn<Mlp>> = Arc::new(move |model: &Mlp, b| {
             let indices: Vec<usize> = (b * 16..b * 16 + 16).collect();

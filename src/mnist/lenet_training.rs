@@ -158,7 +158,7 @@ fn train_plain(
     data: &Data,
     outputs: &Outputs,
 ) -> Result<RunReport, TrainError> {
-    let device = device(config.seed);
+    let device = device(config);
     let model = lenet.init(&device, false);
     let (train, batches, side) = (data.train.clone(), data.batches.clone(), lenet.side);
     let step = Arc::new(move |model: &LeNet, b: usize| {
@@ -190,7 +190,7 @@ fn train_secure<G: Group>(
     data: &Data,
     outputs: &Outputs,
 ) -> Result<RunReport, TrainError> {
-    let device = device(config.seed);
+    let device = device(config);
     let model = lenet.init(&device, true);
     // The client needs conv1's geometry (kernel, stride, padding), not its weights.
     let conv1 = match &model.conv1 {

@@ -120,7 +120,7 @@ fn train_head(
     name: &'static str,
     outputs: &Outputs,
 ) -> Result<(Mlp, RunReport), TrainError> {
-    let device = device(config.seed);
+    let device = device(config);
     let batches = features.labels.len() / config.batch_size;
     let model = head(config, &device);
     let batch_size = config.batch_size;
@@ -157,7 +157,7 @@ pub(super) fn train_plain(
     data: &Data,
     outputs: &Outputs,
 ) -> Result<RunReport, TrainError> {
-    let device = Device::ndarray();
+    let device = config.backend.device();
     let projection = projection(config)?;
     let order: Vec<usize> = data.batches.iter().flatten().copied().collect();
     let train = plain_features(&projection, &data.train, &order, &device)?;
@@ -221,7 +221,7 @@ fn encrypt_and_decrypt<G: Group>(
     rng: &mut StdRng,
     what: &str,
 ) -> Result<Decrypted, TrainError> {
-    let device = Device::ndarray();
+    let device = config.backend.device();
     let progress = bar(batches.iter().map(Vec::len).sum(), what);
     let (mut values, mut labels) = (Vec::new(), Vec::new());
     let (mut client_encryption, mut row_equations, mut bytes_per_image) = (0.0, 0, 0);
@@ -295,7 +295,7 @@ pub(super) fn train_secure<G: Group>(
     )?;
     let times = parties.ctx.phase_times();
     let all: Vec<usize> = (0..test.len()).collect();
-    let test_features = plain_features(&projection, test, &all, &Device::ndarray())?;
+    let test_features = plain_features(&projection, test, &all, &config.backend.device())?;
     let (model, mut report) = train_head(config, features, test_features, "secure", outputs)?;
     if let Some(path) = &outputs.model {
         save_model(&model, path)?;
@@ -335,7 +335,7 @@ fn secure_inference<G: Group>(
         .map(<[usize]>::to_vec)
         .collect();
     let decrypted = encrypt_and_decrypt(parties, config, projection, test, &batches, rng, "test")?;
-    let (features, device) = (&decrypted.features, device(config.seed));
+    let (features, device) = (&decrypted.features, device(config));
     let accuracy = accuracy_by(features, 1000, |chunk| {
         model.forward_plain(features.inputs(chunk, &device))
     });

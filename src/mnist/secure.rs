@@ -294,7 +294,7 @@ fn train_streaming<G: Group>(
     dir: Option<PathBuf>,
 ) -> Result<(Mlp, RunReport), TrainError> {
     let count = session.train.manifest().batches;
-    let device = device(config.seed);
+    let device = device(config);
     let model = init_model(config, &data.test, &device, true);
     let reader = Arc::new(Mutex::new(Reader::<G> {
         dir: session.train.clone(),

@@ -68,6 +68,28 @@ pub enum LrSchedule {
     Cosine,
 }
 
+/// The Burn CPU backend the runs compute on; decryption runs on the CPU
+/// either way. Both have the secure op registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum CpuBackend {
+    /// Burn's NdArray backend (deprecated by Burn, still the default here
+    /// until Flex is measured faster on this job).
+    Ndarray,
+    /// Burn's Flex backend, what `Device::default()` picks.
+    Flex,
+}
+
+impl CpuBackend {
+    /// A device of this backend, without autodiff.
+    pub fn device(self) -> Device {
+        match self {
+            Self::Ndarray => Device::ndarray(),
+            Self::Flex => Device::flex(),
+        }
+    }
+}
+
 /// How the server gets the output error ŷ − y.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -158,6 +180,9 @@ pub struct TrainingConfig {
     /// Seed of weights, data order, keys and encryption randomness. Default 42.
     #[config(default = 42)]
     pub seed: u64,
+    /// The Burn CPU backend. Default NdArray.
+    #[config(default = "CpuBackend::Ndarray")]
+    pub backend: CpuBackend,
     /// Encrypted or plain labels. Default encrypted.
     #[config(default = "LabelMode::Encrypted")]
     pub labels: LabelMode,
@@ -516,10 +541,10 @@ fn check_caps(config: &TrainingConfig, features: usize) -> Result<(), TrainError
     too_wide.map_or(Ok(()), |why| Err(TrainError::Config(why)))
 }
 
-/// The autodiff ndarray device both runs train on, seeded.
-pub fn device(seed: u64) -> Device {
-    let device = Device::ndarray().autodiff();
-    device.seed(seed);
+/// The autodiff device both runs train on (`config.backend`), seeded.
+pub fn device(config: &TrainingConfig) -> Device {
+    let device = config.backend.device().autodiff();
+    device.seed(config.seed);
     device
 }
 
@@ -560,7 +585,7 @@ fn train_plain(
     data: &Data,
     outputs: &Outputs,
 ) -> Result<RunReport, TrainError> {
-    let device = device(config.seed);
+    let device = device(config);
     let model = init_model(config, &data.test, &device, false);
     let (train, batches) = (data.train.clone(), data.batches.clone());
     let start = Instant::now();
