@@ -179,6 +179,18 @@ fn check_held(held: Duration) {
     );
 }
 
+/// Serves other clients while `half` holds its connection, then waits for
+/// the service to close `half`: its answer and when it closed.
+fn served_while_held(f: &Fixture, half: &mut Tls, since: Instant) -> (Vec<u8>, Instant) {
+    assert_eq!(f.get("/health", None).status, 200);
+    f.batch_keys();
+    let served = Instant::now();
+    let (answer, closed) = read_until_closed(half, TIMEOUT + SLACK).expect("never closed");
+    assert!(served < closed, "served only after the close");
+    check_held(closed - since);
+    (answer, closed)
+}
+
 #[test]
 fn half_sent_headers_are_closed_while_others_are_served() {
     let f = Fixture::start("headers");
@@ -188,12 +200,7 @@ fn half_sent_headers_are_closed_while_others_are_served() {
         b"POST /v1/feip-keys HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le",
     );
     // Others are served while the half-sent request holds its connection.
-    assert_eq!(f.get("/health", None).status, 200);
-    f.batch_keys();
-    let served = Instant::now();
-    let (answer, closed) = read_until_closed(&mut half, TIMEOUT + SLACK).expect("never closed");
-    assert!(served < closed, "served only after the close");
-    check_held(closed - since);
+    let (answer, closed) = served_while_held(&f, &mut half, since);
     assert!(answer.is_empty(), "{answer:?}");
     eprintln!("half-sent headers: closed after {:?}", closed - since);
 }
@@ -230,12 +237,7 @@ fn half_sent_body_gets_408_and_is_closed_while_others_are_served() {
     );
     send(&mut half, head.as_bytes());
     let since = Instant::now();
-    assert_eq!(f.get("/health", None).status, 200);
-    f.batch_keys();
-    let served = Instant::now();
-    let (answer, closed) = read_until_closed(&mut half, TIMEOUT + SLACK).expect("never closed");
-    assert!(served < closed, "served only after the close");
-    check_held(closed - since);
+    let (answer, closed) = served_while_held(&f, &mut half, since);
     let (status, head, body) = parse_answer(&answer);
     assert_eq!(status, 408, "{answer:?}");
     assert!(head.contains("connection: close"), "{head}");
