@@ -37,7 +37,9 @@ use super::learner::{Epochs, StepFn, lock, train_epochs};
 use super::lenet::{LeNet, LeNetConfig};
 use super::parties::Parties;
 use super::privacy::PrivacyReport;
-use super::report::{PhaseSeconds, Report, RunReport, SecureInference, peak_memory_mib};
+use super::report::{
+    EpochReport, PhaseSeconds, Report, RunReport, SecureInference, peak_memory_mib,
+};
 use super::secure::test_batches;
 use super::training::{
     Data, KeyPolicyKind, Mode, Outputs, Privacy, TrainError, TrainingConfig, authority,
@@ -246,34 +248,9 @@ fn train_secure<G: Group>(
         outputs,
     );
     let (model, epochs, stopped) = train_epochs(config, model, run)?;
-    let ClientStats {
-        seconds: client_encryption,
-        bytes_per_image,
-    } = std::mem::take(&mut *lock(&client));
-    let batches = data.batches.len();
-    let elapsed = start.elapsed().as_secs_f64();
-    let times = ctx.phase_times();
-    let (key_derivation, decryption) = (
-        times.key_derivation.as_secs_f64(),
-        times.decryption.as_secs_f64(),
-    );
-    let mut report = RunReport {
-        test_accuracy: epochs.last().map_or(0.0, |e| e.test_accuracy),
-        epochs,
-        seconds: PhaseSeconds {
-            client_encryption,
-            key_derivation,
-            decryption,
-            burn_compute: (elapsed - client_encryption - key_derivation - decryption).max(0.0),
-            ..PhaseSeconds::default()
-        },
-        train_samples_per_s: (config.epochs * batches * config.batch_size) as f64 / elapsed,
-        ciphertext_bytes_per_image: Some(bytes_per_image),
-        keys_issued: Some(authority.keys_issued()),
-        stopped,
-        peak_memory_mib: peak_memory_mib(),
-        ..RunReport::default()
-    };
+    let client = std::mem::take(&mut *lock(&client));
+    let mut report = secure_report(config, data, &ctx, client, start, epochs, stopped);
+    report.keys_issued = Some(authority.keys_issued());
     if let Some(path) = &outputs.model {
         save_model(&model, path)?;
         report.model_file = Some(path.display().to_string());
@@ -286,6 +263,43 @@ fn train_secure<G: Group>(
     };
     report.secure_inference = inference.classify(config, &model, &ctx, &data.test)?;
     Ok(report)
+}
+
+/// The secure run's report: its epochs and why it stopped, and the times
+/// and sizes of a run that began at `start` (the client's encryption, the
+/// server's phases, the rest Burn's).
+fn secure_report<G: Group>(
+    config: &TrainingConfig,
+    data: &Data,
+    ctx: &SecureContext<G>,
+    client: ClientStats,
+    start: Instant,
+    epochs: Vec<EpochReport>,
+    stopped: Option<String>,
+) -> RunReport {
+    let (elapsed, batches) = (start.elapsed().as_secs_f64(), data.batches.len());
+    let times = ctx.phase_times();
+    let (key_derivation, decryption) = (
+        times.key_derivation.as_secs_f64(),
+        times.decryption.as_secs_f64(),
+    );
+    let client_encryption = client.seconds;
+    RunReport {
+        seconds: PhaseSeconds {
+            client_encryption,
+            key_derivation,
+            decryption,
+            burn_compute: (elapsed - client_encryption - key_derivation - decryption).max(0.0),
+            ..PhaseSeconds::default()
+        },
+        train_samples_per_s: (config.epochs * batches * config.batch_size) as f64 / elapsed,
+        ciphertext_bytes_per_image: Some(client.bytes_per_image),
+        peak_memory_mib: peak_memory_mib(),
+        test_accuracy: epochs.last().map_or(0.0, |e| e.test_accuracy),
+        epochs,
+        stopped,
+        ..RunReport::default()
+    }
 }
 
 /// Secure inference: the client encrypts test images (fresh master keys per

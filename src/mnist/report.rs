@@ -183,61 +183,8 @@ impl Report {
             self.security_bits
         );
         for (name, run) in [("secure", &self.secure), ("plain", &self.plain)] {
-            let Some(run) = run else { continue };
-            let s = &run.seconds;
-            out += &format!(
-                "  {name:<6} test accuracy {:.2}% | final loss {:.4} | {:.1} samples/s | encrypt {:.1}s, keys {:.1}s, decrypt {:.1}s, read {:.1}s, burn {:.1}s\n",
-                100.0 * run.test_accuracy,
-                run.epochs.last().map_or(f64::NAN, |e| e.loss),
-                run.train_samples_per_s,
-                s.client_encryption,
-                s.key_derivation,
-                s.decryption,
-                s.batch_reads,
-                s.burn_compute,
-            );
-            if let Some(inf) = &run.secure_inference {
-                out += &format!(
-                    "         secure inference on {} encrypted test images: {:.2}%\n",
-                    inf.images,
-                    100.0 * inf.accuracy
-                );
-            }
-            if let Some(k) = &run.key_service {
-                out += &format!(
-                    "         key service over HTTPS: {} requests, {:.1}s (derive {:.1}s, database {:.1}s, network {:.1}s): network + database {:.1}% of the run\n",
-                    k.requests,
-                    k.wall,
-                    k.derive,
-                    k.store,
-                    k.transport,
-                    100.0 * k.overhead_share
-                );
-            }
-            if let Some(mib) = run.peak_memory_mib {
-                out += &format!("         peak memory {mib:.0} MiB\n");
-            }
-            if let Some(bytes) = run.ciphertext_bytes_per_image {
-                out += &format!("         ciphertext {bytes} bytes per training image\n");
-            }
-            if let Some(meter) = run.budget.last() {
-                let show = |u: Option<Budget>| {
-                    u.map_or("unlimited".into(), |u| format!("{}/{}", u.rank, u.limit))
-                };
-                out += &format!(
-                    "         rank budget spent (most used batch): row-wise {}, column-wise {}\n",
-                    show(meter.rows),
-                    show(meter.cols)
-                );
-            }
-            if let Some(why) = &run.stopped {
-                out += &format!(
-                    "         stopped after {} epochs: {why}\n",
-                    run.epochs.len()
-                );
-            }
-            if let Some(file) = &run.model_file {
-                out += &format!("         weights saved to {file}\n");
+            if let Some(run) = run {
+                out += &run_lines(name, run);
             }
         }
         if let (Some(s), Some(p)) = (&self.secure, &self.plain) {
@@ -261,4 +208,66 @@ impl Report {
         }
         out
     }
+}
+
+/// A run's lines of the summary: accuracy, loss, rate and times, then what
+/// it has of secure inference, the key service, memory, ciphertext size,
+/// budget, stop and saved weights.
+fn run_lines(name: &str, run: &RunReport) -> String {
+    let mut out = String::new();
+    let s = &run.seconds;
+    out += &format!(
+        "  {name:<6} test accuracy {:.2}% | final loss {:.4} | {:.1} samples/s | encrypt {:.1}s, keys {:.1}s, decrypt {:.1}s, read {:.1}s, burn {:.1}s\n",
+        100.0 * run.test_accuracy,
+        run.epochs.last().map_or(f64::NAN, |e| e.loss),
+        run.train_samples_per_s,
+        s.client_encryption,
+        s.key_derivation,
+        s.decryption,
+        s.batch_reads,
+        s.burn_compute,
+    );
+    if let Some(inf) = &run.secure_inference {
+        out += &format!(
+            "         secure inference on {} encrypted test images: {:.2}%\n",
+            inf.images,
+            100.0 * inf.accuracy
+        );
+    }
+    if let Some(k) = &run.key_service {
+        out += &format!(
+            "         key service over HTTPS: {} requests, {:.1}s (derive {:.1}s, database {:.1}s, network {:.1}s): network + database {:.1}% of the run\n",
+            k.requests,
+            k.wall,
+            k.derive,
+            k.store,
+            k.transport,
+            100.0 * k.overhead_share
+        );
+    }
+    if let Some(mib) = run.peak_memory_mib {
+        out += &format!("         peak memory {mib:.0} MiB\n");
+    }
+    if let Some(bytes) = run.ciphertext_bytes_per_image {
+        out += &format!("         ciphertext {bytes} bytes per training image\n");
+    }
+    if let Some(meter) = run.budget.last() {
+        let show =
+            |u: Option<Budget>| u.map_or("unlimited".into(), |u| format!("{}/{}", u.rank, u.limit));
+        out += &format!(
+            "         rank budget spent (most used batch): row-wise {}, column-wise {}\n",
+            show(meter.rows),
+            show(meter.cols)
+        );
+    }
+    if let Some(why) = &run.stopped {
+        out += &format!(
+            "         stopped after {} epochs: {why}\n",
+            run.epochs.len()
+        );
+    }
+    if let Some(file) = &run.model_file {
+        out += &format!("         weights saved to {file}\n");
+    }
+    out
 }
