@@ -112,26 +112,9 @@ pub fn recover(
             got: s.len(),
         });
     }
-    // A zero key says nothing about an image, and would certify any.
-    let eqs = &Equations {
-        forward: (eqs.forward.iter())
-            .filter(|(y, _)| y.iter().any(|&v| v != 0))
-            .cloned()
-            .collect(),
-        gradient: eqs.gradient.clone(),
-    };
+    let eqs = &without_zero_keys(eqs);
     let device = Device::ndarray();
-    let mut pixels: Vec<f64> = start.map_or(vec![0.0; batch * n], |s| {
-        s.iter()
-            .map(|&v| {
-                if v.is_finite() {
-                    v.clamp(0.0, PEAK)
-                } else {
-                    0.0
-                }
-            })
-            .collect()
-    });
+    let mut pixels = start_pixels(start, batch * n);
     // Douglas–Rachford's governing sequence W, carried over between rounds.
     let mut governing: Vec<f32> = pixels.iter().map(|&v| v as f32).collect();
     let mut exact: Vec<Option<Vec<i64>>> = vec![None; batch];
@@ -187,6 +170,34 @@ pub fn recover(
         certified: exact.iter().map(Option::is_some).collect(),
         rounds,
         iterations,
+    })
+}
+
+/// `eqs` without its zero forward keys: a zero key says nothing about an
+/// image, and would certify any.
+fn without_zero_keys(eqs: &Equations) -> Equations {
+    Equations {
+        forward: (eqs.forward.iter())
+            .filter(|(y, _)| y.iter().any(|&v| v != 0))
+            .cloned()
+            .collect(),
+        gradient: eqs.gradient.clone(),
+    }
+}
+
+/// The first iterate: `start` in the box (a non-finite pixel as 0), or
+/// `len` zeros.
+fn start_pixels(start: Option<&[f64]>, len: usize) -> Vec<f64> {
+    start.map_or(vec![0.0; len], |s| {
+        s.iter()
+            .map(|&v| {
+                if v.is_finite() {
+                    v.clamp(0.0, PEAK)
+                } else {
+                    0.0
+                }
+            })
+            .collect()
     })
 }
 
