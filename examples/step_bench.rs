@@ -17,7 +17,7 @@ use cryptonn::fe::bench::{median_seconds, print_results};
 use cryptonn::fe::feip::{self, Decryptor};
 use cryptonn::fe::{DlogConfig, DlogTable, Group, Ristretto255};
 use cryptonn::mnist::model::MlpConfig;
-use cryptonn::nn::{QuantizationConfig, SecureContext};
+use cryptonn::nn::{EncryptedBatch, QuantizationConfig, SecureContext};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
@@ -52,23 +52,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let labels: Vec<usize> = (0..BATCH).map(|_| rng.random_range(0..10)).collect();
 
-    // Clients: one batch with fresh keys, rows and columns (timed for the projection).
     let authority = Arc::new(Authority::<Ristretto255>::new(IssueAll));
-    let samples = Samples {
-        inputs: &pixels,
-        features: FEATURES,
-        input_scale: 255.0,
-        labels: None,
-    };
-    let start = Instant::now();
-    let keys = authority.batch_keys(FEATURES, BATCH, &mut rng)?;
-    let batch = Client::new(&keys)?.encrypt(&samples, 1, &mut rng)?;
-    let encrypt_batch = start.elapsed().as_secs_f64();
-    let encryptor = feip::Encryptor::new(&keys.rows)?;
-    let encrypt_image = {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-        pool.install(|| median_seconds(11, || encryptor.encrypt(&pixels[..FEATURES], &mut rng)))
-    };
+    let (batch, encrypt_batch, encrypt_image) = client(&authority, &pixels, &mut rng)?;
 
     let table = Arc::new(DlogTable::<Ristretto255>::new(DlogConfig::default())?);
     let decryptor = Decryptor::new(table.clone());
@@ -80,33 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .with_delta_bits(args.delta_bits),
     );
 
-    // Server: one training step of the MLP, forward and backward.
-    let device = Device::ndarray().autodiff();
-    device.seed(5);
-    let model = MlpConfig::new()
-        .with_hidden(vec![HIDDEN])
-        .init(&device, true);
-    let targets = Tensor::<1, Int>::from_data(
-        TensorData::new(labels.iter().map(|&l| l as i64).collect(), [BATCH]),
-        &device,
-    );
-    let ce = CrossEntropyLossConfig::new().init(&device);
-    let secure_step = median_seconds(args.reps, || -> Result<(), cryptonn::nn::Error> {
-        let loss = ce.forward(model.forward_encrypted(&batch, &ctx)?, targets.clone());
-        let _grads = loss.backward();
-        ctx.check_backward()
-    });
-    let x = Tensor::<2>::from_data(
-        TensorData::new(
-            pixels.iter().map(|&p| p as f32 / 255.0).collect(),
-            [BATCH, FEATURES],
-        ),
-        &device,
-    );
-    let plain_step = median_seconds(11, || {
-        ce.forward(model.forward_plain(x.clone()), targets.clone())
-            .backward()
-    });
+    let (secure_step, plain_step) = steps(&batch, &ctx, &pixels, &labels, args.reps)?;
 
     let Engine {
         forward,
@@ -143,6 +102,69 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
+}
+
+/// The server's median seconds per training step of the MLP, forward and
+/// backward: secure on `batch`, and plain on `pixels`.
+fn steps(
+    batch: &EncryptedBatch<Ristretto255>,
+    ctx: &SecureContext<Ristretto255>,
+    pixels: &[i64],
+    labels: &[usize],
+    reps: usize,
+) -> Result<(f64, f64), cryptonn::nn::Error> {
+    let device = Device::ndarray().autodiff();
+    device.seed(5);
+    let model = MlpConfig::new()
+        .with_hidden(vec![HIDDEN])
+        .init(&device, true);
+    let targets = Tensor::<1, Int>::from_data(
+        TensorData::new(labels.iter().map(|&l| l as i64).collect(), [BATCH]),
+        &device,
+    );
+    let ce = CrossEntropyLossConfig::new().init(&device);
+    let secure_step = median_seconds(reps, || -> Result<(), cryptonn::nn::Error> {
+        let loss = ce.forward(model.forward_encrypted(batch, ctx)?, targets.clone());
+        let _grads = loss.backward();
+        ctx.check_backward()
+    });
+    let x = Tensor::<2>::from_data(
+        TensorData::new(
+            pixels.iter().map(|&p| p as f32 / 255.0).collect(),
+            [BATCH, FEATURES],
+        ),
+        &device,
+    );
+    let plain_step = median_seconds(11, || {
+        ce.forward(model.forward_plain(x.clone()), targets.clone())
+            .backward()
+    });
+    Ok((secure_step, plain_step))
+}
+
+/// The client: one batch under fresh keys, rows and columns, and the
+/// seconds it took (for the projection), then the median seconds of one
+/// image's encryption on one thread.
+fn client(
+    authority: &Authority<Ristretto255>,
+    pixels: &[i64],
+    rng: &mut StdRng,
+) -> Result<(EncryptedBatch<Ristretto255>, f64, f64), Box<dyn std::error::Error>> {
+    let samples = Samples {
+        inputs: pixels,
+        features: FEATURES,
+        input_scale: 255.0,
+        labels: None,
+    };
+    let start = Instant::now();
+    let keys = authority.batch_keys(FEATURES, BATCH, rng)?;
+    let batch = Client::new(&keys)?.encrypt(&samples, 1, rng)?;
+    let encrypt_batch = start.elapsed().as_secs_f64();
+    let encryptor = feip::Encryptor::new(&keys.rows)?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let encrypt_image =
+        pool.install(|| median_seconds(11, || encryptor.encrypt(&pixels[..FEATURES], rng)));
+    Ok((batch, encrypt_batch, encrypt_image))
 }
 
 /// Seconds per group addition and per discrete log (of values up to 2²⁴).
