@@ -150,13 +150,23 @@ pub fn vartime_multiscalar_mul_shared<G: Group>(
             }
         }
     }
-    // −2^(bits−1)·ΣP, added to every result; one negation per call.
+    Ok(combine_planes::<G>(&acc, planes, total))
+}
+
+/// Each vector's result from its bit planes' sums (`planes` per vector in
+/// `acc`), undoing the offset binary: Σ_p 2^p·plane_p − 2^(planes−1)·ΣP,
+/// with `total` = ΣP.
+fn combine_planes<G: Group>(
+    acc: &[Option<G::Element>],
+    planes: usize,
+    total: G::Element,
+) -> Vec<G::Element> {
+    // −2^(planes−1)·ΣP, added to every result; one negation per call.
     let correction = G::sub(
         &G::identity(),
-        &(0..bits - 1).fold(total, |acc, _| G::double(&acc)),
+        &(1..planes).fold(total, |acc, _| G::double(&acc)),
     );
-    Ok(acc
-        .chunks(planes)
+    acc.chunks(planes)
         .map(|per_plane| {
             // Horner over the planes, most significant first.
             let sum = per_plane.iter().rev().fold(G::identity(), |a, plane| {
@@ -167,7 +177,7 @@ pub fn vartime_multiscalar_mul_shared<G: Group>(
             });
             G::add(&sum, &correction)
         })
-        .collect())
+        .collect()
 }
 
 /// Additions of the bucket method over `vectors` vectors holding `nonzero`
