@@ -77,7 +77,7 @@ pub fn run(
         .collect();
     let mut sums = vec![(zero, 0.0); names.len()];
     let mut first = vec![Vec::new(); names.len()];
-    let mut decoder: Option<(Vec<Vec<i64>>, Decoder)> = None;
+    let mut decoder: Option<Decoder> = None;
     for (t, target) in targets.iter().enumerate() {
         let b = target.truth.len() / n;
         let eqs = &target.equations;
@@ -94,8 +94,7 @@ pub fn run(
                 3 => attack::least_squares(eqs, b, n, solver)?,
                 4 => {
                     let learned = learned.ok_or("no learned prior")?;
-                    train_for(&mut decoder, eqs, learned, n)?;
-                    let (_, net) = decoder.as_ref().ok_or("no decoder")?;
+                    let net = decoder_for(&mut decoder, eqs, learned, n)?;
                     guide = net.reconstruct(eqs, b, n)?;
                     guide.clone()
                 }
@@ -135,25 +134,21 @@ pub fn run(
     Ok((results, pixels))
 }
 
-/// Trains a decoder for the forward keys of `eqs` unless `cache` holds one
-/// for the same keys (projection mode's batches share them).
-fn train_for(
-    cache: &mut Option<(Vec<Vec<i64>>, Decoder)>,
+/// A decoder for the forward keys of `eqs`: `cache`'s if it serves them
+/// (projection mode's batches share their keys), else a new one.
+fn decoder_for<'c>(
+    cache: &'c mut Option<Decoder>,
     eqs: &Equations,
     learned: &Learned<'_>,
     n: usize,
-) -> AuditResult<()> {
-    let keys: Vec<Vec<i64>> = eqs.forward.iter().map(|(y, _)| y.clone()).collect();
-    if cache.as_ref().is_some_and(|(k, _)| *k == keys) {
-        return Ok(());
+) -> AuditResult<&'c Decoder> {
+    if !cache.as_ref().is_some_and(|d| d.serves(eqs)) {
+        let start = Instant::now();
+        eprintln!("    training a decoder for {} keys…", eqs.forward.len());
+        *cache = Some(Decoder::train(eqs, learned.public, n, learned.config)?);
+        eprintln!("    trained in {:.0} s", start.elapsed().as_secs_f64());
     }
-    let start = Instant::now();
-    eprintln!("    training a decoder for {} keys…", keys.len());
-    let decoder = Decoder::train(eqs, learned.public, n, learned.config)?;
-    let seconds = start.elapsed().as_secs_f64();
-    eprintln!("    trained in {seconds:.0} s");
-    *cache = Some((keys, decoder));
-    Ok(())
+    Ok(cache.as_ref().ok_or("no decoder")?)
 }
 
 fn add(a: Quality, b: Quality) -> Quality {

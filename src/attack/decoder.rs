@@ -74,11 +74,12 @@ impl Net {
 /// values of the keys' orthonormal basis to an image.
 #[derive(Debug)]
 pub struct Decoder {
+    /// The trained network, out of autodiff: decoding builds no graph.
     net: Net,
-    basis: Basis,
+    /// The integer keys it was trained for.
+    keys: Vec<Vec<i64>>,
     /// Per coordinate of Uᵀx: the training set's mean and standard deviation.
     scale: Vec<(f64, f64)>,
-    device: Device,
 }
 
 impl Decoder {
@@ -113,11 +114,16 @@ impl Decoder {
         let inputs = standardized(&features, &scale);
         let net = fit(&inputs, public, basis.rank(), n, config, &device)?;
         Ok(Self {
-            net,
-            basis,
+            net: net.valid(),
+            keys: eqs.forward.iter().map(|(y, _)| y.clone()).collect(),
             scale,
-            device,
         })
+    }
+
+    /// Whether `eqs`' forward keys are the ones this decoder was trained for.
+    pub fn serves(&self, eqs: &Equations) -> bool {
+        self.keys.len() == eqs.forward.len()
+            && self.keys.iter().zip(&eqs.forward).all(|(k, (y, _))| k == y)
     }
 
     /// The decoder's guess of each image, then its consistency projection,
@@ -129,20 +135,21 @@ impl Decoder {
     /// [`Error::Backend`] if the tensor backend fails.
     pub fn reconstruct(&self, eqs: &Equations, batch: usize, n: usize) -> Fallible<Vec<f64>> {
         eqs.check(batch, n)?;
-        let basis = Basis::new(&eqs.forward);
-        if basis.vectors != self.basis.vectors {
+        if !self.serves(eqs) {
             return Err(Error::Shape {
                 what: "decoder keys (trained for another key set)".into(),
-                expected: self.basis.rank(),
-                got: basis.rank(),
+                expected: self.keys.len(),
+                got: eqs.forward.len(),
             });
         }
+        let basis = Basis::new(&eqs.forward);
         let r = basis.rank();
         let raw: Vec<f32> = (0..batch)
             .flat_map(|b| basis.results.iter().map(move |res| res[b] as f32))
             .collect();
         let inputs = standardized(&raw, &self.scale);
-        let out = read(self.net.forward(tensor(inputs, [batch, r], &self.device)))?;
+        let device = self.net.output.weight.device();
+        let out = read(self.net.forward(tensor(inputs, [batch, r], &device)))?;
         let guess: Vec<f64> = out.iter().map(|&v| f64::from(v) * PEAK).collect();
         Ok(project_consistent(&basis, &guess, n))
     }
