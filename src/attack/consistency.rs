@@ -37,65 +37,65 @@ pub(crate) fn project_consistent(basis: &Basis, guess: &[f64], n: usize) -> Vec<
 /// One image: Newton ascent on the concave dual q(λ) = ½‖x(λ) − x̂‖² +
 /// λᵀ(w − Uᵀx(λ)), whose gradient is w − Uᵀx(λ), with Armijo backtracking.
 fn project_one(u: &[Vec<f64>], w: &[f64], guess: &[f64]) -> Vec<f64> {
-    let r = u.len();
-    let mut lambda = vec![0.0; r];
-    let mut x = primal(u, &lambda, guess);
+    let mut at = Dual::at(u, w, guess, vec![0.0; u.len()]);
     for _ in 0..MAX_NEWTON {
-        let g = residual(u, w, &x);
-        if g.iter().all(|e| e.abs() <= TOLERANCE) {
+        if at.gradient.iter().all(|e| e.abs() <= TOLERANCE) {
             break;
         }
-        let step = newton_step(u, &lambda, guess, &g);
-        let q0 = dual(u, w, &lambda, guess);
-        let slope = dot(&g, &step);
+        let step = newton_step(u, &at.shifted, &at.gradient);
+        let slope = dot(&at.gradient, &step);
         let mut t = 1.0;
-        let next = loop {
-            let trial: Vec<f64> = lambda.iter().zip(&step).map(|(l, s)| l + t * s).collect();
-            if dual(u, w, &trial, guess) >= q0 + 1e-4 * t * slope || t < 1e-10 {
+        at = loop {
+            let lambda = at.lambda.iter().zip(&step).map(|(l, s)| l + t * s);
+            let trial = Dual::at(u, w, guess, lambda.collect());
+            if trial.value >= at.value + 1e-4 * t * slope || t < 1e-10 {
                 break trial;
             }
             t *= 0.5;
         };
-        lambda = next;
-        x = primal(u, &lambda, guess);
     }
-    x
+    at.x
 }
 
-/// x̂ + U·λ.
-fn shifted(u: &[Vec<f64>], lambda: &[f64], guess: &[f64]) -> Vec<f64> {
-    let mut t = guess.to_vec();
-    for (l, row) in lambda.iter().zip(u) {
-        t.iter_mut().zip(row).for_each(|(t, v)| *t += l * v);
+/// The dual at one λ, each part computed once.
+struct Dual {
+    lambda: Vec<f64>,
+    /// x̂ + U·λ.
+    shifted: Vec<f64>,
+    /// x(λ) = clip(x̂ + U·λ, 0, 255).
+    x: Vec<f64>,
+    /// ∇q = w − Uᵀx(λ).
+    gradient: Vec<f64>,
+    /// q(λ).
+    value: f64,
+}
+
+impl Dual {
+    fn at(u: &[Vec<f64>], w: &[f64], guess: &[f64], lambda: Vec<f64>) -> Self {
+        let mut shifted = guess.to_vec();
+        for (l, row) in lambda.iter().zip(u) {
+            shifted.iter_mut().zip(row).for_each(|(t, v)| *t += l * v);
+        }
+        let x: Vec<f64> = shifted.iter().map(|t| t.clamp(0.0, PEAK)).collect();
+        let gradient: Vec<f64> = u.iter().zip(w).map(|(row, w)| w - dot(row, &x)).collect();
+        let distance: f64 = x.iter().zip(guess).map(|(a, b)| (a - b) * (a - b)).sum();
+        let value = 0.5 * distance + dot(&lambda, &gradient);
+        Self {
+            lambda,
+            shifted,
+            x,
+            gradient,
+            value,
+        }
     }
-    t
-}
-
-/// x(λ) = clip(x̂ + U·λ, 0, 255).
-fn primal(u: &[Vec<f64>], lambda: &[f64], guess: &[f64]) -> Vec<f64> {
-    let mut t = shifted(u, lambda, guess);
-    t.iter_mut().for_each(|t| *t = t.clamp(0.0, PEAK));
-    t
-}
-
-/// w − Uᵀx.
-fn residual(u: &[Vec<f64>], w: &[f64], x: &[f64]) -> Vec<f64> {
-    u.iter().zip(w).map(|(row, w)| w - dot(row, x)).collect()
-}
-
-fn dual(u: &[Vec<f64>], w: &[f64], lambda: &[f64], guess: &[f64]) -> f64 {
-    let x = primal(u, lambda, guess);
-    let distance: f64 = x.iter().zip(guess).map(|(a, b)| (a - b) * (a - b)).sum();
-    0.5 * distance + dot(lambda, &residual(u, w, &x))
 }
 
 /// Solves (Uᵀ·D·U + εI)·s = g, D the pixels strictly inside the box at
-/// x̂ + U·λ. With orthonormal keys UᵀU = I, so the sum runs over whichever
+/// `t` = x̂ + U·λ. With orthonormal keys UᵀU = I, so the sum runs over whichever
 /// of the free and the clipped pixels are fewer.
-fn newton_step(u: &[Vec<f64>], lambda: &[f64], guess: &[f64], g: &[f64]) -> Vec<f64> {
+fn newton_step(u: &[Vec<f64>], t: &[f64], g: &[f64]) -> Vec<f64> {
     let r = u.len();
-    let n = guess.len();
-    let t = shifted(u, lambda, guess);
+    let n = t.len();
     let free: Vec<bool> = t.iter().map(|&v| v > 0.0 && v < PEAK).collect();
     let count = free.iter().filter(|&&f| f).count();
     let (sum_free, sign, base) = if count <= n / 2 {
