@@ -16,10 +16,10 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Parser;
 use cryptonn::authority::{Authority, IssueAll};
-use cryptonn::equivalence::{EquivalenceReport, Twins, encrypt_images};
 use cryptonn::fe::feip::Decryptor;
 use cryptonn::fe::{DlogConfig, DlogTable, Ristretto255};
 use cryptonn::nn::{Error, QuantizationConfig, Result, SecureContext, SecureConv2d};
+use cryptonn_mnist::equivalence::{EquivalenceReport, Twins, encrypt_images};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -58,7 +58,7 @@ struct Args {
     limbs: u32,
 }
 
-/// The three measures of `cryptonn::equivalence`, for a convolution.
+/// The three measures of `cryptonn_mnist::equivalence`, for a convolution.
 fn compare(
     args: &Args,
     device: &Device,

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use burn::tensor::Device;
 use clap::Parser;
-use cryptonn::equivalence::{EquivalenceConfig, compare};
 use cryptonn::fe::{DlogConfig, DlogTable, Ristretto255};
 use cryptonn::nn::QuantizationConfig;
+use cryptonn_mnist::equivalence::{EquivalenceConfig, compare};
 
 /// Checks that the secure first layer matches plaintext Burn.
 #[derive(Debug, Parser)]

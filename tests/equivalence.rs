@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use burn::tensor::Device;
-use cryptonn::equivalence::{EquivalenceConfig, EquivalenceReport, compare};
 use cryptonn_burn::QuantizationConfig;
 use cryptonn_fe::{DlogConfig, DlogTable, Group, Modp2048, Ristretto255};
+use cryptonn_mnist::equivalence::{EquivalenceConfig, EquivalenceReport, compare};
 
 fn table<G: Group>() -> Arc<DlogTable<G>> {
     Arc::new(DlogTable::new(DlogConfig::new(1 << 14, 1 << 31)).unwrap())
@@ -64,11 +64,11 @@ fn centred_secure_mlp_matches_the_centred_plain_one() {
     use burn::nn::loss::CrossEntropyLossConfig;
     use burn::tensor::{Int, Tensor, TensorData};
     use cryptonn::authority::{Authority, IssueAll};
-    use cryptonn::equivalence::encrypt_batch;
     use cryptonn::fe::feip::Decryptor;
-    use cryptonn::mnist::model::MlpConfig;
-    use cryptonn::mnist::training::{TrainingConfig, device};
     use cryptonn::nn::{FirstLayer, SecureContext};
+    use cryptonn_mnist::equivalence::encrypt_batch;
+    use cryptonn_mnist::model::MlpConfig;
+    use cryptonn_mnist::training::{TrainingConfig, device};
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
 
@@ -83,7 +83,7 @@ fn centred_secure_mlp_matches_the_centred_plain_one() {
     let plain = config
         .init(&device(&TrainingConfig::new().with_seed(3)), false)
         .centred(&mean);
-    let secure = cryptonn::mnist::model::Mlp {
+    let secure = cryptonn_mnist::model::Mlp {
         first: FirstLayer::Secure(plain.first.clone().into_secure()),
         ..plain.clone()
     };
@@ -107,7 +107,7 @@ fn centred_secure_mlp_matches_the_centred_plain_one() {
             .init(&d)
             .forward(logits, targets.clone())
     };
-    let weight = |m: &cryptonn::mnist::model::Mlp| -> Param<Tensor<2>> {
+    let weight = |m: &cryptonn_mnist::model::Mlp| -> Param<Tensor<2>> {
         match &m.first {
             FirstLayer::Plain(l) => l.weight.clone(),
             FirstLayer::Secure(s) => s.weight.clone(),
@@ -119,7 +119,7 @@ fn centred_secure_mlp_matches_the_centred_plain_one() {
     let secure_grads = loss(secure_logits.clone()).backward();
     ctx.check_backward().unwrap();
 
-    let rel = |a: Tensor<2>, b: Tensor<2>| cryptonn::equivalence::rel_err(&a, &b).unwrap();
+    let rel = |a: Tensor<2>, b: Tensor<2>| cryptonn_mnist::equivalence::rel_err(&a, &b).unwrap();
     let fwd = rel(secure_logits.detach(), plain_logits.detach());
     assert!(fwd <= 1e-4);
     let g_plain = weight(&plain).grad(&plain_grads).unwrap();

@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
-use cryptonn::equivalence::encrypt_batch;
 use cryptonn_authority::{Authority, Caps, IssueAll, RankBudget};
 use cryptonn_fe::feip::Decryptor;
 use cryptonn_fe::{DlogConfig, DlogTable, Ristretto255};
+use cryptonn_mnist::equivalence::encrypt_batch;
 use cryptonn_protocol::{Error, KeyPolicy, KeyService};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -219,7 +219,7 @@ fn one_convolution_forward_pass_gives_the_images_back() {
     let products = Decryptor::new(table)
         .decrypt_batch(&keys, batch.rows())
         .unwrap();
-    let guess = cryptonn::attack::solve_convolution(&geometry, &kernels, &products).unwrap();
+    let guess = cryptonn_audit::solve_convolution(&geometry, &kernels, &products).unwrap();
     let rounded: Vec<i64> = guess.iter().map(|v| v.round() as i64).collect();
     assert_eq!(rounded, pixels);
 

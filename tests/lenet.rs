@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use burn::tensor::Tensor;
-use cryptonn::mnist::lenet::{Conv1, LeNet, LeNetConfig};
-use cryptonn::mnist::training::{
+use cryptonn_mnist::lenet::{Conv1, LeNet, LeNetConfig};
+use cryptonn_mnist::training::{
     self, KeyPolicyKind, Mode, ModelKind, Privacy, TrainError, TrainingConfig, device,
 };
 

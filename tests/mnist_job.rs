@@ -6,10 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use cryptonn::mnist::data::{Dataset, Split};
-use cryptonn::mnist::idx::DataError;
-use cryptonn::mnist::model::MlpConfig;
-use cryptonn::mnist::training::{self, Mode, Privacy, TrainError, TrainingConfig};
+use cryptonn_mnist::data::{Dataset, Split};
+use cryptonn_mnist::idx::DataError;
+use cryptonn_mnist::model::MlpConfig;
+use cryptonn_mnist::training::{self, Mode, Privacy, TrainError, TrainingConfig};
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
@@ -43,7 +43,7 @@ fn tiny_secure_run_learns_and_reports() {
     );
     assert!(secure.secure_inference.as_ref().unwrap().accuracy > 0.3);
     let png = std::env::temp_dir().join(format!("cryptonn-curves-{}.png", std::process::id()));
-    cryptonn::mnist::plot::write_curves(&report, &png).unwrap();
+    cryptonn_mnist::plot::write_curves(&report, &png).unwrap();
     assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
     std::fs::remove_file(&png).unwrap();
     let json: serde_json::Value = serde_json::to_value(&report).unwrap();

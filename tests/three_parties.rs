@@ -13,10 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cryptonn::fe::Ristretto255;
-use cryptonn::mnist::model::MlpConfig;
-use cryptonn::mnist::parties::{Parties, RemoteParties};
-use cryptonn::mnist::training::{self, Mode, TrainingConfig};
 use cryptonn::protocol::RemoteAuthority;
+use cryptonn_mnist::model::MlpConfig;
+use cryptonn_mnist::parties::{Parties, RemoteParties};
+use cryptonn_mnist::training::{self, Mode, TrainingConfig};
 
 /// Set in the child that plays the trainer: `state|ciphertexts|url|report`.
 const TRAINER_ENV: &str = "CRYPTONN_TEST_TRAINER";

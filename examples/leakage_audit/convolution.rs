@@ -7,17 +7,17 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use cryptonn::attack::{self, Quality};
 use cryptonn::authority::policy::IssueAllCounted;
 use cryptonn::authority::{Authority, Caps, RankBudget};
-use cryptonn::equivalence::encrypt_images;
 use cryptonn::fe::Ristretto255;
 use cryptonn::fe::feip::Decryptor;
-use cryptonn::mnist::lenet::{Conv1, LeNetConfig};
-use cryptonn::mnist::training::{TrainingConfig, device};
 use cryptonn::nn::SecureConv2d;
 use cryptonn::protocol::{KeyService, PatchGeometry};
 use cryptonn::server::quantize_columns;
+use cryptonn_audit::{self as attack, Quality};
+use cryptonn_mnist::equivalence::encrypt_images;
+use cryptonn_mnist::lenet::{Conv1, LeNetConfig};
+use cryptonn_mnist::training::{TrainingConfig, device};
 use rand::rngs::StdRng;
 use serde::Serialize;
 

@@ -16,14 +16,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
-use cryptonn::attack::{self, DecoderConfig, Equations, Prior, Quality, SolverConfig, Warp};
 use cryptonn::authority::{Authority, Caps};
 use cryptonn::fe::feip::Decryptor;
 use cryptonn::fe::{DlogConfig, DlogTable, Ristretto255};
-use cryptonn::mnist::data::{Dataset, Split};
-use cryptonn::mnist::plot::FrontierPoint;
-use cryptonn::mnist::privacy::MeasuredLeakage;
-use cryptonn::mnist::training::{Privacy, TrainingConfig, batches};
+use cryptonn_audit::{
+    self as attack, DecoderConfig, Equations, Prior, Quality, SolverConfig, Warp,
+};
+use cryptonn_mnist::data::{Dataset, Split};
+use cryptonn_mnist::plot::FrontierPoint;
+use cryptonn_mnist::privacy::MeasuredLeakage;
+use cryptonn_mnist::training::{Privacy, TrainingConfig, batches};
 use paper::{MasterKeyRecovery, Policy};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -672,10 +674,10 @@ fn write_outputs(args: &Args, ctx: &Context, audit: &Audit) -> AuditResult<()> {
     }
     let reconstructions = reconstruction_rows(ctx, audit);
     if let Some(path) = &args.png {
-        cryptonn::mnist::plot::write_image_rows(path, &reconstructions, 8, 28)?;
+        cryptonn_mnist::plot::write_image_rows(path, &reconstructions, 8, 28)?;
     }
     if let Some(path) = &args.curve_png {
-        cryptonn::mnist::plot::write_privacy_curve(
+        cryptonn_mnist::plot::write_privacy_curve(
             path,
             &curve_points(&args.curve_reports, &rows)?,
             &reconstructions,

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use cryptonn::attack::{self, Equations};
 use cryptonn::authority::policy::IssueAllCounted;
 use cryptonn::authority::{Authority, Caps, RankBudget, Requester};
 use cryptonn::client::{Client, Samples};
 use cryptonn::fe::feip::{Decryptor, FunctionKey};
 use cryptonn::fe::{DlogTable, Ristretto255};
 use cryptonn::protocol::{BatchPublicKeys, EncryptedBatch, Error, KeyPolicy, KeyService};
+use cryptonn_audit::{self as attack, Equations};
 use rand::rngs::StdRng;
 use serde::Serialize;
 

@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use cryptonn::attack::Equations;
 use cryptonn::authority::{Authority, RankBudget};
 use cryptonn::client::{Client, Samples};
 use cryptonn::fe::Ristretto255;
 use cryptonn::fe::feip::Decryptor;
-use cryptonn::mnist::projection::projection;
-use cryptonn::mnist::training::TrainingConfig;
 use cryptonn::protocol::{Error, KeyService};
+use cryptonn_audit::Equations;
+use cryptonn_mnist::projection::projection;
+use cryptonn_mnist::training::TrainingConfig;
 use rand::rngs::StdRng;
 
 use super::AuditResult;

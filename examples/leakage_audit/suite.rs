@@ -3,7 +3,9 @@
 
 use std::time::Instant;
 
-use cryptonn::attack::{self, Decoder, DecoderConfig, Equations, Prior, Quality, SolverConfig};
+use cryptonn_audit::{
+    self as attack, Decoder, DecoderConfig, Equations, Prior, Quality, SolverConfig,
+};
 use serde::Serialize;
 
 use super::AuditResult;

@@ -4,11 +4,11 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
-use cryptonn::mnist::data::Dataset;
-use cryptonn::mnist::model::Mlp;
-use cryptonn::mnist::training::{TrainingConfig, device, epoch_order, init_model};
 use cryptonn::nn::{FirstLayer, QuantizationConfig};
 use cryptonn::server::quantize_columns;
+use cryptonn_mnist::data::Dataset;
+use cryptonn_mnist::model::Mlp;
+use cryptonn_mnist::training::{TrainingConfig, device, epoch_order, init_model};
 
 use super::AuditResult;
 

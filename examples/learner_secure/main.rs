@@ -17,16 +17,16 @@ use burn::train::metric::LearningRateMetric;
 use clap::Parser;
 use cryptonn::fe::feip::Decryptor;
 use cryptonn::fe::{DlogConfig, DlogTable, Ristretto255};
-use cryptonn::mnist::data::{Dataset, Split};
-use cryptonn::mnist::encryption::{EncryptionJob, encrypt_to_dir};
-use cryptonn::mnist::learner::Epochs;
-use cryptonn::mnist::model::Mlp;
-use cryptonn::mnist::parties::EmbeddedAuthority;
-use cryptonn::mnist::secure::encrypted_batch_step;
-use cryptonn::mnist::training::{TrainingConfig, batches, device, init_model};
 use cryptonn::nn::SecureContext;
 use cryptonn::protocol::container::BatchDir;
 use cryptonn::protocol::wire::Role;
+use cryptonn_mnist::data::{Dataset, Split};
+use cryptonn_mnist::encryption::{EncryptionJob, encrypt_to_dir};
+use cryptonn_mnist::learner::Epochs;
+use cryptonn_mnist::model::Mlp;
+use cryptonn_mnist::parties::EmbeddedAuthority;
+use cryptonn_mnist::secure::encrypted_batch_step;
+use cryptonn_mnist::training::{TrainingConfig, batches, device, init_model};
 
 /// Train the main job's MLP (first layer secure) with burn-train's Learner on
 /// the shipped MNIST, with the main job's defaults, and print its test accuracy.

@@ -6,14 +6,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cryptonn::fe::GroupId;
-use cryptonn::mnist::model::MlpConfig;
-use cryptonn::mnist::parties::{Parties, RemoteParties};
-use cryptonn::mnist::plot;
-use cryptonn::mnist::training::{
+use cryptonn::nn::QuantizationConfig;
+use cryptonn_mnist::model::MlpConfig;
+use cryptonn_mnist::parties::{Parties, RemoteParties};
+use cryptonn_mnist::plot;
+use cryptonn_mnist::training::{
     self, CpuBackend, KeyPolicyKind, LabelMode, LrSchedule, Mode, ModelKind, OptimizerKind,
     Privacy, TrainingConfig,
 };
-use cryptonn::nn::QuantizationConfig;
 
 /// Train an MLP on MNIST whose first layer only ever sees encrypted images
 /// (CryptoNN with functional encryption), next to the same model trained in

@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use cryptonn::fe::{Group, GroupId, Modp2048, Modp3072, Ristretto255};
-use cryptonn::mnist::data::{Dataset, Split};
-use cryptonn::mnist::encryption::{EncryptionJob, encrypt_to_dir};
-use cryptonn::mnist::secure::test_batches;
-use cryptonn::mnist::training::{TrainingConfig, batches};
 use cryptonn::protocol::RemoteAuthority;
+use cryptonn_mnist::data::{Dataset, Split};
+use cryptonn_mnist::encryption::{EncryptionJob, encrypt_to_dir};
+use cryptonn_mnist::secure::test_batches;
+use cryptonn_mnist::training::{TrainingConfig, batches};
 
 /// What a client does.
 #[derive(Debug, Subcommand)]

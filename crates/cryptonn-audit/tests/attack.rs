@@ -1,8 +1,8 @@
 //! The curious server's solvers on small synthetic batches whose answer is
 //! known: which equations determine the batch, and whether each attack finds it.
 
-use cryptonn::attack::{
-    self, Equations, Prior, SolverConfig, feasibility, least_squares, linear_mmse, recover,
+use cryptonn_audit::{
+    Equations, Prior, SolverConfig, feasibility, least_squares, linear_mmse, recover,
 };
 
 /// A seeded generator (SplitMix64), so every failure reproduces.
@@ -90,7 +90,7 @@ fn the_box_alone_pins_down_binary_images() {
     let eqs = equations(&x, B, N, 18, 0, &mut rng);
     let r = recover(&eqs, B, N, None, &cfg()).unwrap();
     assert_eq!(r.certified, vec![true; B]);
-    assert_eq!(attack::quality(&r.pixels, &x, N).exact_images, 1.0);
+    assert_eq!(cryptonn_audit::quality(&r.pixels, &x, N).exact_images, 1.0);
 }
 
 #[test]
@@ -119,11 +119,11 @@ fn joint_equations_recover_what_neither_side_does_alone() {
     );
     let grad = recover(&gradient_only, B, N, None, &cfg()).unwrap();
     assert_eq!(grad.certified, vec![false; B]);
-    assert!(attack::quality(&grad.pixels, &x, N).exact_images < 1.0);
+    assert!(cryptonn_audit::quality(&grad.pixels, &x, N).exact_images < 1.0);
 
     let joint = recover(&eqs, B, N, None, &cfg()).unwrap();
     assert_eq!(joint.certified, vec![true; B]);
-    let q = attack::quality(&joint.pixels, &x, N);
+    let q = cryptonn_audit::quality(&joint.pixels, &x, N);
     assert_eq!((q.exact_images, q.mean_psnr_db), (1.0, 99.0));
     assert_eq!(feasibility(&eqs, B, N, &cfg()).unwrap(), joint.pixels);
 }
@@ -188,7 +188,7 @@ fn fista_converges_to_the_truth_with_full_rank_forward_keys() {
     let x = batch(3, 5, N, &mut rng);
     let eqs = equations(&x, B, N, N, 2, &mut rng);
     let guess = least_squares(&eqs, B, N, &cfg()).unwrap();
-    let q = attack::quality(&guess, &x, N);
+    let q = cryptonn_audit::quality(&guess, &x, N);
     assert_eq!(q.exact_images, 1.0);
     assert!(q.max_pixel_error < 0.05, "{q:?}");
 }
@@ -201,8 +201,8 @@ fn feasibility_from_the_lmmse_guess_recovers_the_joint_batch() {
     let x = batch(4, 4, N, &mut rng);
     let eqs = equations(&x, B, N, 18, 4, &mut rng);
     let start = linear_mmse(&eqs, B, N, &prior).unwrap();
-    let guess = attack::feasibility_from(&eqs, B, N, &start, &cfg()).unwrap();
-    assert_eq!(attack::quality(&guess, &x, N).exact_images, 1.0);
+    let guess = cryptonn_audit::feasibility_from(&eqs, B, N, &start, &cfg()).unwrap();
+    assert_eq!(cryptonn_audit::quality(&guess, &x, N).exact_images, 1.0);
 }
 
 #[test]
@@ -218,7 +218,7 @@ fn rejects_equations_that_do_not_fit_the_batch() {
     ] {
         assert!(matches!(
             result,
-            Err(attack::Error::Shape {
+            Err(cryptonn_audit::Error::Shape {
                 expected: B,
                 got: 7,
                 ..
@@ -234,7 +234,7 @@ fn rejects_equations_that_do_not_fit_the_batch() {
 #[test]
 #[ignore = "timing on MNIST; run in release"]
 fn real_size_batch_timing() {
-    use cryptonn::mnist::data::{Dataset, Split};
+    use cryptonn_mnist::data::{Dataset, Split};
     use std::path::Path;
     use std::time::Instant;
 
@@ -252,7 +252,7 @@ fn real_size_batch_timing() {
     );
     let cfg = SolverConfig::default();
     let report = |name: &str, guess: &[f64], t: Instant| {
-        let q = attack::quality(guess, &x, n);
+        let q = cryptonn_audit::quality(guess, &x, n);
         println!(
             "{name:<40} {:7.2} s  PSNR {:5.1} dB  exact images {:5.1}%  exact pixels {:5.1}%  within ±16 {:5.1}%",
             t.elapsed().as_secs_f64(),

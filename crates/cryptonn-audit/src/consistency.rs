@@ -153,7 +153,7 @@ fn cholesky_solve(a: &mut [f64], r: usize, g: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attack::Equations;
+    use crate::Equations;
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
 

@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod encryption;
+pub mod equivalence;
 pub mod idx;
 pub mod learner;
 pub mod lenet;

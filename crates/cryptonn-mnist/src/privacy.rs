@@ -57,7 +57,7 @@ pub struct MeasuredLeakage {
 }
 
 /// The measured table, shipped with the crate.
-const TABLE: &str = include_str!("../../docs/leakage_table.json");
+const TABLE: &str = include_str!("../../../docs/leakage_table.json");
 
 /// The audit's row for `mode` with the fewest equations per image at least
 /// as many as issued, and among those the nearest count of gradient

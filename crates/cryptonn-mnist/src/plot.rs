@@ -10,7 +10,7 @@ use super::report::{Report, RunReport};
 
 /// The plots' font, shipped so that drawing needs nothing from the system
 /// (license: `assets/LICENSE-DejaVu.txt`).
-static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 /// The curves could not be drawn or written.
 #[derive(Debug, thiserror::Error)]

@@ -573,8 +573,8 @@ impl Entries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mnist::model::{Mlp, MlpConfig};
-    use crate::mnist::training::{LrSchedule, cross_entropy_step, device};
+    use crate::model::{Mlp, MlpConfig};
+    use crate::training::{LrSchedule, cross_entropy_step, device};
     use burn::optim::GradientsParams;
 
     /// 64 images of 16 pixels in 4 classes, from a fixed pattern.

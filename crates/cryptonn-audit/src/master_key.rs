@@ -3,8 +3,8 @@
 
 use rayon::prelude::*;
 
-use crate::fe::feip::{Ciphertext, FunctionKey, MasterPublicKey};
-use crate::fe::{DlogTable, Group, Ristretto255};
+use cryptonn_fe::feip::{Ciphertext, FunctionKey, MasterPublicKey};
+use cryptonn_fe::{DlogTable, Group, Ristretto255};
 
 /// A scalar of Ristretto255: an element of ℤ_q.
 pub type Scalar = <Ristretto255 as Group>::Scalar;
