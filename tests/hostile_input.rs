@@ -7,10 +7,10 @@
 use std::path::Path;
 
 use cryptonn::authority::{Authority, IssueAll};
+use cryptonn::client::idx;
 use cryptonn::client::{Client, Samples};
 use cryptonn::fe::{Modp2048, Ristretto255, febo, feip};
 use cryptonn::protocol::EncryptedBatch;
-use cryptonn_mnist::idx;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::de::DeserializeOwned;

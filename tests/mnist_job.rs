@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use cryptonn_mnist::data::DataError;
 use cryptonn_mnist::data::{Dataset, Split};
-use cryptonn_mnist::idx::DataError;
 use cryptonn_mnist::model::MlpConfig;
 use cryptonn_mnist::training::{self, Mode, Privacy, TrainError, TrainingConfig};
 

@@ -6,7 +6,7 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use cryptonn::nn::{FirstLayer, QuantizationConfig};
 use cryptonn::server::quantize_columns;
-use cryptonn_mnist::data::Dataset;
+use cryptonn_mnist::data::{Dataset, Tensors};
 use cryptonn_mnist::model::Mlp;
 use cryptonn_mnist::training::{TrainingConfig, device, epoch_order, init_model};
 

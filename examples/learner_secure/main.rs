@@ -15,17 +15,19 @@ use std::time::Instant;
 
 use burn::train::metric::LearningRateMetric;
 use clap::Parser;
+use cryptonn::authority::EmbeddedAuthority;
+use cryptonn::client::EncryptionJob;
 use cryptonn::fe::feip::Decryptor;
 use cryptonn::fe::{DlogConfig, DlogTable, Ristretto255};
 use cryptonn::nn::SecureContext;
 use cryptonn::protocol::container::BatchDir;
 use cryptonn::protocol::wire::Role;
+use cryptonn_mnist::data::test_set;
 use cryptonn_mnist::data::{Dataset, Split};
-use cryptonn_mnist::encryption::{EncryptionJob, encrypt_to_dir};
 use cryptonn_mnist::learner::Epochs;
 use cryptonn_mnist::model::Mlp;
-use cryptonn_mnist::parties::EmbeddedAuthority;
-use cryptonn_mnist::secure::encrypted_batch_step;
+use cryptonn_mnist::parties::start_embedded;
+use cryptonn_mnist::secure::{encrypt_with_progress, encrypted_batch_step};
 use cryptonn_mnist::training::{TrainingConfig, batches, device, init_model};
 
 /// Train the main job's MLP (first layer secure) with burn-train's Learner on
@@ -82,7 +84,7 @@ fn run(args: &Args) -> Result<(), Failed> {
     let train = Dataset::load(&args.data_dir, Split::Train, classes)?.truncate(config.train_size);
     let test =
         Arc::new(Dataset::load(&args.data_dir, Split::Test, classes)?.truncate(config.test_size));
-    let authority = EmbeddedAuthority::start(&args.work_dir, true, &config)?;
+    let authority = start_embedded(&args.work_dir, true, &config)?;
     let dir = client_step(&config, &train, &authority, &args.work_dir)?;
     let server = authority.connect::<Ristretto255>(Role::Server)?;
     let table = Arc::new(DlogTable::<Ristretto255>::new(DlogConfig::default())?);
@@ -93,7 +95,7 @@ fn run(args: &Args) -> Result<(), Failed> {
         step: Arc::new(move |model: &Mlp, b| {
             encrypted_batch_step(model, &dir.read_batch::<Ristretto255>(b)?, &ctx, None)
         }),
-        test: test.clone(),
+        test: test_set(&test),
         logits: Arc::new(|model: &Mlp, inputs| model.forward_plain(inputs)),
         chunk: 1000,
         guard: None,
@@ -138,5 +140,5 @@ fn client_step(
         labels: Some((config.model.classes, config.quantization.label_scale)),
         source: format!("training images, seed {}", config.seed),
     };
-    Ok(encrypt_to_dir(&client, &job, &work_dir.join("ciphertexts"))?.0)
+    Ok(encrypt_with_progress(&client, &job, &work_dir.join("ciphertexts"))?.0)
 }

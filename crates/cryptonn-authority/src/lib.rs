@@ -12,6 +12,7 @@
 
 pub mod audit_log;
 pub mod authority;
+pub mod embedded;
 mod error;
 pub mod kek;
 pub mod policy;
@@ -24,6 +25,7 @@ pub mod tokens;
 
 pub use audit_log::AuditLog;
 pub use authority::{Authority, Requester};
+pub use embedded::EmbeddedAuthority;
 pub use error::{StateError, StateResult};
 pub use kek::{Kek, KekLocation, KekSource};
 pub use policy::{Caps, IssueAll, IssueAllCounted, RankBudget};

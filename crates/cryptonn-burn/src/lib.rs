@@ -8,6 +8,8 @@ pub mod quantize;
 pub mod secure_conv2d;
 pub mod secure_linear;
 pub mod secure_projection;
+#[cfg(feature = "train")]
+pub mod train;
 
 pub use context::SecureContext;
 pub use cryptonn_protocol::{EncryptedBatch, EncryptedImages, EncryptedRows, Error, Result};

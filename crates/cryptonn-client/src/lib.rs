@@ -11,7 +11,14 @@ use cryptonn_protocol::{
     BatchPublicKeys, EncryptedBatch, EncryptedLabels, EncryptedRows, Error, Result, RowPublicKeys,
 };
 
+pub mod batch_files;
+pub mod batches;
+pub mod dataset;
+pub mod idx;
 pub mod images;
+pub use batch_files::{EncryptionJob, EncryptionStats, encrypt_to_dir};
+pub use cryptonn_protocol::PIXEL_SCALE;
+pub use dataset::{Dataset, Split};
 pub use images::ImageClient;
 
 /// Encrypts batches for one set of [`BatchPublicKeys`] (or [`RowPublicKeys`]).

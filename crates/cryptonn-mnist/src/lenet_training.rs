@@ -33,6 +33,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::data::Dataset;
+use super::data::Tensors;
 use super::learner::{Epochs, StepFn, lock, train_epochs};
 use super::lenet::{LeNet, LeNetConfig};
 use super::parties::Parties;
@@ -142,7 +143,7 @@ fn epochs(
         name,
         batches,
         step,
-        test: test.clone(),
+        test: crate::data::test_set(test),
         logits: Arc::new(move |model: &LeNet, inputs: Tensor<2>| {
             let n = inputs.dims()[0];
             model.forward_plain(inputs.reshape([n, 1, side, side]))

@@ -1,9 +1,7 @@
 //! The main job, `examples/mnist_secure`: data, model, training and report.
 
 pub mod data;
-pub mod encryption;
 pub mod equivalence;
-pub mod idx;
 pub mod learner;
 pub mod lenet;
 pub mod lenet_training;

@@ -11,11 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cryptonn_authority::Caps;
-use cryptonn_authority::service::{self, InitOptions, RunningService};
+use cryptonn_authority::{Caps, EmbeddedAuthority, InitOptions};
 use cryptonn_fe::Group;
 use cryptonn_protocol::RemoteAuthority;
-use cryptonn_protocol::wire::Role;
 
 use super::training::{TrainError, TrainingConfig};
 
@@ -63,65 +61,22 @@ impl Default for Parties {
     }
 }
 
-/// The authority of an embedded run: stops when dropped, and removes the
-/// run's directory unless asked to keep it.
-pub struct EmbeddedAuthority {
-    service: RunningService,
-    state: PathBuf,
-    work_dir: Option<PathBuf>,
-}
-
-impl Drop for EmbeddedAuthority {
-    fn drop(&mut self) {
-        // Stop serving before the state goes; a failure to stop cleanly
-        // leaves nothing to recover in a throwaway run.
-        let _ = self.service.shutdown();
-        if let Some(dir) = &self.work_dir {
-            // Best effort: a leftover temporary directory is harmless.
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-impl EmbeddedAuthority {
-    /// Initializes a fresh state under `work_dir/authority` with the run's
-    /// policy and serves it on a free loopback port.
-    ///
-    /// # Errors
-    /// The work directory or the authority's state cannot be created, or
-    /// the service cannot listen.
-    pub fn start(work_dir: &Path, keep: bool, config: &TrainingConfig) -> Result<Self, TrainError> {
-        let io = |e: std::io::Error| TrainError::Config(format!("{}: {e}", work_dir.display()));
-        if work_dir.exists() {
-            std::fs::remove_dir_all(work_dir).map_err(io)?;
-        }
-        std::fs::create_dir_all(work_dir).map_err(io)?;
-        let state = work_dir.join("authority");
-        let caps = Caps {
-            rows: config.row_cap,
-            cols: config.col_cap,
-        };
-        let options = InitOptions::new(config.group, caps, config.quantization.min_key_support);
-        service::init(&state, &options)?;
-        let service = service::spawn(&state, ([127, 0, 0, 1], 0).into())?;
-        Ok(Self {
-            service,
-            state,
-            work_dir: (!keep).then(|| work_dir.to_path_buf()),
-        })
-    }
-
-    /// A connection to it with the token of `role`.
-    ///
-    /// # Errors
-    /// The token or certificate files cannot be read.
-    pub fn connect<G: Group>(&self, role: Role) -> Result<RemoteAuthority<G>, TrainError> {
-        Ok(RemoteAuthority::from_files(
-            self.service.url(),
-            &service::token_path(&self.state, role),
-            &service::cert_path(&self.state),
-        )?)
-    }
+/// Starts the embedded authority of a run under `work_dir` with the
+/// configuration's group, caps and minimum key support.
+///
+/// # Errors
+/// As [`EmbeddedAuthority::start`].
+pub fn start_embedded(
+    work_dir: &Path,
+    keep: bool,
+    config: &TrainingConfig,
+) -> Result<EmbeddedAuthority, TrainError> {
+    let caps = Caps {
+        rows: config.row_cap,
+        cols: config.col_cap,
+    };
+    let options = InitOptions::new(config.group, caps, config.quantization.min_key_support);
+    Ok(EmbeddedAuthority::start(work_dir, keep, &options)?)
 }
 
 impl RemoteParties {

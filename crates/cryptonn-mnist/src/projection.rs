@@ -8,19 +8,20 @@ use std::time::Instant;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use cryptonn_authority::{Authority, RankBudget, Requester};
 use cryptonn_burn::{SecureContext, SecureProjection, SecureProjectionConfig};
-use cryptonn_client::{Client, Samples};
+use cryptonn_client::{Client, PIXEL_SCALE, Samples};
 use cryptonn_fe::feip::Decryptor;
 use cryptonn_fe::{DlogConfig, DlogTable, Group};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use super::data::Dataset;
+use super::data::{Dataset, Tensors};
 use super::learner::{Epochs, TestSet, train_epochs};
 use super::model::{Mlp, MlpConfig};
+use super::progress::Meter;
 use super::report::{PhaseSeconds, RunReport, SecureInference};
 use super::training::{
-    Data, Outputs, TrainError, TrainingConfig, accuracy_by, authority, bar, cross_entropy_step,
-    device, plain_report, save_model,
+    Data, Outputs, TrainError, TrainingConfig, authority, cross_entropy_step, device, plain_report,
+    save_model,
 };
 
 /// Activations of the projection for a list of images, with their labels.
@@ -48,7 +49,7 @@ impl TestSet for Features {
         self.labels.len()
     }
 
-    fn inputs(&self, indices: &[usize], device: &Device) -> Tensor<2> {
+    fn items(&self, indices: &[usize], device: &Device) -> Tensor<2> {
         let values = indices
             .iter()
             .flat_map(|&i| &self.values[i * self.k..(i + 1) * self.k])
@@ -57,7 +58,7 @@ impl TestSet for Features {
         Tensor::from_data(TensorData::new(values, [indices.len(), self.k]), device)
     }
 
-    fn labels_of(&self, indices: &[usize]) -> Vec<usize> {
+    fn classes(&self, indices: &[usize]) -> Vec<usize> {
         indices.iter().map(|&i| self.labels[i]).collect()
     }
 }
@@ -222,7 +223,7 @@ fn encrypt_and_decrypt<G: Group>(
     what: &str,
 ) -> Result<Decrypted, TrainError> {
     let device = config.backend.device();
-    let progress = bar(batches.iter().map(Vec::len).sum(), what);
+    let mut progress = Meter::new(what, batches.iter().map(Vec::len).sum());
     let (mut values, mut labels) = (Vec::new(), Vec::new());
     let (mut client_encryption, mut row_equations, mut bytes_per_image) = (0.0, 0, 0);
     for indices in batches {
@@ -233,7 +234,7 @@ fn encrypt_and_decrypt<G: Group>(
         let samples = Samples {
             inputs: &pixels,
             features: data.features,
-            input_scale: 255.0,
+            input_scale: PIXEL_SCALE,
             labels: Some((classes.as_slice(), config.model.classes)),
         };
         let encrypted = Client::for_rows(&keys)?.encrypt_rows(
@@ -253,9 +254,9 @@ fn encrypt_and_decrypt<G: Group>(
             .budget(encrypted.row_key())
             .map_or(0, |b| b.rank);
         row_equations = row_equations.max(rank);
-        progress.inc(indices.len() as u64);
+        progress.set(values.len() / projection.dims()[1]);
     }
-    progress.finish_and_clear();
+    progress.finish();
     Ok(Decrypted {
         features: Features {
             values,
@@ -336,8 +337,8 @@ fn secure_inference<G: Group>(
         .collect();
     let decrypted = encrypt_and_decrypt(parties, config, projection, test, &batches, rng, "test")?;
     let (features, device) = (&decrypted.features, device(config));
-    let accuracy = accuracy_by(features, 1000, |chunk| {
-        model.forward_plain(features.inputs(chunk, &device))
+    let accuracy = cryptonn_burn::train::accuracy(features, 1000, |chunk| {
+        model.forward_plain(features.items(chunk, &device))
     });
     Ok(Some(SecureInference {
         images: count,

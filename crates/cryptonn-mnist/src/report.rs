@@ -7,18 +7,7 @@ use super::lenet::LeNetConfig;
 use super::privacy::PrivacyReport;
 use super::training::{ModelKind, TrainingConfig};
 
-/// One epoch of one run.
-#[derive(Debug, Clone, Serialize)]
-pub struct EpochReport {
-    /// 1-based epoch number.
-    pub epoch: usize,
-    /// Mean training loss over the epoch's batches.
-    pub loss: f64,
-    /// Accuracy of the weights after this epoch on the test set, evaluated in plaintext.
-    pub test_accuracy: f64,
-    /// The loss of each training step, in order.
-    pub step_losses: Vec<f64>,
-}
+pub use cryptonn_burn::train::EpochReport;
 
 /// Wall time per phase, in seconds.
 #[derive(Debug, Clone, Default, Serialize)]

@@ -19,10 +19,11 @@ use cryptonn_protocol::{Budget, FeboKeyRequest, KeyService, RemoteAuthority};
 use burn::tensor::{Device, Gradients, Int, Tensor};
 
 use super::data::Dataset;
-use super::encryption::{EncryptionJob, EncryptionStats, encrypt_to_dir};
+use super::data::Tensors;
 use super::learner::{Epochs, GuardFn, StepFn, lock, train_epochs};
 use super::model::Mlp;
-use super::parties::{EmbeddedAuthority, Parties};
+use super::parties::{Parties, start_embedded};
+use super::progress::Meter;
 use super::report::{
     BudgetMeter, KeyServiceReport, PhaseSeconds, RunReport, SecureInference, peak_memory_mib,
 };
@@ -30,6 +31,8 @@ use super::training::{
     Data, LabelMode, Outputs, TrainError, TrainingConfig, cross_entropy_step, device, init_model,
     save_model, secure_accuracy,
 };
+use cryptonn_authority::EmbeddedAuthority;
+use cryptonn_client::{EncryptionJob, EncryptionStats, batches, encrypt_to_dir};
 
 /// Decoded batches kept between epochs, up to a byte budget: decoding a
 /// file (validating every point) costs about a second per 256 images on
@@ -107,7 +110,7 @@ fn open_session<G: Group>(
     let (train, test, batches) = (&*data.train, &*data.test, &*data.batches);
     match parties {
         Parties::Embedded { work_dir, keep } => {
-            let authority = EmbeddedAuthority::start(work_dir, *keep, config)?;
+            let authority = start_embedded(work_dir, *keep, config)?;
             let client = authority.connect::<G>(Role::Client)?;
             let labels = (config.labels == LabelMode::Encrypted)
                 .then_some((config.model.classes, config.quantization.label_scale));
@@ -118,7 +121,7 @@ fn open_session<G: Group>(
                 source: format!("training images, seed {}", config.seed),
             };
             let dir = work_dir.join("ciphertexts");
-            let (train_dir, stats) = encrypt_to_dir(&client, &job, &dir.join("train"))?;
+            let (train_dir, stats) = encrypt_with_progress(&client, &job, &dir.join("train"))?;
             let test_batches = test_batches(config, test);
             let test_job = EncryptionJob {
                 data: test,
@@ -127,7 +130,7 @@ fn open_session<G: Group>(
                 source: "the first test images, in order".into(),
             };
             let test_dir = (!test_batches.is_empty())
-                .then(|| encrypt_to_dir(&client, &test_job, &dir.join("test")))
+                .then(|| encrypt_with_progress(&client, &test_job, &dir.join("test")))
                 .transpose()?
                 .map(|(d, _)| d);
             Ok(Session {
@@ -160,13 +163,30 @@ fn open_session<G: Group>(
     }
 }
 
+/// The client step of `job` into `dir`, with a progress meter.
+///
+/// # Errors
+/// As [`encrypt_to_dir`].
+pub fn encrypt_with_progress<G: Group>(
+    client: &RemoteAuthority<G>,
+    job: &EncryptionJob<'_>,
+    dir: &Path,
+) -> Result<(BatchDir, EncryptionStats), TrainError> {
+    let mut meter: Option<Meter> = None;
+    let result = encrypt_to_dir(client, job, dir, &mut |done, total| {
+        meter
+            .get_or_insert_with(|| Meter::new("encrypt", total))
+            .set(done);
+    });
+    if let Some(meter) = meter {
+        meter.finish();
+    }
+    Ok(result?)
+}
+
 /// The encrypted test images: the first `secure_test_size`, in whole batches.
 pub fn test_batches(config: &TrainingConfig, test: &Dataset) -> Vec<Vec<usize>> {
-    (0..config.secure_test_size.min(test.len()))
-        .collect::<Vec<_>>()
-        .chunks_exact(config.batch_size)
-        .map(<[usize]>::to_vec)
-        .collect()
+    batches::leading(config.secure_test_size.min(test.len()), config.batch_size)
 }
 
 /// Counts the keys a key service hands out.
@@ -311,7 +331,7 @@ fn train_streaming<G: Group>(
             name: "secure",
             batches: count,
             step: secure_step(config, data, &reader, ctx, device),
-            test: data.test.clone(),
+            test: crate::data::test_set(&data.test),
             logits: Arc::new(|model: &Mlp, inputs| model.forward_plain(inputs)),
             chunk: 1000,
             guard: Some(budget_guard(config, session, &reader, &meters)),
@@ -448,28 +468,4 @@ fn secure_inference<G: Group>(
         classified += rows;
         Ok((model.forward_encrypted(&batch, ctx)?, labels))
     }))
-}
-
-impl EmbeddedAuthority {
-    /// Writes the authority's audit log to `path` as JSON lines.
-    fn export_audit<G: Group>(&self, path: &Path) -> Result<(), TrainError> {
-        let operator = self.connect::<G>(Role::Operator)?;
-        let mut text = String::new();
-        let mut after = 0;
-        loop {
-            let page = operator.audit(after, 10_000)?;
-            for entry in &page.records {
-                text += &serde_json::to_string(&entry.record).unwrap_or_default();
-                text.push('\n');
-            }
-            match page.next {
-                Some(next) => after = next,
-                None => break,
-            }
-        }
-        std::fs::write(path, text).map_err(|e| TrainError::Save {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })
-    }
 }

@@ -17,15 +17,15 @@ use cryptonn_authority::{AuditLog, Authority, Caps};
 use cryptonn_burn::QuantizationConfig;
 use cryptonn_fe::{Group, GroupId, Modp2048, Modp3072, Ristretto255};
 use cryptonn_protocol::{Budget, KeyPolicy};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use super::data::DataError;
+use super::data::Tensors;
 use super::data::{Dataset, Split};
-use super::idx::DataError;
-use super::learner::{Epochs, TestSet, train_epochs};
+use super::learner::{Epochs, train_epochs};
 use super::lenet_training;
 use super::model::{Mlp, MlpConfig};
 use super::parties::Parties;
@@ -33,6 +33,7 @@ use super::privacy::PrivacyReport;
 use super::projection;
 use super::report::{EpochReport, PhaseSeconds, Report, RunReport, SecureInference};
 use super::secure;
+use cryptonn_burn::train::correct;
 
 /// Which runs to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -278,19 +279,6 @@ impl From<cryptonn_fe::Error> for TrainError {
     }
 }
 
-pub(super) fn bar(len: usize, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.set_prefix(what.to_string());
-    bar
-}
-
 /// The main job's MLP, secure or plain, with its inputs centred on the mean
 /// of the `public` images if the configuration asks for it. The same seed
 /// gives the same weights either way.
@@ -329,21 +317,6 @@ pub fn lr_scheduler(
     }
 }
 
-/// How many rows of `logits` pick the class in `labels`.
-pub(super) fn correct(logits: Tensor<2>, labels: &[usize]) -> usize {
-    logits
-        .detach()
-        .argmax(1)
-        .into_data()
-        .convert::<i64>()
-        .into_vec::<i64>()
-        .unwrap_or_default()
-        .iter()
-        .zip(labels)
-        .filter(|(p, l)| **p == **l as i64)
-        .count()
-}
-
 /// Secure inference's accuracy over encrypted batches, each given as the
 /// server's logits and the true labels; `None` without a batch.
 ///
@@ -364,29 +337,9 @@ pub(super) fn secure_accuracy(
     }))
 }
 
-/// The share of `data` that `logits` (of a chunk of image indices, at most
-/// `chunk` at a time) classifies right.
-pub(super) fn accuracy_by(
-    data: &dyn TestSet,
-    chunk: usize,
-    logits: impl Fn(&[usize]) -> Tensor<2>,
-) -> f64 {
-    let all: Vec<usize> = (0..data.len()).collect();
-    let correct: usize = all
-        .chunks(chunk.max(1))
-        .map(|indices| correct(logits(indices), &data.labels_of(indices)))
-        .sum();
-    correct as f64 / data.len().max(1) as f64
-}
-
 /// Fixed batch compositions: the first `train_size` images shuffled once by the seed.
 pub fn batches(config: &TrainingConfig, available: usize) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..available).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(config.seed));
-    order
-        .chunks_exact(config.batch_size)
-        .map(<[usize]>::to_vec)
-        .collect()
+    cryptonn_client::batches::shuffled(config.seed, available, config.batch_size)
 }
 
 /// The order of the batches in each epoch.
@@ -602,7 +555,7 @@ fn train_plain(
                     train.targets(indices, &device),
                 ))
             }),
-            test: data.test.clone(),
+            test: crate::data::test_set(&data.test),
             logits: Arc::new(|model: &Mlp, inputs| model.forward_plain(inputs)),
             chunk: 1000,
             guard: None,

@@ -25,3 +25,8 @@ pub use images::EncryptedImages;
 pub use key_service::{BatchPublicKeys, FeboKeyRequest, KeyService, RowPublicKeys};
 pub use patches::PatchGeometry;
 pub use remote::{RemoteAuthority, RemoteTimings};
+
+/// The input scale of 8-bit pixels: a pixel p ∈ {0, …, 255} stands for the
+/// real input p / 255 ∈ [0, 1]. Clients encrypt the integers, manifests and
+/// batches record this scale, and the plaintext runs divide by it.
+pub const PIXEL_SCALE: f64 = 255.0;

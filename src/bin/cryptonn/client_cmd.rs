@@ -3,12 +3,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use cryptonn::client::{Dataset, EncryptionJob, Split, batches, encrypt_to_dir};
 use cryptonn::fe::{Group, GroupId, Modp2048, Modp3072, Ristretto255};
+use cryptonn::nn::QuantizationConfig;
 use cryptonn::protocol::RemoteAuthority;
-use cryptonn_mnist::data::{Dataset, Split};
-use cryptonn_mnist::encryption::{EncryptionJob, encrypt_to_dir};
-use cryptonn_mnist::secure::test_batches;
-use cryptonn_mnist::training::{TrainingConfig, batches};
 
 /// What a client does.
 #[derive(Debug, Subcommand)]
@@ -68,37 +66,28 @@ pub fn run(command: ClientCommand) -> Result<(), String> {
     }
 }
 
+/// MNIST's ten classes.
+const CLASSES: usize = 10;
+
 fn encrypt<G: Group>(args: &EncryptArgs) -> Result<(), String> {
-    let config = TrainingConfig::new()
-        .with_train_size(args.train_size)
-        .with_batch_size(args.batch_size.max(1))
-        .with_seed(args.seed)
-        .with_secure_test_size(args.secure_test_size);
-    let classes = config.model.classes;
-    let train = Dataset::load(&args.data_dir, Split::Train, classes)
+    let train = Dataset::load(&args.data_dir, Split::Train, CLASSES)
         .map_err(|e| e.to_string())?
         .truncate(args.train_size);
-    let test = Dataset::load(&args.data_dir, Split::Test, classes).map_err(|e| e.to_string())?;
+    let test = Dataset::load(&args.data_dir, Split::Test, CLASSES).map_err(|e| e.to_string())?;
     let authority =
         RemoteAuthority::<G>::from_files(&args.authority, &args.token_file, &args.ca_cert)
             .map_err(|e| e.to_string())?;
-    let train_batches = batches(&config, train.len());
+    let batch_size = args.batch_size.max(1);
+    let train_batches = batches::shuffled(args.seed, train.len(), batch_size);
     let job = EncryptionJob {
         data: &train,
         batches: &train_batches,
-        labels: Some((classes, config.quantization.label_scale)),
+        // The trainer's default quantization reads the labels back.
+        labels: Some((CLASSES, QuantizationConfig::new().label_scale)),
         source: format!("{} training images, seed {}", args.train_size, args.seed),
     };
-    let (dir, stats) =
-        encrypt_to_dir(&authority, &job, &args.out.join("train")).map_err(|e| e.to_string())?;
-    println!(
-        "{}: {} batches written, {} already complete, {:.1}s",
-        dir.dir().display(),
-        stats.written,
-        stats.skipped,
-        stats.seconds
-    );
-    let test_batches = test_batches(&config, &test);
+    write(&authority, &job, &args.out.join("train"))?;
+    let test_batches = batches::leading(args.secure_test_size.min(test.len()), batch_size);
     if !test_batches.is_empty() {
         let job = EncryptionJob {
             data: &test,
@@ -106,14 +95,31 @@ fn encrypt<G: Group>(args: &EncryptArgs) -> Result<(), String> {
             labels: None,
             source: "the first test images, in order".into(),
         };
-        let (dir, stats) =
-            encrypt_to_dir(&authority, &job, &args.out.join("test")).map_err(|e| e.to_string())?;
-        println!(
-            "{}: {} batches written, {} already complete",
-            dir.dir().display(),
-            stats.written,
-            stats.skipped
-        );
+        write(&authority, &job, &args.out.join("test"))?;
     }
+    Ok(())
+}
+
+/// Writes `job` into `dir` with a line per tenth of the work, then a summary.
+fn write<G: Group>(
+    authority: &RemoteAuthority<G>,
+    job: &EncryptionJob<'_>,
+    dir: &std::path::Path,
+) -> Result<(), String> {
+    let mut shown = 0;
+    let (dir, stats) = encrypt_to_dir(authority, job, dir, &mut |done, total| {
+        if done * 10 >= (shown + 1) * total {
+            shown = done * 10 / total.max(1);
+            println!("{}: {done}/{total} images encrypted", dir.display());
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    println!(
+        "{}: {} batches written, {} already complete, {:.1}s",
+        dir.dir().display(),
+        stats.written,
+        stats.skipped,
+        stats.seconds
+    );
     Ok(())
 }

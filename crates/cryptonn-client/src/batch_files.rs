@@ -1,5 +1,5 @@
-//! The client step: encrypt MNIST batches under fresh public keys from the
-//! authority and write one file per batch (`docs/FORMAT.md`).
+//! The client step: encrypt batches of images under fresh public keys from
+//! the authority and write one file per batch (`docs/FORMAT.md`).
 //!
 //! Memory stays one batch; a run that was interrupted resumes by skipping
 //! the files already complete (they appear only by atomic rename).
@@ -7,13 +7,12 @@
 use std::path::Path;
 use std::time::Instant;
 
-use cryptonn_client::{Client, Samples};
 use cryptonn_fe::Group;
 use cryptonn_protocol::container::{BatchDir, Kind, Manifest};
-use cryptonn_protocol::{RemoteAuthority, RemoteTimings};
+use cryptonn_protocol::{RemoteAuthority, RemoteTimings, Result};
 
-use super::data::Dataset;
-use super::training::{TrainError, bar};
+use crate::dataset::Dataset;
+use crate::{Client, PIXEL_SCALE, Samples};
 
 /// What one directory of batch files holds.
 #[derive(Debug, Clone)]
@@ -43,7 +42,8 @@ pub struct EncryptionStats {
 
 /// Encrypts every batch of `job` not yet complete in `dir`, with fresh keys
 /// from `authority` per batch and encryption randomness from the operating
-/// system's CSPRNG.
+/// system's CSPRNG. `progress` hears after each batch how many images of
+/// the missing ones are encrypted, and of how many.
 ///
 /// # Errors
 /// The authority's errors, an unwritable directory, or a directory that
@@ -52,7 +52,8 @@ pub fn encrypt_to_dir<G: Group>(
     authority: &RemoteAuthority<G>,
     job: &EncryptionJob<'_>,
     dir: &Path,
-) -> Result<(BatchDir, EncryptionStats), TrainError> {
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(BatchDir, EncryptionStats)> {
     let start = Instant::now();
     let batch_size = job.batches.first().map_or(0, Vec::len);
     let mut manifest = Manifest::new(
@@ -60,7 +61,7 @@ pub fn encrypt_to_dir<G: Group>(
         Kind::Batch,
         [batch_size, job.data.features],
         job.batches.len(),
-        255.0,
+        PIXEL_SCALE,
     )
     .with_source(job.source.clone());
     if let Some((classes, scale)) = job.labels {
@@ -68,7 +69,8 @@ pub fn encrypt_to_dir<G: Group>(
     }
     let out = BatchDir::create(dir, manifest)?;
     let missing = out.missing();
-    let progress = bar(missing.len() * batch_size, "encrypt");
+    let total = missing.iter().map(|&i| job.batches[i].len()).sum();
+    let mut done = 0;
     let mut rng = rand::rng();
     for &i in &missing {
         let indices = &job.batches[i];
@@ -78,15 +80,15 @@ pub fn encrypt_to_dir<G: Group>(
         let samples = Samples {
             inputs: &pixels,
             features: job.data.features,
-            input_scale: 255.0,
+            input_scale: PIXEL_SCALE,
             labels: job.labels.map(|(classes, _)| (labels.as_slice(), classes)),
         };
         let scale = job.labels.map_or(1, |(_, scale)| scale);
         let batch = Client::new(&keys)?.encrypt(&samples, scale, &mut rng)?;
         out.write_batch(i, &batch)?;
-        progress.inc(indices.len() as u64);
+        done += indices.len();
+        progress(done, total);
     }
-    progress.finish_and_clear();
     let stats = EncryptionStats {
         written: missing.len(),
         skipped: job.batches.len() - missing.len(),
