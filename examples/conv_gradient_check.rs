@@ -16,7 +16,6 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::Parser;
 use cryptonn::authority::{Authority, IssueAll};
-use cryptonn::fe::feip::Decryptor;
 use cryptonn::fe::{DlogConfig, DlogTable, Ristretto255};
 use cryptonn::nn::{Error, QuantizationConfig, Result, SecureContext, SecureConv2d};
 use cryptonn_mnist::equivalence::{EquivalenceReport, Twins, encrypt_images};
@@ -87,7 +86,10 @@ fn compare(
         .with_weight_bits(args.weight_bits)
         .with_delta_bits(args.delta_bits)
         .with_limbs(args.limbs);
-    let ctx = SecureContext::new(authority, Decryptor::new(table), quantization);
+    let ctx = SecureContext::builder(authority)
+        .table(table)
+        .quantization(quantization)
+        .build()?;
 
     let out = [b, args.channels, h_out, w_out];
     let target: Vec<f32> = (0..out.iter().product())
@@ -101,7 +103,7 @@ fn compare(
         forward_secure: &|c: &SecureConv2d| c.forward(&encrypted, &ctx),
         weight_plain: |c| c.weight.val(),
         weight_secure: |c| c.weight.val(),
-        check_backward: &|| ctx.check_backward(),
+        backward: &|loss| ctx.backward(loss),
     }
     .measure(&target, 3)
 }

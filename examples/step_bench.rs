@@ -57,13 +57,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let table = Arc::new(DlogTable::<Ristretto255>::new(DlogConfig::default())?);
     let decryptor = Decryptor::new(table.clone());
-    let ctx = SecureContext::new(
-        authority.clone(),
-        decryptor.clone(),
-        QuantizationConfig::new()
-            .with_weight_bits(args.weight_bits)
-            .with_delta_bits(args.delta_bits),
-    );
+    let ctx = SecureContext::builder(authority.clone())
+        .table(table.clone())
+        .quantization(
+            QuantizationConfig::new()
+                .with_weight_bits(args.weight_bits)
+                .with_delta_bits(args.delta_bits),
+        )
+        .build()?;
 
     let (secure_step, plain_step) = steps(&batch, &ctx, &pixels, &labels, args.reps)?;
 
@@ -125,8 +126,7 @@ fn steps(
     let ce = CrossEntropyLossConfig::new().init(&device);
     let secure_step = median_seconds(reps, || -> Result<(), cryptonn::nn::Error> {
         let loss = ce.forward(model.forward_encrypted(batch, ctx)?, targets.clone());
-        let _grads = loss.backward();
-        ctx.check_backward()
+        ctx.backward(loss).map(drop)
     });
     let x = Tensor::<2>::from_data(
         TensorData::new(
@@ -242,7 +242,7 @@ fn authority_keys<G: Group>(
     authority: &Authority<G>,
     instance: cryptonn::fe::KeyId,
     ys: Vec<Vec<i64>>,
-) -> cryptonn::nn::Result<Vec<feip::FunctionKey<G>>> {
+) -> cryptonn::protocol::Result<Vec<feip::FunctionKey<G>>> {
     use cryptonn::protocol::KeyService;
     authority.feip_keys(instance, &ys)
 }

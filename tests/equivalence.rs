@@ -64,7 +64,6 @@ fn centred_secure_mlp_matches_the_centred_plain_one() {
     use burn::nn::loss::CrossEntropyLossConfig;
     use burn::tensor::{Int, Tensor, TensorData};
     use cryptonn::authority::{Authority, IssueAll};
-    use cryptonn::fe::feip::Decryptor;
     use cryptonn::nn::{FirstLayer, SecureContext};
     use cryptonn_mnist::equivalence::encrypt_batch;
     use cryptonn_mnist::model::MlpConfig;
@@ -93,7 +92,11 @@ fn centred_secure_mlp_matches_the_centred_plain_one() {
     let quantization = QuantizationConfig::new()
         .with_limbs(2)
         .with_min_key_support(1);
-    let ctx = SecureContext::new(authority, Decryptor::new(table()), quantization);
+    let ctx = SecureContext::builder(authority)
+        .table(table())
+        .quantization(quantization)
+        .build()
+        .unwrap();
 
     let d = device(&TrainingConfig::new().with_seed(3));
     let x: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
@@ -116,8 +119,9 @@ fn centred_secure_mlp_matches_the_centred_plain_one() {
     let plain_logits = plain.forward_plain(x);
     let plain_grads = loss(plain_logits.clone()).backward();
     let secure_logits = secure.forward_encrypted(&encrypted, &ctx).unwrap();
-    let secure_grads = loss(secure_logits.clone()).backward();
-    ctx.check_backward().unwrap();
+    let Ok(secure_grads) = ctx.backward(loss(secure_logits.clone())) else {
+        panic!("the secure backward pass failed");
+    };
 
     let rel = |a: Tensor<2>, b: Tensor<2>| cryptonn_mnist::equivalence::rel_err(&a, &b).unwrap();
     let fwd = rel(secure_logits.detach(), plain_logits.detach());

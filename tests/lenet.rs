@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use burn::tensor::Tensor;
-use cryptonn_mnist::lenet::{Conv1, LeNet, LeNetConfig};
+use cryptonn::nn::FirstConv;
+use cryptonn_mnist::lenet::{LeNet, LeNetConfig};
 use cryptonn_mnist::training::{
     self, KeyPolicyKind, Mode, ModelKind, Privacy, TrainError, TrainingConfig, device,
 };
@@ -35,8 +36,8 @@ fn tiny() -> TrainingConfig {
 
 fn conv1_weight(model: &LeNet) -> Tensor<4> {
     match &model.conv1 {
-        Conv1::Plain(conv) => conv.weight.val(),
-        Conv1::Secure(conv) => conv.weight.val(),
+        FirstConv::Plain(conv) => conv.weight.val(),
+        FirstConv::Secure(conv) => conv.weight.val(),
     }
 }
 
@@ -52,8 +53,8 @@ fn plain_and_secure_start_from_the_same_weights() {
     let config = LeNetConfig::new();
     let plain = config.init(&device(&TrainingConfig::new().with_seed(42)), false);
     let secure = config.init(&device(&TrainingConfig::new().with_seed(42)), true);
-    assert!(matches!(secure.conv1, Conv1::Secure(_)));
-    assert!(matches!(plain.conv1, Conv1::Plain(_)));
+    assert!(matches!(secure.conv1, FirstConv::Secure(_)));
+    assert!(matches!(plain.conv1, FirstConv::Plain(_)));
     assert_eq!(
         max_abs_diff(conv1_weight(&plain), conv1_weight(&secure)),
         0.0

@@ -16,7 +16,7 @@ use cryptonn::protocol::{KeyService, PatchGeometry};
 use cryptonn::server::quantize_columns;
 use cryptonn_audit::{self as attack, Quality};
 use cryptonn_mnist::equivalence::encrypt_images;
-use cryptonn_mnist::lenet::{Conv1, LeNetConfig};
+use cryptonn_mnist::lenet::LeNetConfig;
 use cryptonn_mnist::training::{TrainingConfig, device};
 use rand::rngs::StdRng;
 use serde::Serialize;
@@ -57,9 +57,8 @@ pub fn case(
     let lenet = LeNetConfig::new();
     let n = lenet.side * lenet.side;
     let images = truth.len() / n;
-    let conv = match lenet.init(&device(config), true).conv1 {
-        Conv1::Secure(conv) => conv,
-        Conv1::Plain(_) => return Err("LeNet-5's conv1 is not secure".into()),
+    let Some(conv) = lenet.init(&device(config), true).conv1.secure().cloned() else {
+        return Err("LeNet-5's conv1 is not secure".into());
     };
     let geometry = conv.patch_geometry([1, lenet.side, lenet.side])?;
     let kernels = quantized_kernels(&conv, config)?;

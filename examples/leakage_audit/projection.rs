@@ -72,7 +72,7 @@ pub fn refusals(
         .key_vectors()
         .to_vec();
     server.feip_keys(keys.rows.id(), &vectors[..k])?;
-    let refused = |r: cryptonn::nn::Result<_>| match r {
+    let refused = |r: cryptonn::protocol::Result<_>| match r {
         Err(Error::KeyRefused(why)) => Ok(why),
         Err(e) => Err(e),
         Ok(_) => Ok("issued (the policy failed)".to_string()),

@@ -17,8 +17,7 @@ use burn::train::metric::LearningRateMetric;
 use clap::Parser;
 use cryptonn::authority::EmbeddedAuthority;
 use cryptonn::client::EncryptionJob;
-use cryptonn::fe::feip::Decryptor;
-use cryptonn::fe::{DlogConfig, DlogTable, Ristretto255};
+use cryptonn::fe::Ristretto255;
 use cryptonn::nn::SecureContext;
 use cryptonn::protocol::container::BatchDir;
 use cryptonn::protocol::wire::Role;
@@ -87,8 +86,9 @@ fn run(args: &Args) -> Result<(), Failed> {
     let authority = start_embedded(&args.work_dir, true, &config)?;
     let dir = client_step(&config, &train, &authority, &args.work_dir)?;
     let server = authority.connect::<Ristretto255>(Role::Server)?;
-    let table = Arc::new(DlogTable::<Ristretto255>::new(DlogConfig::default())?);
-    let ctx = SecureContext::new(Arc::new(server), Decryptor::new(table), config.quantization);
+    let ctx = SecureContext::builder(Arc::new(server))
+        .quantization(config.quantization)
+        .build()?;
     let epochs = Epochs {
         name: "secure",
         batches: dir.manifest().batches,

@@ -5,7 +5,9 @@ use burn::nn::Linear;
 use burn::tensor::Tensor;
 use cryptonn_fe::Group;
 
-use cryptonn_protocol::{EncryptedBatch, Error, Result};
+use cryptonn_protocol::EncryptedBatch;
+
+use crate::{Error, Result};
 
 use crate::context::SecureContext;
 use crate::secure_linear::SecureLinear;
@@ -47,7 +49,7 @@ impl FirstLayer {
         ctx: &SecureContext<G>,
     ) -> Result<Tensor<2>> {
         match self {
-            FirstLayer::Plain(_) => Err(Error::InvalidBatch(
+            FirstLayer::Plain(_) => Err(Error::InvalidConfig(
                 "a plain first layer cannot read ciphertexts".into(),
             )),
             FirstLayer::Secure(secure) => secure.forward(batch, ctx),

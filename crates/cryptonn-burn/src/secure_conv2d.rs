@@ -24,7 +24,9 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 use cryptonn_fe::Group;
 
-use cryptonn_protocol::{EncryptedImages, Error, PatchGeometry};
+use cryptonn_protocol::{EncryptedImages, PatchGeometry};
+
+use crate::Error;
 
 use crate::context::SecureContext;
 use crate::secure_linear::{Operand, secure_matmul};
@@ -104,7 +106,7 @@ impl SecureConv2dConfig {
 /// which can pass 2³¹ for large batches when δ keeps one sign. A value
 /// outside the bound is [`cryptonn_fe::Error::OutOfBound`], never a wrong
 /// number: in the forward pass as the error of [`SecureConv2d::forward`], in
-/// the backward pass through [`SecureContext::check_backward`].
+/// the backward pass through [`SecureContext::backward`].
 ///
 /// # Security
 /// The forward pass alone gives the server `C_out · H_out · W_out` inner
@@ -196,12 +198,12 @@ impl SecureConv2d {
                 got: vec![top, bottom, left, right],
             });
         }
-        PatchGeometry::new(
+        Ok(PatchGeometry::new(
             [channels, height, width],
             self.kernel_size,
             self.stride,
             [top, left],
-        )
+        )?)
     }
 
     /// Padding as ((top, bottom), (left, right)), as Burn's `Conv2d` resolves it.
@@ -273,7 +275,7 @@ impl SecureConv2d {
     /// kernel, stride, padding); a key refusal from the authority;
     /// [`cryptonn_fe::Error::OutOfBound`] if an output exceeds the
     /// discrete-log bound. Errors of the backward pass surface through
-    /// [`SecureContext::check_backward`].
+    /// [`SecureContext::backward`].
     pub fn forward<G: Group>(
         &self,
         images: &EncryptedImages<G>,

@@ -10,11 +10,13 @@ use burn::tensor::module::linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use cryptonn_fe::{Group, KeyId, feip};
 
-use cryptonn_protocol::{EncryptedBatch, Error};
+use cryptonn_protocol::EncryptedBatch;
+
+use crate::Error;
 use cryptonn_server::quantize_columns;
 
+use crate::autodiff_node::{SecureBackend, SecureGrad, WeightGradient};
 use crate::context::SecureContext;
-use crate::op::{SecureBackend, SecureGrad, WeightGradient};
 
 pub(crate) fn read_f32(data: TensorData) -> crate::Result<Vec<f32>> {
     data.try_to_vec::<f32>()
@@ -116,7 +118,7 @@ impl SecureLinear {
     /// [`Error::Shape`] if the batch has the wrong number of features; a key
     /// refusal from the authority; [`cryptonn_fe::Error::OutOfBound`] if a
     /// pre-activation exceeds the discrete-log bound. Errors of the backward
-    /// pass surface through [`SecureContext::check_backward`].
+    /// pass surface through [`SecureContext::backward`].
     pub fn forward<G: Group>(
         &self,
         batch: &EncryptedBatch<G>,
@@ -184,6 +186,8 @@ pub(crate) fn secure_matmul<G: Group>(
     x: Operand<'_, G>,
     ctx: &SecureContext<G>,
 ) -> crate::Result<Tensor<2>> {
+    // A failed backward pass nobody checked must not be trained past.
+    ctx.take_backward_error()?;
     let [d_in, d_out] = weight.dims();
     let [rows, features] = x.shape();
     if d_out == 0 {
@@ -260,14 +264,14 @@ impl<G: Group> EncryptedWeightGradient<G> {
         let deltas = quantize_columns(&delta, self.delta_rows, d_out, q.delta_bits, q.limbs)?;
         // Sparse error vectors get no key (see `min_key_support`): their
         // gradient columns stay zero.
-        self.ctx.server().decrypt_expanded(
+        Ok(self.ctx.server().decrypt_expanded(
             self.col_key,
             &self.cols,
             &deltas,
             self.col_fan,
             self.input_scale,
             q.min_key_support,
-        )
+        )?)
     }
 }
 

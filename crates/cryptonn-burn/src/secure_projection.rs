@@ -26,7 +26,9 @@ use cryptonn_fe::Group;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use cryptonn_protocol::{EncryptedRows, Error};
+use cryptonn_protocol::EncryptedRows;
+
+use crate::Error;
 use cryptonn_server::{Quantized, quantize_columns};
 
 use crate::context::SecureContext;

@@ -17,7 +17,6 @@ use cryptonn_burn::{
     EncryptedImages, Error, QuantizationConfig, SecureContext, SecureConv2d, SecureConv2dConfig,
 };
 use cryptonn_client::ImageClient;
-use cryptonn_fe::feip::Decryptor;
 use cryptonn_fe::{DlogConfig, DlogTable, Ristretto255};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -70,12 +69,12 @@ fn setup(layer: &SecureConv2d, pixels: &[i64], table: Arc<DlogTable<Ristretto255
         .unwrap()
         .encrypt(pixels, 255.0, &mut rng)
         .unwrap();
-    let ctx = SecureContext::new(
-        authority,
-        Decryptor::new(table),
+    let ctx = SecureContext::builder(authority)
+        .table(table)
         // Compare with plaintext exactly: ask keys even for sparse error vectors.
-        QuantizationConfig::new().with_min_key_support(1),
-    );
+        .quantization(QuantizationConfig::new().with_min_key_support(1))
+        .build()
+        .unwrap();
     Setup { images, ctx }
 }
 
@@ -123,8 +122,7 @@ fn equivalence(stride: usize, padding: usize) -> [f64; 3] {
         let z_secure = secure.forward(&s.images, &s.ctx).unwrap();
         assert_eq!(z_secure.dims(), out);
         let plain_grads = loss(z_plain.clone(), &target).backward();
-        let secure_grads = loss(z_secure.clone(), &target).backward();
-        s.ctx.check_backward().unwrap();
+        let secure_grads = s.ctx.backward(loss(z_secure.clone(), &target)).unwrap();
         if step == 0 {
             errors[0] = rel_err(&z_secure, &z_plain);
             let g_plain = plain.weight.val().grad(&plain_grads).unwrap();
@@ -293,7 +291,12 @@ fn rejects_values_beyond_the_dlog_bound() {
     let s = setup(&layer, &pixels(6), small);
     let err = layer.forward(&s.images, &s.ctx).unwrap_err();
     assert!(
-        matches!(err, Error::Fe(cryptonn_fe::Error::OutOfBound { .. })),
+        matches!(
+            err,
+            Error::Protocol(cryptonn_protocol::Error::Fe(
+                cryptonn_fe::Error::OutOfBound { .. }
+            ))
+        ),
         "{err}"
     );
 }

@@ -12,13 +12,12 @@ use burn::nn::{Linear, LinearConfig, Relu};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use cryptonn_authority::{Authority, IssueAll};
-use cryptonn_burn::labels::cross_entropy_encrypted;
+use cryptonn_burn::encrypted_loss::cross_entropy_encrypted;
 use cryptonn_burn::{
     EncryptedBatch, Error, FirstLayer, QuantizationConfig, SecureContext, SecureLinear,
     SecureLinearConfig,
 };
 use cryptonn_client::{Client, Samples};
-use cryptonn_fe::feip::Decryptor;
 use cryptonn_fe::{DlogConfig, DlogTable, Group, Modp2048, Ristretto255};
 use cryptonn_protocol::KeyService;
 use rand::rngs::StdRng;
@@ -69,12 +68,12 @@ fn setup(batch: usize, features: usize, labels: Option<(&[usize], usize)>, seed:
         .unwrap()
         .encrypt(&samples, 1 << 16, &mut rng)
         .unwrap();
-    let ctx = SecureContext::new(
-        authority.clone(),
-        Decryptor::new(ristretto_table()),
+    let ctx = SecureContext::builder(authority.clone())
+        .table(ristretto_table())
         // Compare with plaintext exactly: ask keys even for sparse error vectors.
-        QuantizationConfig::new().with_min_key_support(1),
-    );
+        .quantization(QuantizationConfig::new().with_min_key_support(1))
+        .build()
+        .unwrap();
     Setup {
         pixels,
         batch: encrypted,
@@ -136,7 +135,7 @@ fn wrong_shapes_are_errors() {
         .unwrap_err();
     assert!(matches!(
         err,
-        Error::Fe(cryptonn_fe::Error::LengthMismatch {
+        cryptonn_protocol::Error::Fe(cryptonn_fe::Error::LengthMismatch {
             expected: 10,
             got: 9
         })
@@ -214,8 +213,7 @@ fn tiny_mlp_follows_the_plain_loss_curve() {
         )
         .unwrap();
         curves.1.push(out.loss);
-        let grads = out.surrogate.backward();
-        s.ctx.check_backward().unwrap();
+        let grads = s.ctx.backward(out.surrogate).unwrap();
         let grads = GradientsParams::from_grads(grads, &secure);
         secure = secure_optim.step(5e-2, secure, grads);
     }

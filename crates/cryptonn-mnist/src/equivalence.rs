@@ -8,8 +8,7 @@ use std::sync::Arc;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Device, Tensor, TensorData};
-use cryptonn_fe::feip::Decryptor;
+use burn::tensor::{Device, Gradients, Tensor, TensorData};
 use cryptonn_fe::{DlogTable, Group};
 use rand::CryptoRng;
 use rand::rngs::StdRng;
@@ -21,7 +20,7 @@ use cryptonn_burn::{
     EncryptedBatch, EncryptedImages, Error, QuantizationConfig, Result, SecureContext,
     SecureConv2d, SecureLinear,
 };
-use cryptonn_client::{Client, ImageClient, Samples};
+use cryptonn_client::{Client, ImageClient, PIXEL_SCALE, Samples};
 
 /// What to compare.
 #[derive(Debug, Clone, Copy)]
@@ -100,8 +99,8 @@ pub struct Twins<'a, P, S, const D: usize, const W: usize> {
     pub weight_plain: fn(&P) -> Tensor<W>,
     /// The secure layer's weight, in the same layout.
     pub weight_secure: fn(&S) -> Tensor<W>,
-    /// The first error of the secure backward pass (`SecureContext::check_backward`).
-    pub check_backward: &'a dyn Fn() -> Result<()>,
+    /// `loss.backward()` with the secure node checked (`SecureContext::backward`).
+    pub backward: &'a dyn Fn(Tensor<1>) -> Result<Gradients>,
 }
 
 impl<P: Module, S: Module, const D: usize, const W: usize> Twins<'_, P, S, D, W> {
@@ -119,8 +118,7 @@ impl<P: Module, S: Module, const D: usize, const W: usize> Twins<'_, P, S, D, W>
             let z_plain = (self.forward_plain)(&plain);
             let z_secure = (self.forward_secure)(&secure)?;
             let plain_grads = loss(z_plain.clone(), target).backward();
-            let secure_grads = loss(z_secure.clone(), target).backward();
-            (self.check_backward)()?;
+            let secure_grads = (self.backward)(loss(z_secure.clone(), target))?;
             if step == 0 {
                 forward = rel_err(&z_secure, &z_plain)?;
                 let missing = || Error::TensorRead("no weight gradient".into());
@@ -168,10 +166,10 @@ pub fn encrypt_batch<G: Group, R: CryptoRng + ?Sized>(
     let samples = Samples {
         inputs: pixels,
         features,
-        input_scale: 255.0,
+        input_scale: PIXEL_SCALE,
         labels: None,
     };
-    Client::new(&keys)?.encrypt(&samples, 1, rng)
+    Ok(Client::new(&keys)?.encrypt(&samples, 1, rng)?)
 }
 
 /// The client's side of a secure convolution, played in process:
@@ -190,7 +188,7 @@ pub fn encrypt_images<G: Group, R: CryptoRng + ?Sized>(
 ) -> Result<EncryptedImages<G>> {
     let geometry = conv.patch_geometry([1, side, side])?;
     let keys = authority.patch_keys(geometry, images, rng)?;
-    ImageClient::new(&keys, geometry)?.encrypt(pixels, 255.0, rng)
+    Ok(ImageClient::new(&keys, geometry)?.encrypt(pixels, PIXEL_SCALE, rng)?)
 }
 
 /// Runs the comparison on `device` (an autodiff device) with keys from a
@@ -218,7 +216,10 @@ pub fn compare<G: Group>(
         .collect();
     let x = Tensor::<2>::from_data(
         TensorData::new(
-            pixels.iter().map(|&p| p as f32 / 255.0).collect::<Vec<_>>(),
+            pixels
+                .iter()
+                .map(|&p| (p as f64 / PIXEL_SCALE) as f32)
+                .collect::<Vec<_>>(),
             [batch, d_input],
         ),
         device,
@@ -235,7 +236,10 @@ pub fn compare<G: Group>(
 
     let authority = Arc::new(Authority::<G>::new(IssueAll));
     let encrypted = encrypt_batch(&authority, &pixels, d_input, &mut rng)?;
-    let ctx = SecureContext::new(authority, Decryptor::new(table), quantization);
+    let ctx = SecureContext::builder(authority)
+        .table(table)
+        .quantization(quantization)
+        .build()?;
 
     let plain: Linear = LinearConfig::new(d_input, d_output).init(device);
     let secure = SecureLinear::from(plain.clone());
@@ -246,7 +250,7 @@ pub fn compare<G: Group>(
         forward_secure: &|l: &SecureLinear| l.forward(&encrypted, &ctx),
         weight_plain: |l| l.weight.val(),
         weight_secure: |l| l.weight.val(),
-        check_backward: &|| ctx.check_backward(),
+        backward: &|loss| ctx.backward(loss),
     }
     .measure(&target, adam_steps)
 }

@@ -83,9 +83,9 @@ pub fn train_epochs<M: Trainable>(
 impl StepError for TrainError {
     fn clean_stop(&self) -> Option<String> {
         match self {
-            TrainError::Secure(cryptonn_burn::Error::KeyRefused(why)) => {
-                Some(format!("the authority refused a key: {why}"))
-            }
+            TrainError::Secure(e) => e
+                .refusal()
+                .map(|why| format!("the authority refused a key: {why}")),
             _ => None,
         }
     }
@@ -262,9 +262,8 @@ mod tests {
         let refusing: Arc<StepFn<Mlp>> = Arc::new(move |model: &Mlp, b| {
             *lock(&counted) += 1;
             if *lock(&counted) == 4 + 3 {
-                return Err(TrainError::Secure(cryptonn_burn::Error::KeyRefused(
-                    "rank budget".into(),
-                )));
+                let refused = cryptonn_protocol::Error::KeyRefused("rank budget".into());
+                return Err(TrainError::Secure(refused.into()));
             }
             inner(model, b)
         });

@@ -17,7 +17,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::tensor::{Device, Tensor};
-use cryptonn_burn::{EncryptedImages, Error, SecureContext, SecureConv2d};
+use cryptonn_burn::{EncryptedImages, FirstConv, SecureContext};
 use cryptonn_fe::Group;
 
 /// Layer sizes of LeNet-5 on square single-channel images.
@@ -31,21 +31,11 @@ pub struct LeNetConfig {
     pub classes: usize,
 }
 
-/// The first convolution: secure (on encrypted images) or plain.
-/// Both hold the same weights in the same layout.
-#[derive(Module, Debug)]
-pub enum Conv1 {
-    /// Burn's convolution on plaintext images.
-    Plain(Conv2d),
-    /// The convolution on encrypted images.
-    Secure(SecureConv2d),
-}
-
 /// LeNet-5 with a secure or plain first convolution.
 #[derive(Module, Debug)]
 pub struct LeNet {
     /// 1→6 channels, 5×5, stride 1, no padding.
-    pub conv1: Conv1,
+    pub conv1: FirstConv,
     /// 6→16 channels, 5×5, stride 1, no padding.
     pub conv2: Conv2d,
     /// 2×2 max-pooling, stride 2, after each convolution.
@@ -96,12 +86,8 @@ impl LeNetConfig {
         let conv2 = conv([CONV1_CHANNELS, 16]);
         let s = (self.conv1_side() / 2).saturating_sub(KERNEL - 1) / 2;
         LeNet {
-            conv1: if secure {
-                // Stride 1, no dilation, no groups: the conversion cannot fail.
-                SecureConv2d::try_from(conv1.clone()).map_or(Conv1::Plain(conv1), Conv1::Secure)
-            } else {
-                Conv1::Plain(conv1)
-            },
+            // Stride 1, no dilation, no groups: the conversion cannot fail.
+            conv1: FirstConv::new(conv1.clone(), secure).unwrap_or(FirstConv::Plain(conv1)),
             conv2,
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             fc1: linear(16 * s * s, 120),
@@ -146,11 +132,7 @@ impl LeNet {
     /// # Shapes
     /// `[batch, 1, side, side] -> [batch, classes]`
     pub fn forward_plain(&self, x: Tensor<4>) -> Tensor<2> {
-        let z1 = match &self.conv1 {
-            Conv1::Plain(conv) => conv.forward(x),
-            Conv1::Secure(conv) => conv.forward_plain(x),
-        };
-        self.head(z1)
+        self.head(self.conv1.forward_plain(x))
     }
 
     /// Logits for encrypted `[batch, 1, side, side]` images.
@@ -159,18 +141,12 @@ impl LeNet {
     /// `EncryptedImages [batch, 1, side, side] -> [batch, classes]`
     ///
     /// # Errors
-    /// [`Error::InvalidBatch`] for a plain conv1; otherwise as
-    /// [`SecureConv2d::forward`].
+    /// As [`FirstConv::forward_encrypted`].
     pub fn forward_encrypted<G: Group>(
         &self,
         images: &EncryptedImages<G>,
         ctx: &SecureContext<G>,
     ) -> cryptonn_burn::Result<Tensor<2>> {
-        match &self.conv1 {
-            Conv1::Plain(_) => Err(Error::InvalidBatch(
-                "a plain conv1 cannot read ciphertexts".into(),
-            )),
-            Conv1::Secure(conv) => Ok(self.head(conv.forward(images, ctx)?)),
-        }
+        Ok(self.head(self.conv1.forward_encrypted(images, ctx)?))
     }
 }

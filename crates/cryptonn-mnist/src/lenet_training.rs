@@ -27,8 +27,7 @@ use burn::tensor::{Device, Tensor};
 use cryptonn_authority::{Authority, Caps, IssueAll};
 use cryptonn_burn::SecureContext;
 use cryptonn_burn::SecureConv2d;
-use cryptonn_fe::feip::Decryptor;
-use cryptonn_fe::{DlogConfig, DlogTable, Group, GroupId, Modp2048, Modp3072, Ristretto255};
+use cryptonn_fe::{Group, GroupId, Modp2048, Modp3072, Ristretto255};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -44,7 +43,7 @@ use super::report::{
 use super::secure::test_batches;
 use super::training::{
     Data, KeyPolicyKind, Mode, Outputs, Privacy, TrainError, TrainingConfig, authority,
-    cross_entropy_step, device, plain_report, save_model, secure_accuracy,
+    cross_entropy, cross_entropy_step, device, plain_report, save_model, secure_accuracy,
 };
 
 /// The LeNet-5 of the configuration, for the training images' side.
@@ -196,19 +195,13 @@ fn train_secure<G: Group>(
     let device = device(config);
     let model = lenet.init(&device, true);
     // The client needs conv1's geometry (kernel, stride, padding), not its weights.
-    let conv1 = match &model.conv1 {
-        super::lenet::Conv1::Secure(conv1) => conv1.clone(),
-        super::lenet::Conv1::Plain(_) => {
-            return Err(TrainError::Config("conv1 cannot be made secure".into()));
-        }
+    let Some(conv1) = model.conv1.secure().cloned() else {
+        return Err(TrainError::Config("conv1 cannot be made secure".into()));
     };
     let authority = authority::<G>(IssueAll, outputs)?;
-    let table = Arc::new(DlogTable::<G>::new(DlogConfig::default())?);
-    let ctx = SecureContext::new(
-        authority.clone(),
-        Decryptor::new(table),
-        config.quantization,
-    );
+    let ctx = SecureContext::builder(authority.clone())
+        .quantization(config.quantization)
+        .build()?;
     let client = Arc::new(Mutex::new(ClientStats::default()));
     let rng = Arc::new(Mutex::new(StdRng::seed_from_u64(config.seed)));
     let step = {
@@ -231,12 +224,11 @@ fn train_secure<G: Group>(
                 client.seconds += encrypting.elapsed().as_secs_f64();
                 client.bytes_per_image = encrypted.ciphertext_bytes_per_image();
             }
-            let step = cross_entropy_step(
+            let (value, loss) = cross_entropy(
                 model.forward_encrypted(&encrypted, &ctx)?,
                 train.targets(indices, &device),
             );
-            ctx.check_backward()?;
-            Ok(step)
+            Ok((value, ctx.backward(loss)?))
         })
     };
     let start = Instant::now();

@@ -9,8 +9,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use cryptonn_authority::{Authority, RankBudget, Requester};
 use cryptonn_burn::{SecureContext, SecureProjection, SecureProjectionConfig};
 use cryptonn_client::{Client, PIXEL_SCALE, Samples};
-use cryptonn_fe::feip::Decryptor;
-use cryptonn_fe::{DlogConfig, DlogTable, Group};
+use cryptonn_fe::Group;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -188,12 +187,9 @@ impl<G: Group> Parties<G> {
         );
         let authority: Arc<Authority<G>> = authority(policy, outputs)?;
         let server = authority.requester("server");
-        let table = Arc::new(DlogTable::<G>::new(DlogConfig::default())?);
-        let ctx = SecureContext::new(
-            Arc::new(server.clone()),
-            Decryptor::new(table),
-            config.quantization,
-        );
+        let ctx = SecureContext::builder(Arc::new(server.clone()))
+            .quantization(config.quantization)
+            .build()?;
         Ok(Self {
             authority,
             server,

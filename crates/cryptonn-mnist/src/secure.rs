@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use cryptonn_burn::labels::cross_entropy_encrypted;
+use cryptonn_burn::encrypted_loss::cross_entropy_encrypted;
 use cryptonn_burn::{EncryptedBatch, SecureContext};
-use cryptonn_fe::feip::{Decryptor, FunctionKey};
-use cryptonn_fe::{DlogConfig, DlogTable, Group, KeyId, febo};
+use cryptonn_fe::feip::FunctionKey;
+use cryptonn_fe::{Group, KeyId, febo};
 use cryptonn_protocol::container::BatchDir;
 use cryptonn_protocol::wire::Role;
 use cryptonn_protocol::{Budget, FeboKeyRequest, KeyService, RemoteAuthority};
@@ -28,7 +28,7 @@ use super::report::{
     BudgetMeter, KeyServiceReport, PhaseSeconds, RunReport, SecureInference, peak_memory_mib,
 };
 use super::training::{
-    Data, LabelMode, Outputs, TrainError, TrainingConfig, cross_entropy_step, device, init_model,
+    Data, LabelMode, Outputs, TrainError, TrainingConfig, cross_entropy, device, init_model,
     save_model, secure_accuracy,
 };
 use cryptonn_authority::EmbeddedAuthority;
@@ -277,8 +277,9 @@ pub(super) fn train_secure<G: Group>(
         inner: session.server.clone(),
         keys: AtomicU64::new(0),
     });
-    let table = Arc::new(DlogTable::<G>::new(DlogConfig::default())?);
-    let ctx = SecureContext::new(counted.clone(), Decryptor::new(table), config.quantization);
+    let ctx = SecureContext::builder(counted.clone())
+        .quantization(config.quantization)
+        .build()?;
     let dir = outputs.learner_dir.clone();
     let (model, mut report) = train_streaming(config, data, &session, &ctx, dir)?;
     if let Some(path) = &outputs.model {
@@ -409,10 +410,13 @@ pub fn encrypted_batch_step<G: Group>(
 ) -> Result<(f64, Gradients), TrainError> {
     let logits = model.forward_encrypted(batch, ctx)?;
     let (loss, grads) = match (targets, batch.labels()) {
-        (Some(targets), _) => cross_entropy_step(logits, targets),
+        (Some(targets), _) => {
+            let (value, loss) = cross_entropy(logits, targets);
+            (value, ctx.backward(loss)?)
+        }
         (None, Some(labels)) => {
             let out = cross_entropy_encrypted(logits, labels, ctx)?;
-            (out.loss, out.surrogate.backward())
+            (out.loss, ctx.backward(out.surrogate)?)
         }
         (None, None) => {
             return Err(TrainError::Config(
@@ -420,7 +424,6 @@ pub fn encrypted_batch_step<G: Group>(
             ));
         }
     };
-    ctx.check_backward()?;
     Ok((loss, grads))
 }
 

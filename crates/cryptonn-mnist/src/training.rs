@@ -279,6 +279,12 @@ impl From<cryptonn_fe::Error> for TrainError {
     }
 }
 
+impl From<cryptonn_protocol::Error> for TrainError {
+    fn from(e: cryptonn_protocol::Error) -> Self {
+        Self::Secure(e.into())
+    }
+}
+
 /// The main job's MLP, secure or plain, with its inputs centred on the mean
 /// of the `public` images if the configuration asks for it. The same seed
 /// gives the same weights either way.
@@ -503,13 +509,17 @@ pub fn device(config: &TrainingConfig) -> Device {
 
 /// A batch's cross-entropy against `targets`, and its gradients.
 pub(super) fn cross_entropy_step(logits: Tensor<2>, targets: Tensor<1, Int>) -> (f64, Gradients) {
+    let (value, loss) = cross_entropy(logits, targets);
+    (value, loss.backward())
+}
+
+/// A batch's cross-entropy against `targets`: its value and the loss to
+/// differentiate.
+pub(super) fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> (f64, Tensor<1>) {
     let loss = CrossEntropyLossConfig::new()
         .init(&logits.device())
         .forward(logits, targets);
-    (
-        f64::from(loss.clone().into_scalar::<f32>()),
-        loss.backward(),
-    )
+    (f64::from(loss.clone().into_scalar::<f32>()), loss)
 }
 
 /// The report of a plaintext run of `batches` steps per epoch that took `elapsed` seconds.

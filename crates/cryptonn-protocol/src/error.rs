@@ -36,9 +36,6 @@ pub enum Error {
     /// The audit log could not be written, so no key was handed out.
     #[error("audit log: {0}")]
     AuditLog(String),
-    /// Burn could not read a tensor back to the host.
-    #[error("could not read tensor data: {0}")]
-    TensorRead(String),
     /// The key service could not be reached, or answered outside the protocol.
     #[error("key service: {0}")]
     Transport(String),

@@ -13,7 +13,9 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Tensor, TensorData};
 use cryptonn_fe::Group;
-use cryptonn_protocol::{EncryptedLabels, Error, Result};
+use cryptonn_protocol::EncryptedLabels;
+
+use crate::{Error, Result};
 
 use crate::context::SecureContext;
 
