@@ -5,7 +5,6 @@ use cryptonn_fe::Group;
 use cryptonn_fe::febo;
 use cryptonn_fe::feip::Encryptor;
 use rand::CryptoRng;
-use rayon::prelude::*;
 
 use cryptonn_protocol::{
     BatchPublicKeys, EncryptedBatch, EncryptedLabels, EncryptedRows, Error, Result, RowPublicKeys,
@@ -16,10 +15,12 @@ pub mod batches;
 pub mod dataset;
 pub mod idx;
 pub mod images;
+mod labels;
 pub use batch_files::{EncryptionJob, EncryptionStats, encrypt_to_dir};
 pub use cryptonn_protocol::PIXEL_SCALE;
 pub use dataset::{Dataset, Split};
 pub use images::ImageClient;
+use labels::encrypt_labels;
 
 /// Encrypts batches for one set of [`BatchPublicKeys`] (or [`RowPublicKeys`]).
 /// Holds public keys only; building it precomputes fixed-base tables for
@@ -158,49 +159,9 @@ impl<G: Group> Client<G> {
     ) -> Result<Option<EncryptedLabels<G>>> {
         samples
             .labels
-            .map(|(labels, classes)| self.encrypt_labels(labels, classes, batch, scale, rng))
+            .map(|(labels, classes)| {
+                encrypt_labels(&self.labels, labels, classes, batch, scale, rng)
+            })
             .transpose()
-    }
-
-    fn encrypt_labels<R: CryptoRng + ?Sized>(
-        &self,
-        labels: &[usize],
-        classes: usize,
-        batch: usize,
-        scale: i64,
-        rng: &mut R,
-    ) -> Result<EncryptedLabels<G>> {
-        if labels.len() != batch || labels.iter().any(|&l| l >= classes) {
-            return Err(Error::Shape {
-                what: "labels",
-                expected: vec![batch],
-                got: vec![labels.len()],
-            });
-        }
-        let one_hot: Vec<i64> = labels
-            .iter()
-            .flat_map(|&l| (0..classes).map(move |c| if c == l { scale } else { 0 }))
-            .collect();
-        // Seeds drawn in order keep a seeded rng reproducible under rayon.
-        let seeds: Vec<[u8; 32]> = one_hot
-            .iter()
-            .map(|_| {
-                let mut s = [0u8; 32];
-                rng.fill_bytes(&mut s);
-                s
-            })
-            .collect();
-        let entries = one_hot
-            .par_iter()
-            .zip(seeds)
-            .map(|(&y, seed)| {
-                febo::encrypt(
-                    &self.labels,
-                    y,
-                    &mut <rand::rngs::StdRng as rand::SeedableRng>::from_seed(seed),
-                )
-            })
-            .collect::<cryptonn_fe::Result<Vec<_>>>()?;
-        Ok(EncryptedLabels::new(classes, scale, entries))
     }
 }

@@ -97,7 +97,7 @@ fn one_key<G: Group>(cts: &[feip::Ciphertext<G>], dim: usize, what: &str) -> Res
 }
 
 /// A positive, finite input scale, and labels (if any) that fit `batch` samples.
-fn check_scale_and_labels<G: Group>(
+pub(crate) fn check_scale_and_labels<G: Group>(
     input_scale: f64,
     labels: Option<&EncryptedLabels<G>>,
     batch: usize,

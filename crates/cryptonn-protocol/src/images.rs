@@ -5,7 +5,8 @@ use std::sync::Arc;
 use cryptonn_fe::{Group, KeyId, feip};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, PatchGeometry, Result};
+use crate::batch::check_scale_and_labels;
+use crate::{EncryptedLabels, Error, PatchGeometry, Result};
 
 /// A batch of images as a secure convolution's server receives it:
 /// ciphertexts only.
@@ -18,10 +19,14 @@ use crate::{Error, PatchGeometry, Result};
 /// - **batch**: one ciphertext of the whole batch (dimension
 ///   `images·C·H·W`, image-major), under the column-wise master key, for the
 ///   kernel gradient: with keys for every `G_j·δ_c` the server decrypts each
-///   entry Σ_b Σ_p δ_b,p,c · patch(x_b, p)_j.
+///   entry Σ_b Σ_p δ_b,p,c · patch(x_b, p)_j;
+///
+/// and optionally the one-hot labels, FEBO-encrypted entry by entry, as an
+/// [`EncryptedBatch`](crate::EncryptedBatch) carries them.
 ///
 /// ([`PatchGeometry`] has `E_p` and `G_j`.) The real input is X /
-/// `input_scale`. Deserialization validates every ciphertext and the shape.
+/// `input_scale`. Deserialization validates every ciphertext and the shape;
+/// its JSON has a `labels` field only when there are labels (never `null`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(transparent, bound = "")]
 pub struct EncryptedImages<G: Group>(ImageParts<G>);
@@ -33,6 +38,14 @@ struct ImageParts<G: Group> {
     input_scale: f64,
     rows: Arc<[feip::Ciphertext<G>]>,
     batch: Arc<[feip::Ciphertext<G>]>,
+    // Absent rather than `null` when there are none, so that values written
+    // before labels existed read back, and each value has one encoding.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::optional_field::present"
+    )]
+    labels: Option<EncryptedLabels<G>>,
 }
 
 impl<G: Group> ImageParts<G> {
@@ -64,12 +77,7 @@ impl<G: Group> ImageParts<G> {
                 "rows and batch share one master key".into(),
             ));
         }
-        if !(self.input_scale.is_finite() && self.input_scale > 0.0) {
-            return Err(Error::InvalidBatch(format!(
-                "input scale {} is not positive",
-                self.input_scale
-            )));
-        }
+        check_scale_and_labels(self.input_scale, self.labels.as_ref(), images)?;
         Ok(EncryptedImages(self))
     }
 }
@@ -101,6 +109,21 @@ impl<G: Group> EncryptedImages<G> {
             input_scale,
             rows: rows.into(),
             batch: Arc::new([batch]),
+            labels: None,
+        }
+        .validate()
+    }
+
+    /// The same images with these encrypted one-hot labels (replacing any).
+    ///
+    /// # Errors
+    /// [`Error::InvalidBatch`] unless the labels have at least one class, a
+    /// scale in 1 ..= [`MAX_LABEL_SCALE`](crate::batch::MAX_LABEL_SCALE) and
+    /// exactly `images · classes` entries.
+    pub fn with_labels(self, labels: EncryptedLabels<G>) -> Result<Self> {
+        ImageParts {
+            labels: Some(labels),
+            ..self.0
         }
         .validate()
     }
@@ -140,11 +163,17 @@ impl<G: Group> EncryptedImages<G> {
         self.0.batch.clone()
     }
 
-    /// Bytes of the ciphertexts per image (its row and its share of the
-    /// batch ciphertext, the batch's ct₀ counted whole), in memory encoding
-    /// size.
+    /// The encrypted one-hot labels, if the client sent them.
+    pub fn labels(&self) -> Option<&EncryptedLabels<G>> {
+        self.0.labels.as_ref()
+    }
+
+    /// Bytes of the ciphertexts per image (its row, its share of the batch
+    /// ciphertext, the batch's ct₀ counted whole, and its labels if any), in
+    /// memory encoding size.
     pub fn ciphertext_bytes_per_image(&self) -> usize {
-        (2 * self.0.geometry.pixels() + 2) * G::ELEMENT_LEN
+        let labels = self.labels().map_or(0, |l| 2 * l.classes());
+        (2 * self.0.geometry.pixels() + 2 + labels) * G::ELEMENT_LEN
     }
 }
 
@@ -153,7 +182,7 @@ mod tests {
     #![allow(clippy::unwrap_used)] // Unwraps are allowed in tests.
 
     use super::*;
-    use cryptonn_fe::Ristretto255;
+    use cryptonn_fe::{Ristretto255, febo};
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
@@ -182,6 +211,67 @@ mod tests {
             serde_json::from_str::<EncryptedImages<G>>(&json).unwrap(),
             images
         );
+    }
+
+    /// `images · classes` one-hot entries (class 0 for every image).
+    fn labels(images: usize, classes: usize, rng: &mut StdRng) -> EncryptedLabels<G> {
+        let (_, mpk) = febo::setup::<G, _>(rng);
+        let entries = (0..images * classes)
+            .map(|k| febo::encrypt(&mpk, if k % classes == 0 { 10 } else { 0 }, rng).unwrap())
+            .collect();
+        EncryptedLabels::new(classes, 10, entries)
+    }
+
+    fn two_images(rng: &mut StdRng) -> EncryptedImages<G> {
+        let rows = encrypt(9, 2, rng);
+        let batch = encrypt(18, 1, rng).pop().unwrap();
+        EncryptedImages::new(geometry(), 255.0, rows, batch).unwrap()
+    }
+
+    #[test]
+    fn labelled_round_trips_through_json() {
+        let rng = &mut StdRng::seed_from_u64(3);
+        let plain = two_images(rng);
+        let json = serde_json::to_value(&plain).unwrap();
+        // Values without labels keep the JSON they had before labels existed.
+        assert!(json.get("labels").is_none(), "{json}");
+        let labelled = plain.clone().with_labels(labels(2, 3, rng)).unwrap();
+        assert_eq!(labelled.labels().map(EncryptedLabels::classes), Some(3));
+        assert_eq!(plain.labels(), None);
+        assert_eq!(
+            labelled.ciphertext_bytes_per_image(),
+            plain.ciphertext_bytes_per_image() + 6 * 32
+        );
+        let json = serde_json::to_string(&labelled).unwrap();
+        assert_eq!(
+            serde_json::from_str::<EncryptedImages<G>>(&json).unwrap(),
+            labelled
+        );
+    }
+
+    #[test]
+    fn rejects_labels_that_do_not_fit() {
+        let rng = &mut StdRng::seed_from_u64(4);
+        let images = two_images(rng);
+        for wrong in [labels(1, 3, rng), labels(3, 3, rng)] {
+            let err = images.clone().with_labels(wrong).unwrap_err();
+            assert!(err.to_string().contains("labels do not match"), "{err}");
+        }
+        let entries = labels(2, 2, rng).entries().to_vec();
+        for (classes, scale) in [(2, 0), (2, crate::batch::MAX_LABEL_SCALE + 1), (0, 10)] {
+            let bad = EncryptedLabels::new(classes, scale, entries.clone());
+            assert!(
+                images.clone().with_labels(bad).is_err(),
+                "{classes} {scale}"
+            );
+        }
+        // On the wire: too few entries, and `null` (absent is the one form of none).
+        let good = images.with_labels(labels(2, 2, rng)).unwrap();
+        let mut json = serde_json::to_value(&good).unwrap();
+        json["labels"]["entries"].as_array_mut().unwrap().pop();
+        assert!(serde_json::from_value::<EncryptedImages<G>>(json.clone()).is_err());
+        json["labels"] = serde_json::Value::Null;
+        assert!(serde_json::from_value::<EncryptedImages<G>>(json).is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod container;
 mod error;
 pub mod images;
 pub mod key_service;
+mod optional_field;
 pub mod patches;
 pub mod remote;
 pub mod wire;

@@ -1,5 +1,6 @@
 //! The binary batch container and the batch directory: round trips, every
-//! refusal of the decoder, and resuming an interrupted run.
+//! refusal of the decoder, and resuming an interrupted run; for batches,
+//! rows and images.
 #![allow(clippy::unwrap_used, clippy::panic)] // Helpers of tests may unwrap and panic.
 
 use std::fs;
@@ -8,10 +9,12 @@ use std::time::Instant;
 
 use cryptonn_fe::{Group, GroupId, Modp2048, Ristretto255, febo, feip};
 use cryptonn_protocol::container::{
-    self, BatchDir, Kind, LabelInfo, Manifest, decode_batch, decode_rows, encode_batch,
-    encode_rows, read_header,
+    self, BatchDir, Kind, LabelInfo, Manifest, decode_batch, decode_images, decode_rows,
+    encode_batch, encode_images, encode_rows, read_header,
 };
-use cryptonn_protocol::{EncryptedBatch, EncryptedLabels, EncryptedRows, Error};
+use cryptonn_protocol::{
+    EncryptedBatch, EncryptedImages, EncryptedLabels, EncryptedRows, Error, PatchGeometry,
+};
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -239,7 +242,7 @@ fn rejects_wrong_or_unknown_kind() {
     );
     let r = encode_rows(&rows::<Ristretto255>(5, [2, 2], None)).unwrap();
     assert_refused(&r, "kind 2 (rows), kind 1 (batch) expected");
-    for code in [0u8, 3, 255] {
+    for code in [0u8, 4, 255] {
         let mut bad = bytes.clone();
         bad[KIND_AT] = code;
         assert_refused(&bad, &format!("unknown kind byte {code}"));
@@ -446,14 +449,327 @@ fn rejects_mixed_label_keys_on_encode() {
 #[test]
 fn fuzz_harness_survives_corruptions() {
     let bytes = sample_bytes();
-    for selector in 0..8u8 {
-        for cut in [0, 1, 13, 45, bytes.len() / 2, bytes.len()] {
-            let mut input = vec![selector];
-            input.extend_from_slice(&bytes[..cut]);
-            container::fuzz_decode(&input);
+    let images = image_bytes();
+    for selector in 0..16u8 {
+        for bytes in [&bytes, &images] {
+            for cut in [0, 1, 13, 45, bytes.len() / 2, bytes.len()] {
+                let mut input = vec![selector];
+                input.extend_from_slice(&bytes[..cut]);
+                container::fuzz_decode(&input);
+            }
         }
     }
     container::fuzz_decode(&[]);
+}
+
+// Images (kind 3).
+
+/// The geometry of the image tests: 1 × 3 × 3 images, 2 × 2 kernel.
+fn small_geometry() -> PatchGeometry {
+    PatchGeometry::new([1, 3, 3], [2, 2], [1, 1], [0, 0]).unwrap()
+}
+
+fn images<G: Group>(
+    seed: u64,
+    geometry: PatchGeometry,
+    count: usize,
+    classes: Option<usize>,
+) -> EncryptedImages<G> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let pixels = geometry.pixels();
+    let rows = feip_cts(count, pixels, &mut rng);
+    let batch = feip_cts(1, count * pixels, &mut rng).remove(0);
+    let plain = EncryptedImages::new(geometry, 255.0, rows, batch).unwrap();
+    match classes {
+        Some(c) => plain.with_labels(labels(count, c, &mut rng)).unwrap(),
+        None => plain,
+    }
+}
+
+/// A small valid Ristretto255 images container with labels: 2 images of
+/// 9 pixels, 2 classes.
+fn image_bytes() -> Vec<u8> {
+    encode_images(&images::<Ristretto255>(60, small_geometry(), 2, Some(2))).unwrap()
+}
+
+/// Byte offsets of the geometry, the batch key id and the labels section of
+/// a Ristretto255 images container.
+fn geometry_batch_labels_at(count: usize, pixels: usize) -> (usize, usize, usize) {
+    let geometry = ROWS_AT + count * (pixels + 1) * 32;
+    let batch = geometry + 36;
+    (geometry, batch, batch + 16 + (count * pixels + 1) * 32)
+}
+
+fn images_err(bytes: &[u8]) -> String {
+    message(&decode_images::<Ristretto255>(bytes).unwrap_err())
+}
+
+fn assert_images_refused(bytes: &[u8], needle: &str) {
+    let err = images_err(bytes);
+    assert!(err.contains(needle), "expected {needle:?} in {err:?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn images_round_trip(
+        count in 1..=3usize,
+        channels in 1..=2usize,
+        side in 2..=4usize,
+        classes in proptest::option::of(1..=3usize),
+        seed in any::<u64>(),
+    ) {
+        let geometry = PatchGeometry::new([channels, side, side], [2, 2], [1, 1], [0, 0]).unwrap();
+        let im = images::<Ristretto255>(seed, geometry, count, classes);
+        let bytes = encode_images(&im).unwrap();
+        let header = read_header(&bytes).unwrap();
+        prop_assert_eq!(header.kind, Kind::Images);
+        prop_assert_eq!([header.samples, header.features], [count, geometry.pixels()]);
+        prop_assert_eq!(header.geometry, Some(geometry));
+        prop_assert_eq!(header.labels.map(|l| l.classes), classes);
+        prop_assert_eq!(header.len, bytes.len());
+        prop_assert_eq!(decode_images::<Ristretto255>(&bytes).unwrap(), im);
+    }
+}
+
+#[test]
+fn modp2048_images_round_trip() {
+    for classes in [None, Some(2)] {
+        let im = images::<Modp2048>(61, small_geometry(), 2, classes);
+        let bytes = encode_images(&im).unwrap();
+        let expected = 45 + 2 * 10 * 256 + 36 + 16 + 19 * 256 + 32;
+        let labels = classes.map_or(0, |c| 28 + 2 * c * 2 * 256);
+        assert_eq!(bytes.len(), expected + labels);
+        assert_eq!(decode_images::<Modp2048>(&bytes).unwrap(), im);
+    }
+}
+
+#[test]
+fn images_encoding_is_exact_and_deterministic() {
+    let geometry = PatchGeometry::new([2, 3, 4], [2, 3], [1, 2], [1, 0]).unwrap();
+    let im = images::<Ristretto255>(62, geometry, 2, Some(2));
+    let bytes = encode_images(&im).unwrap();
+    assert_eq!(bytes, encode_images(&im).unwrap());
+    assert_eq!(
+        [bytes[GROUP_AT], bytes[KIND_AT], bytes[FLAGS_AT]],
+        [1, 3, 1]
+    );
+    assert_eq!(bytes[SAMPLES_AT..FEATURES_AT], [2, 0, 0, 0]);
+    assert_eq!(bytes[FEATURES_AT..ROW_KEY_AT], [24, 0, 0, 0]);
+    assert_eq!(&bytes[ROW_KEY_AT..ROWS_AT], im.row_key().as_bytes());
+    let (at, batch, labels) = geometry_batch_labels_at(2, 24);
+    let fields: Vec<u32> = bytes[at..batch]
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(fields, [2, 3, 4, 2, 3, 1, 2, 1, 0]);
+    assert_eq!(&bytes[batch..batch + 16], im.col_key().as_bytes());
+    let ct = &im.batch()[0];
+    assert_eq!(
+        bytes[batch + 16..batch + 48],
+        Ristretto255::element_to_bytes(ct.commitment())
+    );
+    assert_eq!(bytes[labels..labels + 4], [2, 0, 0, 0]);
+    assert_eq!(bytes.len(), labels + 28 + 2 * 2 * 64 + 32);
+    let body = bytes.len() - 32;
+    assert_eq!(bytes[body..], Sha256::digest(&bytes[..body])[..]);
+}
+
+/// The size example of docs/FORMAT.md: 64 MNIST images, 10 classes.
+#[test]
+fn documented_images_length() {
+    let geometry = PatchGeometry::new([1, 28, 28], [5, 5], [1, 1], [0, 0]).unwrap();
+    let mut bytes = vec![0; 45];
+    bytes[..8].copy_from_slice(b"CNNBATCH");
+    bytes[VERSION_AT] = 1;
+    bytes[GROUP_AT] = 1;
+    bytes[KIND_AT] = 3;
+    bytes[FLAGS_AT] = 1;
+    bytes[SCALE_AT..SAMPLES_AT].copy_from_slice(&255.0f64.to_le_bytes());
+    bytes[SAMPLES_AT..FEATURES_AT].copy_from_slice(&64u32.to_le_bytes());
+    bytes[FEATURES_AT..ROW_KEY_AT].copy_from_slice(&784u32.to_le_bytes());
+    let (at, _, labels) = geometry_batch_labels_at(64, 784);
+    bytes.resize(labels + 4, 0);
+    for (k, v) in [1u32, 28, 28, 5, 5, 1, 1, 0, 0].into_iter().enumerate() {
+        bytes[at + 4 * k..at + 4 * k + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    bytes[labels..].copy_from_slice(&10u32.to_le_bytes());
+    bytes.resize(3_254_461, 0);
+    let header = read_header(&bytes).unwrap();
+    assert_eq!(header.geometry, Some(geometry));
+    assert_eq!(header.len, 3_254_461);
+}
+
+#[test]
+fn rejects_images_of_wrong_kind() {
+    let bytes = image_bytes();
+    let err = message(&decode_batch::<Ristretto255>(&bytes).unwrap_err());
+    assert!(
+        err.contains("kind 3 (images), kind 1 (batch) expected"),
+        "{err}"
+    );
+    let err = message(&decode_rows::<Ristretto255>(&bytes).unwrap_err());
+    assert!(
+        err.contains("kind 3 (images), kind 2 (rows) expected"),
+        "{err}"
+    );
+    assert_images_refused(&sample_bytes(), "kind 1 (batch), kind 3 (images) expected");
+    let r = encode_rows(&rows::<Ristretto255>(63, [2, 9], None)).unwrap();
+    assert_images_refused(&r, "kind 2 (rows), kind 3 (images) expected");
+    let err = message(&decode_images::<Modp2048>(&bytes).unwrap_err());
+    assert!(
+        err.contains("ristretto255 ciphertexts, modp2048 expected"),
+        "{err}"
+    );
+    for code in [0u8, 4, 255] {
+        let mut bad = bytes.clone();
+        bad[KIND_AT] = code;
+        assert_images_refused(&bad, &format!("unknown kind byte {code}"));
+    }
+    // The kind bytes of other containers relabelled: the sections no longer add up.
+    for (mut bad, code) in [(bytes.clone(), 1), (bytes, 2), (sample_bytes(), 3)] {
+        bad[KIND_AT] = code;
+        fix_checksum(&mut bad);
+        let err = if code == 3 {
+            images_err(&bad)
+        } else {
+            batch_err(&bad) + &message(&decode_rows::<Ristretto255>(&bad).unwrap_err())
+        };
+        assert!(
+            ["truncated", "trailing bytes", "geometry"]
+                .iter()
+                .any(|n| err.contains(n)),
+            "kind {code}: {err}"
+        );
+    }
+}
+
+#[test]
+fn rejects_truncated_images() {
+    let bytes = image_bytes();
+    let (geometry, batch, labels) = geometry_batch_labels_at(2, 9);
+    for cut in [
+        0,
+        12,
+        FEATURES_AT + 2,
+        ROWS_AT + 40,
+        geometry,
+        geometry + 3,
+        geometry + 20,
+        batch,
+        batch + 10,
+        batch + 16 + 100,
+        labels,
+        labels + 30,
+        bytes.len() - 32,
+        bytes.len() - 1,
+    ] {
+        let err = images_err(&bytes[..cut]);
+        assert!(err.contains("truncated"), "cut at {cut}: {err}");
+    }
+}
+
+#[test]
+fn rejects_images_trailing_bytes() {
+    let mut bytes = image_bytes();
+    bytes.extend_from_slice(&[0; 3]);
+    assert_images_refused(&bytes, "3 trailing bytes");
+    fix_checksum(&mut bytes);
+    assert_images_refused(&bytes, "3 trailing bytes");
+}
+
+#[test]
+fn rejects_images_geometry_mismatch() {
+    let bytes = image_bytes();
+    let (at, _, _) = geometry_batch_labels_at(2, 9);
+    // Two channels of 3 × 3: 18 pixels for rows of 9.
+    assert_images_refused(
+        &with_u32(&bytes, at, 2),
+        "geometry of 18 pixels, the header says 9 features",
+    );
+    // A 3 × 3 image of the same 9 pixels, but no longer a valid geometry.
+    for (field, value) in [(0, 0), (3, 0), (3, 4), (5, 0), (7, 4)] {
+        let bad = with_u32(&bytes, at + 4 * field, value);
+        assert_images_refused(&bad, "geometry: shape mismatch");
+    }
+    // More pixels in the header than the geometry has (the geometry is then
+    // read from elsewhere).
+    let err = images_err(&with_u32(&bytes, FEATURES_AT, 10));
+    assert!(
+        err.contains("geometry") || err.contains("truncated"),
+        "{err}"
+    );
+    // The batch ciphertext would exceed FEIP's dimension.
+    let bad = with_u32(&bytes, SAMPLES_AT, 1 << 17);
+    assert_images_refused(&bad, "would exceed dimension");
+    let bad = with_u32(&bytes, SAMPLES_AT, (1 << 20) + 1);
+    assert_images_refused(&bad, "sample count is 1048577");
+}
+
+#[test]
+fn rejects_images_labels_mismatch() {
+    let bytes = image_bytes();
+    let (_, _, labels) = geometry_batch_labels_at(2, 9);
+    // A class count the entries do not fill, or overfill.
+    assert_images_refused(&with_u32(&bytes, labels, 3), "truncated");
+    assert_images_refused(&with_u32(&bytes, labels, 1), "trailing bytes");
+    assert_images_refused(&with_u32(&bytes, labels, 0), "class count is 0");
+    // The flag cleared: the labels become trailing bytes.
+    let mut bad = bytes.clone();
+    bad[FLAGS_AT] = 0;
+    assert_images_refused(&bad, "trailing bytes");
+    for scale in [0i64, 1 << 31] {
+        let mut bad = bytes.clone();
+        bad[labels + 4..labels + 12].copy_from_slice(&scale.to_le_bytes());
+        fix_checksum(&mut bad);
+        assert_images_refused(&bad, "labels do not match the batch");
+    }
+}
+
+#[test]
+fn rejects_images_invalid_point() {
+    let bytes = image_bytes();
+    let (_, batch, labels) = geometry_batch_labels_at(2, 9);
+    let mut negative = [0; 32];
+    negative[0] = 1;
+    let places = [
+        (ROWS_AT + 12 * 32, "row ciphertext 1, element 2"),
+        (batch + 16, "batch ciphertext 0, element 0"),
+        (batch + 16 + 17 * 32, "batch ciphertext 0, element 17"),
+        (labels + 28 + 6 * 32, "label entry 3, element 0"),
+    ];
+    for (at, what) in places {
+        for point in [&[0xff; 32], &negative] {
+            assert_images_refused(&with_point(&bytes, at, point), what);
+        }
+    }
+    let modp = encode_images(&images::<Modp2048>(64, small_geometry(), 1, None)).unwrap();
+    let (_, batch, _) = geometry_batch_labels_at(1, 9);
+    let batch = batch + 10 * (256 - 32); // MODP elements are 256 bytes
+    let bad = with_point(&modp, batch + 16 + 3 * 256, &[0; 256]);
+    let err = message(&decode_images::<Modp2048>(&bad).unwrap_err());
+    assert!(err.contains("batch ciphertext 0, element 3"), "{err}");
+}
+
+#[test]
+fn rejects_images_flipped_byte_and_shared_key() {
+    let bytes = image_bytes();
+    let (geometry, batch, labels) = geometry_batch_labels_at(2, 9);
+    for at in [batch + 3, batch + 40, labels + 50, bytes.len() - 1] {
+        let mut bad = bytes.clone();
+        bad[at] ^= 0x10;
+        assert_images_refused(&bad, "checksum mismatch");
+    }
+    // The geometry is header: checked before the checksum.
+    let mut bad = bytes.clone();
+    bad[geometry + 1] ^= 0x10;
+    assert_images_refused(&bad, "geometry of 36873 pixels");
+    let row_key = bytes[ROW_KEY_AT..ROWS_AT].to_vec();
+    assert_images_refused(
+        &with_point(&bytes, batch, &row_key),
+        "rows and batch share one master key",
+    );
 }
 
 // The directory of batch files.
@@ -693,6 +1009,194 @@ fn documented_manifest_example_opens() {
     assert_eq!(dir.manifest(), &expected);
     assert_eq!(dir.missing().len(), 24);
     // Writing the same manifest gives the documented text, up to whitespace.
+    let written = serde_json::to_value(&expected).unwrap();
+    assert_eq!(
+        written,
+        serde_json::from_str::<serde_json::Value>(text).unwrap()
+    );
+    fs::remove_dir_all(&root).unwrap();
+}
+
+fn images_manifest(batches: usize, classes: Option<usize>) -> Manifest {
+    let g = small_geometry();
+    let m = Manifest::new(GroupId::Ristretto255, Kind::Images, [2, 9], batches, 255.0)
+        .with_geometry(g)
+        .with_source("tests/container.rs");
+    match classes {
+        Some(c) => m.with_labels(c, LABEL_SCALE),
+        None => m,
+    }
+}
+
+#[test]
+fn images_dir_round_trips_with_and_without_labels() {
+    for classes in [Some(2), None] {
+        let root = scratch(&format!("images_{classes:?}"));
+        let dir = BatchDir::create(&root, images_manifest(2, classes)).unwrap();
+        let i0 = images::<Ristretto255>(70, small_geometry(), 2, classes);
+        let i1 = images::<Ristretto255>(71, small_geometry(), 1, classes); // the last may be smaller
+        dir.write_images(0, &i0).unwrap();
+        dir.write_images(1, &i1).unwrap();
+        assert!(dir.missing().is_empty());
+        let opened = BatchDir::open(&root).unwrap();
+        assert_eq!(opened.manifest(), &images_manifest(2, classes));
+        assert_eq!(opened.read_images::<Ristretto255>(0).unwrap(), i0);
+        assert_eq!(opened.read_images::<Ristretto255>(1).unwrap(), i1);
+        let text = fs::read_to_string(root.join("manifest.json")).unwrap();
+        assert!(text.contains("\"kind\": \"images\""), "{text}");
+        assert!(text.contains("\"geometry\""), "{text}");
+        fs::remove_dir_all(&root).unwrap();
+    }
+}
+
+#[test]
+fn images_dir_modp2048_round_trips() {
+    let root = scratch("images_modp");
+    let m = Manifest {
+        group: GroupId::Modp2048,
+        ..images_manifest(1, Some(2))
+    };
+    let dir = BatchDir::create(&root, m).unwrap();
+    let im = images::<Modp2048>(72, small_geometry(), 2, Some(2));
+    dir.write_images(0, &im).unwrap();
+    assert_eq!(dir.read_images::<Modp2048>(0).unwrap(), im);
+    assert!(dir.read_images::<Ristretto255>(0).is_err());
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn rejects_images_not_matching_manifest() {
+    let root = scratch("images_mismatch");
+    let dir = BatchDir::create(&root, images_manifest(2, Some(2))).unwrap();
+    // The same 9 pixels under another kernel.
+    let other = PatchGeometry::new([1, 3, 3], [3, 3], [1, 1], [0, 0]).unwrap();
+    let nine = PatchGeometry::new([1, 9, 1], [2, 1], [1, 1], [0, 0]).unwrap();
+    let cases: [(EncryptedImages<Ristretto255>, &str); 6] = [
+        (images(80, other, 2, Some(2)), "geometry"),
+        (images(81, nine, 2, Some(2)), "geometry"),
+        (images(82, small_geometry(), 1, Some(2)), "samples"), // not the last file
+        (images(83, small_geometry(), 2, None), "labels"),
+        (images(84, small_geometry(), 2, Some(3)), "labels"),
+        (
+            images(
+                85,
+                PatchGeometry::new([1, 2, 2], [2, 2], [1, 1], [0, 0]).unwrap(),
+                2,
+                Some(2),
+            ),
+            "samples",
+        ),
+    ];
+    for (im, needle) in cases {
+        let err = dir.write_images(0, &im).unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+        assert_eq!(file_error_path(err), dir.path(0));
+    }
+    let good = images::<Ristretto255>(86, small_geometry(), 2, Some(2));
+    assert!(dir.write_images(2, &good).is_err());
+    assert!(
+        dir.write_batch(0, &batch::<Ristretto255>(87, [2, 9], Some(2)))
+            .is_err()
+    );
+    dir.write_images(0, &good).unwrap();
+    assert!(dir.read_batch::<Ristretto255>(0).is_err());
+    assert!(dir.read_rows::<Ristretto255>(0).is_err());
+    // A file of other images (another geometry, same length) in its place.
+    let foreign = encode_images(&images::<Ristretto255>(88, other, 2, Some(2))).unwrap();
+    fs::write(dir.path(0), foreign).unwrap();
+    let err = dir.read_images::<Ristretto255>(0).unwrap_err();
+    assert!(err.to_string().contains("geometry"), "{err}");
+    assert_eq!(file_error_path(err), dir.path(0));
+    // A batch file (small enough to be read) is refused by its kind.
+    let batch_file = encode_batch(&batch::<Ristretto255>(89, [1, 9], None)).unwrap();
+    fs::write(dir.path(1), batch_file).unwrap();
+    let err = dir.read_images::<Ristretto255>(1).unwrap_err();
+    assert!(err.to_string().contains("kind 1 (batch)"), "{err}");
+    // Truncated on disk.
+    let bytes = encode_images(&good).unwrap();
+    fs::write(dir.path(1), &bytes[..bytes.len() - 40]).unwrap();
+    let err = dir.read_images::<Ristretto255>(1).unwrap_err();
+    assert!(err.to_string().contains("truncated"), "{err}");
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn rejects_images_manifest_geometry_mismatch() {
+    let root = scratch("images_manifest");
+    let m = images_manifest(2, None);
+    let mut no_geometry = m.clone();
+    no_geometry.geometry = None;
+    let batch_with_geometry = manifest(Kind::Batch, 2).with_geometry(small_geometry());
+    let rows_with_geometry = manifest(Kind::Rows, 2).with_geometry(small_geometry());
+    let wrong_pixels = Manifest {
+        features: 10,
+        ..m.clone()
+    };
+    let too_large = Manifest {
+        batch_size: (1 << 20) / 9 + 1,
+        ..m.clone()
+    };
+    for bad in [
+        no_geometry,
+        batch_with_geometry,
+        rows_with_geometry,
+        wrong_pixels,
+        too_large,
+    ] {
+        let err = BatchDir::create(&root, bad.clone()).unwrap_err();
+        assert!(err.to_string().contains("manifest"), "{bad:?}: {err}");
+    }
+    assert!(!root.join("manifest.json").exists());
+
+    BatchDir::create(&root, m.clone()).unwrap();
+    let good: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(root.join("manifest.json")).unwrap()).unwrap();
+    let mut null = good.clone();
+    null["geometry"] = serde_json::Value::Null;
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("geometry");
+    let mut array = good.clone();
+    array["geometry"] = serde_json::json!([[1, 3, 3], [2, 2], [1, 1], [0, 0]]);
+    let mut invalid = good.clone();
+    invalid["geometry"]["kernel"] = serde_json::json!([4, 4]);
+    let mut unknown = good.clone();
+    unknown["geometry"]["dilation"] = serde_json::json!([1, 1]);
+    for text in [null, missing, array, invalid, unknown] {
+        fs::write(root.join("manifest.json"), text.to_string()).unwrap();
+        let err = BatchDir::open(&root).unwrap_err();
+        assert_eq!(file_error_path(err), root.join("manifest.json"), "{text}");
+    }
+    fs::write(root.join("manifest.json"), good.to_string()).unwrap();
+    assert_eq!(BatchDir::open(&root).unwrap().manifest(), &m);
+    fs::remove_dir_all(&root).unwrap();
+}
+
+/// The images manifest example of docs/FORMAT.md.
+#[test]
+fn documented_images_manifest_example_opens() {
+    let root = scratch("documented_images");
+    fs::create_dir_all(&root).unwrap();
+    let text = r#"{
+  "format": "cryptonn-batches",
+  "version": 1,
+  "group": "ristretto255",
+  "kind": "images",
+  "features": 784,
+  "geometry": { "image": [1, 28, 28], "kernel": [5, 5], "stride": [1, 1], "padding": [0, 0] },
+  "batch_size": 64,
+  "batches": 94,
+  "labels": { "classes": 10, "scale": 1000 },
+  "input_scale": 255.0,
+  "source": "MNIST train, images 0..6000, seed 42"
+}"#;
+    fs::write(root.join("manifest.json"), text).unwrap();
+    let dir = BatchDir::open(&root).unwrap();
+    let geometry = PatchGeometry::new([1, 28, 28], [5, 5], [1, 1], [0, 0]).unwrap();
+    let expected = Manifest::new(GroupId::Ristretto255, Kind::Images, [64, 784], 94, 255.0)
+        .with_geometry(geometry)
+        .with_labels(10, 1000)
+        .with_source("MNIST train, images 0..6000, seed 42");
+    assert_eq!(dir.manifest(), &expected);
     let written = serde_json::to_value(&expected).unwrap();
     assert_eq!(
         written,

@@ -1,7 +1,5 @@
-//! The container codec: [`encode_batch`], [`decode_batch`] and their
-//! row-only twins.
-
-use std::iter;
+//! The container codec: [`encode_batch`], [`decode_batch`], their row-only
+//! twins and their image twins.
 
 use cryptonn_fe::feip::MAX_DIM;
 use cryptonn_fe::{Group, GroupId, KeyId, febo, feip};
@@ -11,7 +9,9 @@ use super::{
     CHECKSUM_LEN, FLAG_LABELS, Header, Kind, LabelInfo, MAGIC, VERSION, checksum, element_len,
     group_code, group_from_code,
 };
-use crate::{EncryptedBatch, EncryptedLabels, EncryptedRows, Error, Result};
+use crate::{
+    EncryptedBatch, EncryptedImages, EncryptedLabels, EncryptedRows, Error, PatchGeometry, Result,
+};
 
 /// magic, version, group, kind, flags.
 const PREFIX_LEN: usize = 8 + 2 + 1 + 1 + 1;
@@ -20,6 +20,8 @@ const SHAPE_LEN: usize = 8 + 4 + 4;
 const KEY_ID_LEN: usize = 16;
 /// classes, label scale, FEBO key id.
 const LABELS_HEAD_LEN: usize = 4 + 8 + KEY_ID_LEN;
+/// C, H, W, kh, kw, sh, sw, ph, pw.
+const GEOMETRY_LEN: usize = 9 * 4;
 
 fn bad(reason: impl core::fmt::Display) -> Error {
     Error::InvalidBatch(format!("batch container: {reason}"))
@@ -39,7 +41,8 @@ struct Layout {
     samples: usize,
     /// Start of the row key id.
     rows: usize,
-    /// Start of the column key id (`rows_end` for kind rows).
+    /// Start of the kind's second section: the column key id (kind batch),
+    /// the geometry (kind images), or the labels (kind rows).
     cols: usize,
     /// Start of the labels section (= end of the column section).
     labels: usize,
@@ -51,16 +54,21 @@ impl Layout {
         let rows = PREFIX_LEN + SHAPE_LEN;
         let row_bytes = product(samples, features.saturating_add(1), element)?;
         let cols = add(rows, KEY_ID_LEN + row_bytes)?;
-        let labels = match kind {
+        let second = match kind {
             Kind::Batch => add(
-                cols,
-                add(
-                    KEY_ID_LEN,
-                    product(features, samples.saturating_add(1), element)?,
-                )?,
+                KEY_ID_LEN,
+                product(features, samples.saturating_add(1), element)?,
             )?,
-            Kind::Rows => cols,
+            Kind::Rows => 0,
+            Kind::Images => {
+                let batch_dim = product(samples, features, 1)?;
+                add(
+                    GEOMETRY_LEN + KEY_ID_LEN,
+                    product(add(batch_dim, 1)?, element, 1)?,
+                )?
+            }
         };
+        let labels = add(cols, second)?;
         Ok(Self {
             element,
             samples,
@@ -125,14 +133,14 @@ fn count(value: usize, max: usize, what: &str) -> Result<usize> {
 }
 
 /// Reads and checks everything of a container but its checksum and its
-/// points: magic, version, group, kind, flags, input scale, counts and the
-/// exact length (nothing is allocated).
+/// points: magic, version, group, kind, flags, input scale, counts, the
+/// geometry (kind images) and the exact length (nothing is allocated).
 ///
 /// # Errors
 /// [`Error::InvalidBatch`] naming the first problem: a wrong magic, an
 /// unknown version, group, kind or flag, an input scale that is not finite
-/// and positive, a zero or oversized count, a truncated container or
-/// trailing bytes.
+/// and positive, a zero or oversized count, a geometry that is invalid or
+/// not of n pixels, a truncated container or trailing bytes.
 pub fn read_header(bytes: &[u8]) -> Result<Header> {
     let mut r = Reader { bytes, pos: 0 };
     if r.take::<8>("magic")? != MAGIC {
@@ -158,14 +166,17 @@ pub fn read_header(bytes: &[u8]) -> Result<Header> {
             "input scale {input_scale} is not a finite positive number"
         )));
     }
-    let max_samples = if kind == Kind::Batch {
-        MAX_DIM
-    } else {
-        u32::MAX as usize
+    let max_samples = match kind {
+        Kind::Batch | Kind::Images => MAX_DIM,
+        Kind::Rows => u32::MAX as usize,
     };
     let samples = count(r.u32("sample count")?, max_samples, "the sample count")?;
     let features = count(r.u32("feature count")?, MAX_DIM, "the feature count (n)")?;
     let layout = Layout::new(group, kind, samples, features)?;
+    let geometry = match kind {
+        Kind::Images => Some(geometry_of(bytes, &layout, features)?),
+        Kind::Batch | Kind::Rows => None,
+    };
     let labels = if flags & FLAG_LABELS == 0 {
         None
     } else {
@@ -191,8 +202,41 @@ pub fn read_header(bytes: &[u8]) -> Result<Header> {
         samples,
         features,
         labels,
+        geometry,
         len,
     })
+}
+
+/// The geometry section of kind images, which starts at `layout.cols`: a
+/// geometry [`PatchGeometry::new`] accepts, of `features` pixels, whose batch
+/// ciphertext (`samples · features`) is within FEIP's dimensions.
+fn geometry_of(bytes: &[u8], layout: &Layout, features: usize) -> Result<PatchGeometry> {
+    let batch_dim = layout.samples.checked_mul(features);
+    if batch_dim.is_none_or(|d| d > MAX_DIM) {
+        return Err(bad(format!(
+            "{} images of {features} pixels: the batch ciphertext would exceed \
+             dimension {MAX_DIM}",
+            layout.samples
+        )));
+    }
+    let mut r = Reader {
+        bytes,
+        pos: layout.cols,
+    };
+    let mut field = [0usize; 9];
+    for value in &mut field {
+        *value = r.u32("geometry")?;
+    }
+    let [c, h, w, kh, kw, sh, sw, ph, pw] = field;
+    let geometry = PatchGeometry::new([c, h, w], [kh, kw], [sh, sw], [ph, pw])
+        .map_err(|e| bad(format!("geometry: {e}")))?;
+    if geometry.pixels() != features {
+        return Err(bad(format!(
+            "geometry of {} pixels, the header says {features} features",
+            geometry.pixels()
+        )));
+    }
+    Ok(geometry)
 }
 
 /// Classes and scale of the labels section, which starts at `layout.labels`.
@@ -266,7 +310,8 @@ fn point<G: Group>(bytes: &[u8], what: &str, i: usize, j: usize) -> Result<G::El
 }
 
 /// `count` FEIP ciphertexts of dimension `dim` under the key id at `start`,
-/// decoded in parallel, one ciphertext per task.
+/// decoded in parallel, across ciphertexts and within each (an images
+/// container has one ciphertext of the whole batch).
 fn decode_feip<G: Group>(
     bytes: &[u8],
     start: usize,
@@ -280,14 +325,15 @@ fn decode_feip<G: Group>(
     body.par_chunks_exact(ct_len)
         .enumerate()
         .map(|(i, ct)| {
-            let mut points = ct
-                .chunks_exact(G::ELEMENT_LEN)
+            let (ct0, rest) = ct
+                .split_at_checked(G::ELEMENT_LEN)
+                .ok_or_else(|| bad(format!("{what} {i} is empty")))?;
+            let ct0 = point::<G>(ct0, what, i, 0)?;
+            let elements = rest
+                .par_chunks_exact(G::ELEMENT_LEN)
                 .enumerate()
-                .map(|(j, p)| point::<G>(p, what, i, j));
-            let ct0 = points
-                .next()
-                .ok_or_else(|| bad(format!("{what} {i} is empty")))??;
-            let elements = points.collect::<Result<Vec<_>>>()?;
+                .map(|(j, p)| point::<G>(p, what, i, j + 1))
+                .collect::<Result<Vec<_>>>()?;
             feip::Ciphertext::from_parts(id, ct0, elements)
                 .map_err(|e| bad(format!("{what} {i}: {e}")))
         })
@@ -357,6 +403,33 @@ pub fn decode_batch<G: Group>(bytes: &[u8]) -> Result<EncryptedBatch<G>> {
     EncryptedBatch::new(header.input_scale, rows?, cols?, labels)
 }
 
+/// Decodes an [`EncryptedImages`] written by [`encode_images`].
+///
+/// # Errors
+/// As [`decode_batch`], with kind images expected (its geometry checked by
+/// [`read_header`]), and whatever [`EncryptedImages::new`] and
+/// [`EncryptedImages::with_labels`] refuse.
+pub fn decode_images<G: Group>(bytes: &[u8]) -> Result<EncryptedImages<G>> {
+    let (header, layout) = open::<G>(bytes, Kind::Images)?;
+    let geometry = header
+        .geometry
+        .ok_or_else(|| bad("an images container without geometry"))?;
+    let (images, pixels) = (header.samples, header.features);
+    let batch_at = add(layout.cols, GEOMETRY_LEN)?;
+    let batch_dim = product(images, pixels, 1)?;
+    let (rows, batch) = rayon::join(
+        || decode_feip::<G>(bytes, layout.rows, images, pixels, "row ciphertext"),
+        || decode_feip::<G>(bytes, batch_at, 1, batch_dim, "batch ciphertext"),
+    );
+    let labels = labels_of(bytes, &header, &layout)?;
+    let batch = batch?.pop().ok_or_else(|| bad("no batch ciphertext"))?;
+    let decoded = EncryptedImages::new(geometry, header.input_scale, rows?, batch)?;
+    match labels {
+        Some(labels) => decoded.with_labels(labels),
+        None => Ok(decoded),
+    }
+}
+
 /// Decodes an [`EncryptedRows`] written by [`encode_rows`].
 ///
 /// # Errors
@@ -375,12 +448,15 @@ pub fn decode_rows<G: Group>(bytes: &[u8]) -> Result<EncryptedRows<G>> {
     EncryptedRows::new(header.input_scale, rows, labels)
 }
 
-/// The pieces of a batch or rows container, borrowed.
+/// The pieces of a container, borrowed.
 struct Parts<'a, G: Group> {
     kind: Kind,
     input_scale: f64,
     rows: &'a [feip::Ciphertext<G>],
+    /// The column ciphertexts (kind batch) or the one batch ciphertext
+    /// (kind images).
     cols: &'a [feip::Ciphertext<G>],
+    geometry: Option<&'a PatchGeometry>,
     labels: Option<&'a EncryptedLabels<G>>,
 }
 
@@ -406,7 +482,7 @@ fn put<G: Group>(dst: &mut [u8], element: &G::Element) -> Result<()> {
 }
 
 /// Appends the key id and the ciphertexts (all of dimension `dim`), encoded
-/// in parallel.
+/// in parallel, across ciphertexts and within each.
 fn put_feip<G: Group>(out: &mut Vec<u8>, cts: &[feip::Ciphertext<G>], dim: usize) -> Result<()> {
     let id = cts
         .first()
@@ -423,9 +499,10 @@ fn put_feip<G: Group>(out: &mut Vec<u8>, cts: &[feip::Ciphertext<G>], dim: usize
             if ct.id() != id || ct.dim() != dim {
                 return Err(bad("ciphertexts of one section differ in key or dimension"));
             }
-            let points = iter::once(ct.commitment()).chain(ct.elements());
-            dst.chunks_exact_mut(G::ELEMENT_LEN)
-                .zip(points)
+            let (ct0, rest) = dst.split_at_mut(G::ELEMENT_LEN);
+            put::<G>(ct0, ct.commitment())?;
+            rest.par_chunks_exact_mut(G::ELEMENT_LEN)
+                .zip(ct.elements().par_iter())
                 .try_for_each(|(d, p)| put::<G>(d, p))
         })
 }
@@ -456,6 +533,20 @@ fn put_labels<G: Group>(out: &mut Vec<u8>, labels: &EncryptedLabels<G>) -> Resul
         })
 }
 
+/// Appends the geometry section: C, H, W, kh, kw, sh, sw, ph, pw.
+fn put_geometry(out: &mut Vec<u8>, geometry: &PatchGeometry) -> Result<()> {
+    let fields = [
+        &geometry.image()[..],
+        &geometry.kernel(),
+        &geometry.stride(),
+        &geometry.padding(),
+    ];
+    for value in fields.concat() {
+        out.extend_from_slice(&to_u32(value, "geometry field")?);
+    }
+    Ok(())
+}
+
 fn encode<G: Group>(parts: &Parts<'_, G>) -> Result<Vec<u8>> {
     let samples = parts.rows.len();
     let features = parts.rows.first().map_or(0, feip::Ciphertext::dim);
@@ -475,8 +566,14 @@ fn encode<G: Group>(parts: &Parts<'_, G>) -> Result<Vec<u8>> {
     out.extend_from_slice(&to_u32(samples, "sample count")?);
     out.extend_from_slice(&to_u32(features, "feature count")?);
     put_feip(&mut out, parts.rows, features)?;
-    if parts.kind == Kind::Batch {
-        put_feip(&mut out, parts.cols, samples)?;
+    match (parts.kind, parts.geometry) {
+        (Kind::Batch, _) => put_feip(&mut out, parts.cols, samples)?,
+        (Kind::Images, Some(geometry)) => {
+            put_geometry(&mut out, geometry)?;
+            put_feip(&mut out, parts.cols, product(samples, features, 1)?)?;
+        }
+        (Kind::Images, None) => return Err(bad("images without geometry")),
+        (Kind::Rows, _) => {}
     }
     if let Some(labels) = parts.labels {
         put_labels(&mut out, labels)?;
@@ -502,6 +599,7 @@ pub fn encode_batch<G: Group>(batch: &EncryptedBatch<G>) -> Result<Vec<u8>> {
         input_scale: batch.input_scale(),
         rows: batch.rows(),
         cols: &cols,
+        geometry: None,
         labels: batch.labels(),
     })
 }
@@ -516,6 +614,24 @@ pub fn encode_rows<G: Group>(rows: &EncryptedRows<G>) -> Result<Vec<u8>> {
         input_scale: rows.input_scale(),
         rows: rows.rows(),
         cols: &[],
+        geometry: None,
         labels: rows.labels(),
+    })
+}
+
+/// Encodes images as a container of kind images: the rows, the geometry,
+/// the one batch ciphertext, and the labels if any.
+///
+/// # Errors
+/// As [`encode_batch`].
+pub fn encode_images<G: Group>(images: &EncryptedImages<G>) -> Result<Vec<u8>> {
+    let batch = images.batch();
+    encode(&Parts {
+        kind: Kind::Images,
+        input_scale: images.input_scale(),
+        rows: images.rows(),
+        cols: &batch,
+        geometry: Some(images.geometry()),
+        labels: images.labels(),
     })
 }

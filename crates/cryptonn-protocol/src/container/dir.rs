@@ -9,10 +9,14 @@ use cryptonn_fe::feip::MAX_DIM;
 use cryptonn_fe::{Group, GroupId};
 use serde::{Deserialize, Serialize};
 
-use super::codec::{decode_batch, decode_rows, encode_batch, encode_rows};
+use super::codec::{
+    decode_batch, decode_images, decode_rows, encode_batch, encode_images, encode_rows,
+};
 use super::{CHECKSUM_LEN, Kind, element_len};
 use crate::batch::MAX_LABEL_SCALE;
-use crate::{EncryptedBatch, EncryptedLabels, EncryptedRows, Error, Result};
+use crate::{
+    EncryptedBatch, EncryptedImages, EncryptedLabels, EncryptedRows, Error, PatchGeometry, Result,
+};
 
 /// The most batch files one directory may hold (2²⁴, e.g. 4·10⁹ samples in
 /// batches of 256), so that [`BatchDir::missing`] stays bounded.
@@ -33,7 +37,8 @@ pub struct LabelInfo {
 }
 
 /// `manifest.json` of a [`BatchDir`]: what every batch file of the directory
-/// holds. Read strictly: unknown, missing or duplicate fields are errors.
+/// holds. Read strictly: unknown, missing or duplicate fields are errors
+/// (`geometry` is present for kind images only, and never `null`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
@@ -43,10 +48,18 @@ pub struct Manifest {
     pub version: u16,
     /// The group of every ciphertext.
     pub group: GroupId,
-    /// Batch (rows and columns) or rows only.
+    /// Batch (rows and columns), rows only, or images.
     pub kind: Kind,
-    /// Features per sample.
+    /// Features per sample (pixels per image for kind images).
     pub features: usize,
+    /// The convolution's geometry: present for kind images, of `features`
+    /// pixels, and absent (not `null`) for the other kinds.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::optional_field::present"
+    )]
+    pub geometry: Option<PatchGeometry>,
     /// Samples per batch file; only the last file may hold fewer.
     pub batch_size: usize,
     /// The number of batch files, `batch-000000.cnb` to `batches − 1`.
@@ -76,7 +89,8 @@ impl Manifest {
     pub const FILE_NAME: &'static str = "manifest.json";
 
     /// A manifest for `batches` files of `[batch_size, features]` samples in
-    /// `group`, without labels and with an empty `source`.
+    /// `group`, without labels or geometry and with an empty `source` (kind
+    /// images needs [`Manifest::with_geometry`]).
     pub fn new(
         group: GroupId,
         kind: Kind,
@@ -90,6 +104,7 @@ impl Manifest {
             group,
             kind,
             features,
+            geometry: None,
             batch_size,
             batches,
             labels: None,
@@ -103,6 +118,15 @@ impl Manifest {
     pub fn with_labels(self, classes: usize, scale: i64) -> Self {
         Self {
             labels: Some(LabelInfo { classes, scale }),
+            ..self
+        }
+    }
+
+    /// The same, with the geometry of every file's images (kind images).
+    #[must_use]
+    pub fn with_geometry(self, geometry: PatchGeometry) -> Self {
+        Self {
+            geometry: Some(geometry),
             ..self
         }
     }
@@ -122,7 +146,8 @@ impl Manifest {
     /// [`Error::InvalidBatch`] for a wrong format name or version, a count of
     /// zero or out of range (features and, for kind batch, the batch size ≤
     /// 2²⁰; batches ≤ [`MAX_BATCHES`]), labels with no class or a scale out of
-    /// 1 ..= 2³⁰, or an input scale that is not finite and positive.
+    /// 1 ..= 2³⁰, an input scale that is not finite and positive, or a
+    /// geometry that does not fit the kind (see [`Manifest::with_geometry`]).
     pub fn validate(&self) -> Result<()> {
         let bad = |reason: String| Err(Error::InvalidBatch(format!("manifest: {reason}")));
         if self.format != Self::FORMAT || self.version != Self::VERSION {
@@ -135,7 +160,7 @@ impl Manifest {
             ));
         }
         let max_batch = match self.kind {
-            Kind::Batch => MAX_DIM,
+            Kind::Batch | Kind::Images => MAX_DIM,
             Kind::Rows => u32::MAX as usize,
         };
         for (what, value, max) in [
@@ -163,7 +188,35 @@ impl Manifest {
         if !(self.input_scale.is_finite() && self.input_scale > 0.0) {
             return bad(format!("input scale {} is not positive", self.input_scale));
         }
-        Ok(())
+        self.validate_geometry().map_or(Ok(()), bad)
+    }
+
+    /// Why the geometry does not fit the kind and shape, if it does not.
+    fn validate_geometry(&self) -> Option<String> {
+        match (self.kind, self.geometry) {
+            (Kind::Images, None) => Some("kind images without a geometry".into()),
+            (Kind::Images, Some(g)) if g.pixels() != self.features => Some(format!(
+                "a geometry of {} pixels for {} features",
+                g.pixels(),
+                self.features
+            )),
+            (Kind::Images, Some(_))
+                if self
+                    .batch_size
+                    .checked_mul(self.features)
+                    .is_none_or(|d| d > MAX_DIM) =>
+            {
+                Some(format!(
+                    "batches of {} images of {} pixels: the batch ciphertext \
+                     would exceed dimension {MAX_DIM}",
+                    self.batch_size, self.features
+                ))
+            }
+            (Kind::Batch | Kind::Rows, Some(_)) => {
+                Some(format!("a geometry for kind {}", self.kind.name()))
+            }
+            _ => None,
+        }
     }
 
     /// Samples in batch file `i`: `batch_size`, but the last file may hold
@@ -181,6 +234,7 @@ impl Manifest {
         let cols = match self.kind {
             Kind::Batch => 16 + n.checked_mul(b + 1)?.checked_mul(e)?,
             Kind::Rows => 0,
+            Kind::Images => 36 + 16 + b.checked_mul(n)?.checked_add(1)?.checked_mul(e)?,
         };
         let labels = match self.labels {
             Some(l) => 28 + b.checked_mul(l.classes)?.checked_mul(2 * e)?,
@@ -324,6 +378,7 @@ impl BatchDir {
             features,
             input_scale: batch.input_scale(),
             labels: batch.labels().map(label_info),
+            geometry: None,
         };
         let path = self.check::<G>(i, &found)?;
         let bytes = encode_batch(batch).map_err(|e| file_error(&path, e))?;
@@ -342,9 +397,21 @@ impl BatchDir {
             features,
             input_scale: rows.input_scale(),
             labels: rows.labels().map(label_info),
+            geometry: None,
         };
         let path = self.check::<G>(i, &found)?;
         let bytes = encode_rows(rows).map_err(|e| file_error(&path, e))?;
+        write_atomic(&path, &bytes)
+    }
+
+    /// Writes images file `i` atomically, as [`BatchDir::write_batch`].
+    ///
+    /// # Errors
+    /// As [`BatchDir::write_batch`], the geometry included in what must
+    /// match the manifest.
+    pub fn write_images<G: Group>(&self, i: usize, images: &EncryptedImages<G>) -> Result<()> {
+        let path = self.check::<G>(i, &images_found(images))?;
+        let bytes = encode_images(images).map_err(|e| file_error(&path, e))?;
         write_atomic(&path, &bytes)
     }
 
@@ -367,6 +434,7 @@ impl BatchDir {
                 features,
                 input_scale: batch.input_scale(),
                 labels: batch.labels().map(label_info),
+                geometry: None,
             },
         )?;
         Ok(batch)
@@ -388,9 +456,23 @@ impl BatchDir {
                 features,
                 input_scale: rows.input_scale(),
                 labels: rows.labels().map(label_info),
+                geometry: None,
             },
         )?;
         Ok(rows)
+    }
+
+    /// Reads and decodes images file `i`.
+    ///
+    /// # Errors
+    /// As [`BatchDir::read_batch`], the geometry included in what must match
+    /// the manifest.
+    pub fn read_images<G: Group>(&self, i: usize) -> Result<EncryptedImages<G>> {
+        let path = self.check_index::<G>(i, Kind::Images)?;
+        let images =
+            decode_images::<G>(&self.read_file(&path)?).map_err(|e| file_error(&path, e))?;
+        self.check::<G>(i, &images_found(&images))?;
+        Ok(images)
     }
 
     /// The path of file `i`, if `i`, `G` and `kind` fit the manifest.
@@ -445,6 +527,11 @@ impl BatchDir {
                 "labels {:?}, the manifest says {:?}",
                 found.labels, m.labels
             )
+        } else if found.geometry != m.geometry {
+            format!(
+                "geometry {:?}, the manifest says {:?}",
+                found.geometry, m.geometry
+            )
         } else {
             return Ok(path);
         };
@@ -465,6 +552,18 @@ struct Found {
     features: usize,
     input_scale: f64,
     labels: Option<LabelInfo>,
+    geometry: Option<PatchGeometry>,
+}
+
+fn images_found<G: Group>(images: &EncryptedImages<G>) -> Found {
+    Found {
+        kind: Kind::Images,
+        samples: images.images(),
+        features: images.geometry().pixels(),
+        input_scale: images.input_scale(),
+        labels: images.labels().map(label_info),
+        geometry: Some(*images.geometry()),
+    }
 }
 
 fn label_info<G: Group>(labels: &EncryptedLabels<G>) -> LabelInfo {
@@ -511,10 +610,11 @@ fn read_manifest(path: &Path) -> Result<Manifest> {
     let labels_ok = shape
         .get("labels")
         .is_none_or(|l| l.is_object() || l.is_null());
-    if !shape.is_object() || !labels_ok {
+    let geometry_ok = shape.get("geometry").is_none_or(|g| g.is_object());
+    if !shape.is_object() || !labels_ok || !geometry_ok {
         return Err(file_error(
             path,
-            "the manifest and its labels must be JSON objects",
+            "the manifest, its labels and its geometry must be JSON objects",
         ));
     }
     let manifest: Manifest = serde_json::from_slice(&bytes)

@@ -10,6 +10,7 @@
 //! input scale f64 | samples u32 | features u32
 //! row key id [16] | samples × (ct0 ‖ ct1 … ctn)
 //! (kind 1) column key id [16] | features × (ct0 ‖ ct1 … ct_samples)
+//! (kind 3) geometry 9 × u32 | batch key id [16] | ct0 ‖ ct1 … ct_(samples·features)
 //! (flag 1) classes u32 | label scale i64 | FEBO key id [16] | samples·classes × (cmt ‖ ct)
 //! SHA-256 of everything before it [32]
 //! ```
@@ -46,7 +47,11 @@ use cryptonn_fe::{Group, GroupId, Modp2048, Modp3072, Ristretto255};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use codec::{decode_batch, decode_rows, encode_batch, encode_rows, read_header};
+use crate::PatchGeometry;
+
+pub use codec::{
+    decode_batch, decode_images, decode_rows, encode_batch, encode_images, encode_rows, read_header,
+};
 pub use dir::{BatchDir, LabelInfo, MAX_BATCHES, Manifest};
 
 /// The first 8 bytes of every container.
@@ -71,14 +76,22 @@ pub enum Kind {
     /// An [`EncryptedRows`](crate::EncryptedRows): row-wise ciphertexts only
     /// (kind byte 2, manifest name `"rows"`).
     Rows,
+    /// An [`EncryptedImages`](crate::EncryptedImages): row-wise ciphertexts
+    /// of whole images, one batch ciphertext and the convolution's geometry
+    /// (kind byte 3, manifest name `"images"`).
+    Images,
 }
 
 impl Kind {
+    /// Every kind, in kind-byte order.
+    pub const ALL: [Kind; 3] = [Kind::Batch, Kind::Rows, Kind::Images];
+
     /// The kind byte.
     pub const fn code(self) -> u8 {
         match self {
             Kind::Batch => 1,
             Kind::Rows => 2,
+            Kind::Images => 3,
         }
     }
 
@@ -87,15 +100,17 @@ impl Kind {
         match code {
             1 => Some(Kind::Batch),
             2 => Some(Kind::Rows),
+            3 => Some(Kind::Images),
             _ => None,
         }
     }
 
-    /// The manifest name, `"batch"` or `"rows"`.
+    /// The manifest name, `"batch"`, `"rows"` or `"images"`.
     pub const fn name(self) -> &'static str {
         match self {
             Kind::Batch => "batch",
             Kind::Rows => "rows",
+            Kind::Images => "images",
         }
     }
 }
@@ -110,11 +125,13 @@ impl<'de> Deserialize<'de> for Kind {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
         // A string only: not serde's map form of a unit variant.
         let name = String::deserialize(d)?;
-        [Kind::Batch, Kind::Rows]
+        Kind::ALL
             .into_iter()
             .find(|k| k.name() == name)
             .ok_or_else(|| {
-                serde::de::Error::custom(format!("unknown kind {name:?} (\"batch\" or \"rows\")"))
+                serde::de::Error::custom(format!(
+                    "unknown kind {name:?} (\"batch\", \"rows\" or \"images\")"
+                ))
             })
     }
 }
@@ -153,7 +170,7 @@ pub const fn element_len(group: GroupId) -> usize {
 pub struct Header {
     /// The group of every element.
     pub group: GroupId,
-    /// Batch (rows and columns) or rows only.
+    /// Batch (rows and columns), rows only, or images.
     pub kind: Kind,
     /// The real input is the encrypted integer divided by this.
     pub input_scale: f64,
@@ -163,6 +180,9 @@ pub struct Header {
     pub features: usize,
     /// Classes and scale of the encrypted labels, if the container has them.
     pub labels: Option<LabelInfo>,
+    /// The convolution's geometry, for kind images only (its pixels are
+    /// `features`).
+    pub geometry: Option<PatchGeometry>,
     /// The exact length of the container in bytes, checksum included.
     pub len: usize,
 }
@@ -174,8 +194,8 @@ fn checksum(body: &[u8]) -> [u8; CHECKSUM_LEN] {
 
 /// The harness of the `container` fuzz target (`fuzz/fuzz_targets/container.rs`).
 ///
-/// The first byte picks the decoder (Ristretto255 or MODP-2048, batch or rows);
-/// if its bit 2 is set, the last 32 bytes of the rest are replaced by the
+/// The first byte picks the decoder: bit 1 the group (Ristretto255 or
+/// MODP-2048), bit 3 images, else bit 0 rows or batch; if its bit 2 is set, the last 32 bytes of the rest are replaced by the
 /// correct checksum first, so the fuzzer reaches the point decoders. Must
 /// return without panicking for every input.
 #[doc(hidden)]
@@ -191,11 +211,13 @@ pub fn fuzz_decode(data: &[u8]) {
         bytes[body_len..].copy_from_slice(&sum);
     }
     let _ = read_header(&bytes);
-    match which % 4 {
-        0 => drop(decode_batch::<Ristretto255>(&bytes)),
-        1 => drop(decode_rows::<Ristretto255>(&bytes)),
-        2 => drop(decode_batch::<Modp2048>(&bytes)),
-        _ => drop(decode_rows::<Modp2048>(&bytes)),
+    match (which & 8 != 0, which % 4) {
+        (false, 0) => drop(decode_batch::<Ristretto255>(&bytes)),
+        (false, 1) => drop(decode_rows::<Ristretto255>(&bytes)),
+        (false, 2) => drop(decode_batch::<Modp2048>(&bytes)),
+        (false, _) => drop(decode_rows::<Modp2048>(&bytes)),
+        (true, 0 | 1) => drop(decode_images::<Ristretto255>(&bytes)),
+        (true, _) => drop(decode_images::<Modp2048>(&bytes)),
     }
 }
 
@@ -208,7 +230,7 @@ mod tests {
         for group in GroupId::ALL {
             assert_eq!(group_from_code(group_code(group)), Some(group));
         }
-        for kind in [Kind::Batch, Kind::Rows] {
+        for kind in Kind::ALL {
             assert_eq!(Kind::from_code(kind.code()), Some(kind));
             let json = serde_json::to_string(&kind).unwrap();
             assert_eq!(json, format!("\"{}\"", kind.name()));
@@ -223,8 +245,14 @@ mod tests {
             assert_eq!(group_from_code(code), None);
         }
         assert_eq!(Kind::from_code(0), None);
-        assert_eq!(Kind::from_code(3), None);
-        for text in [r#""Batch""#, r#"{"batch":null}"#, "1", r#""row""#] {
+        assert_eq!(Kind::from_code(4), None);
+        for text in [
+            r#""Batch""#,
+            r#"{"batch":null}"#,
+            "1",
+            r#""row""#,
+            r#""image""#,
+        ] {
             assert!(serde_json::from_str::<Kind>(text).is_err(), "{text}");
         }
     }
