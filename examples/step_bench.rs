@@ -17,7 +17,7 @@ use cryptonn::fe::bench::{median_seconds, print_results};
 use cryptonn::fe::feip::{self, Decryptor};
 use cryptonn::fe::{DlogConfig, DlogTable, Group, Ristretto255};
 use cryptonn::nn::{EncryptedBatch, QuantizationConfig, SecureContext};
-use cryptonn_mnist::model::MlpConfig;
+use cryptonn_mnist::mlp::MlpConfig;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;

@@ -65,9 +65,9 @@ fn centred_secure_mlp_matches_the_centred_plain_one() {
     use burn::tensor::{Int, Tensor, TensorData};
     use cryptonn::authority::{Authority, IssueAll};
     use cryptonn::nn::{FirstLayer, SecureContext};
+    use cryptonn_mnist::config::TrainingConfig;
     use cryptonn_mnist::equivalence::encrypt_batch;
-    use cryptonn_mnist::model::MlpConfig;
-    use cryptonn_mnist::training::{TrainingConfig, device};
+    use cryptonn_mnist::mlp::MlpConfig;
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
 
@@ -80,9 +80,9 @@ fn centred_secure_mlp_matches_the_centred_plain_one() {
         .with_hidden(vec![6])
         .with_classes(3);
     let plain = config
-        .init(&device(&TrainingConfig::new().with_seed(3)), false)
+        .init(&TrainingConfig::new().with_seed(3).device(), false)
         .centred(&mean);
-    let secure = cryptonn_mnist::model::Mlp {
+    let secure = cryptonn_mnist::mlp::Mlp {
         first: FirstLayer::Secure(plain.first.clone().into_secure()),
         ..plain.clone()
     };
@@ -98,7 +98,7 @@ fn centred_secure_mlp_matches_the_centred_plain_one() {
         .build()
         .unwrap();
 
-    let d = device(&TrainingConfig::new().with_seed(3));
+    let d = TrainingConfig::new().with_seed(3).device();
     let x: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
     let x = Tensor::<2>::from_data(TensorData::new(x, [batch, n]), &d);
     let targets = Tensor::<1, Int>::from_data(
@@ -110,7 +110,7 @@ fn centred_secure_mlp_matches_the_centred_plain_one() {
             .init(&d)
             .forward(logits, targets.clone())
     };
-    let weight = |m: &cryptonn_mnist::model::Mlp| -> Param<Tensor<2>> {
+    let weight = |m: &cryptonn_mnist::mlp::Mlp| -> Param<Tensor<2>> {
         match &m.first {
             FirstLayer::Plain(l) => l.weight.clone(),
             FirstLayer::Secure(s) => s.weight.clone(),

@@ -9,10 +9,10 @@ use std::sync::Mutex;
 
 use burn::tensor::Tensor;
 use cryptonn::nn::FirstConv;
+use cryptonn_mnist::config::{KeyPolicyKind, Mode, ModelKind, Privacy, TrainError, TrainingConfig};
 use cryptonn_mnist::lenet::{LeNet, LeNetConfig};
-use cryptonn_mnist::training::{
-    self, KeyPolicyKind, Mode, ModelKind, Privacy, TrainError, TrainingConfig, device,
-};
+use cryptonn_mnist::outputs::Outputs;
+use cryptonn_mnist::runner;
 
 /// Burn's seeded initialisation draws from one generator per process: tests
 /// that compare initial weights must not run while another initialises.
@@ -51,8 +51,8 @@ fn plain_and_secure_start_from_the_same_weights() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let config = LeNetConfig::new();
-    let plain = config.init(&device(&TrainingConfig::new().with_seed(42)), false);
-    let secure = config.init(&device(&TrainingConfig::new().with_seed(42)), true);
+    let plain = config.init(&TrainingConfig::new().with_seed(42).device(), false);
+    let secure = config.init(&TrainingConfig::new().with_seed(42).device(), true);
     assert!(matches!(secure.conv1, FirstConv::Secure(_)));
     assert!(matches!(plain.conv1, FirstConv::Plain(_)));
     assert_eq!(
@@ -68,7 +68,7 @@ fn plain_and_secure_start_from_the_same_weights() {
         0.0
     );
     assert_eq!(config.equations_per_image(), 3456);
-    let x = Tensor::<4>::ones([2, 1, 28, 28], &device(&TrainingConfig::new().with_seed(1)));
+    let x = Tensor::<4>::ones([2, 1, 28, 28], &TrainingConfig::new().with_seed(1).device());
     assert_eq!(plain.forward_plain(x.clone()).dims(), [2, 10]);
     assert_eq!(
         max_abs_diff(plain.forward_plain(x.clone()), secure.forward_plain(x)),
@@ -81,12 +81,12 @@ fn lenet_needs_the_paper_policy_explicitly() {
     let _serial = INIT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let outputs = training::Outputs::default();
+    let outputs = Outputs::default();
     for config in [
         tiny().with_policy(KeyPolicyKind::Budget),
         tiny().with_privacy(Privacy::Projection),
     ] {
-        let err = training::run(&config, &data_dir(), &outputs).unwrap_err();
+        let err = runner::run(&config, &data_dir(), &outputs).unwrap_err();
         assert!(matches!(err, TrainError::Config(_)));
         assert!(err.to_string().contains("3456 equations"), "{err}");
     }
@@ -95,7 +95,7 @@ fn lenet_needs_the_paper_policy_explicitly() {
         .with_model_kind(ModelKind::Mlp)
         .with_mode(Mode::Plain);
     assert!(matches!(
-        training::run(&mlp, &data_dir(), &outputs),
+        runner::run(&mlp, &data_dir(), &outputs),
         Err(TrainError::Config(_))
     ));
 }
@@ -105,7 +105,7 @@ fn tiny_secure_lenet_runs_and_reports() {
     let _serial = INIT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let report = training::run(&tiny(), &data_dir(), &training::Outputs::default()).unwrap();
+    let report = runner::run(&tiny(), &data_dir(), &Outputs::default()).unwrap();
     let secure = report.secure.as_ref().unwrap();
     let plain = report.plain.as_ref().unwrap();
     assert_eq!(secure.epochs.len(), 1);

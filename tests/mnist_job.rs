@@ -6,10 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
+use cryptonn_mnist::config::{Mode, Privacy, TrainError, TrainingConfig};
 use cryptonn_mnist::data::DataError;
 use cryptonn_mnist::data::{Dataset, Split};
-use cryptonn_mnist::model::MlpConfig;
-use cryptonn_mnist::training::{self, Mode, Privacy, TrainError, TrainingConfig};
+use cryptonn_mnist::mlp::MlpConfig;
+use cryptonn_mnist::outputs::Outputs;
+use cryptonn_mnist::runner;
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")
@@ -27,7 +29,7 @@ fn tiny_secure_run_learns_and_reports() {
         .with_lr(1e-2)
         .with_col_cap(64)
         .with_model(MlpConfig::new().with_hidden(vec![16]));
-    let report = training::run(&config, &data_dir(), &training::Outputs::default()).unwrap();
+    let report = runner::run(&config, &data_dir(), &Outputs::default()).unwrap();
     let secure = report.secure.as_ref().unwrap();
     let plain = report.plain.as_ref().unwrap();
     assert!(
@@ -115,11 +117,7 @@ fn corrupt_or_missing_files_are_errors() {
     assert!(matches!(missing, DataError::Missing { .. }), "{missing}");
     let config = TrainingConfig::new().with_mode(Mode::Plain);
     assert!(matches!(
-        training::run(
-            &config,
-            &base.join("nowhere"),
-            &training::Outputs::default()
-        ),
+        runner::run(&config, &base.join("nowhere"), &Outputs::default()),
         Err(TrainError::Data(_))
     ));
 }
@@ -137,10 +135,10 @@ fn shipped_data_is_complete() {
 #[test]
 fn spent_budget_stops_cleanly_and_keeps_the_model() {
     let dir = std::env::temp_dir().join(format!("cryptonn-budget-{}", std::process::id()));
-    let outputs = training::Outputs {
+    let outputs = Outputs {
         model: Some(dir.join("model.bpk")),
         audit_log: Some(dir.join("keys.log")),
-        ..training::Outputs::default()
+        ..Outputs::default()
     };
     std::fs::create_dir_all(&dir).unwrap();
     // A column cap of 32 allows two epochs of 16 gradient keys, so the third
@@ -154,7 +152,7 @@ fn spent_budget_stops_cleanly_and_keeps_the_model() {
         .with_secure_test_size(0)
         .with_col_cap(32)
         .with_model(MlpConfig::new().with_hidden(vec![16]));
-    let report = training::run(&config, &data_dir(), &outputs).unwrap();
+    let report = runner::run(&config, &data_dir(), &outputs).unwrap();
     let secure = report.secure.as_ref().unwrap();
     assert_eq!(secure.epochs.len(), 2);
     let why = secure.stopped.as_deref().unwrap();
@@ -190,15 +188,17 @@ fn tiny_projection_run_decrypts_once_and_reports_its_leakage() {
         .with_test_size(500)
         .with_secure_test_size(128)
         .with_model(MlpConfig::new().with_hidden(vec![32]));
-    let report = training::run(&config, &data_dir(), &training::Outputs::default()).unwrap();
+    let report = runner::run(&config, &data_dir(), &Outputs::default()).unwrap();
     let secure = report.secure.as_ref().unwrap();
     let plain = report.plain.as_ref().unwrap();
     assert_eq!(secure.epochs.len(), 20, "epochs cost no budget");
     assert!(secure.test_accuracy > 0.5, "{}", secure.test_accuracy);
     assert!((secure.test_accuracy - plain.test_accuracy).abs() < 0.03);
     assert!(secure.secure_inference.as_ref().unwrap().accuracy > 0.5);
-    // 32 row keys per batch and 10 label keys per image, once: 4 training and 1 test batch.
-    assert_eq!(secure.keys_issued, Some(5 * 32 + (512 + 128) * 10));
+    // 32 row keys per batch, once (4 training and 1 test batch), and 10
+    // label keys per training image (the test images' labels stay with the
+    // client).
+    assert_eq!(secure.keys_issued, Some(5 * 32 + 512 * 10));
     let privacy = report.privacy.as_ref().unwrap();
     assert_eq!(
         (
@@ -216,7 +216,7 @@ fn caps_that_reach_the_dimension_are_refused() {
         .with_train_size(256)
         .with_batch_size(128)
         .with_col_cap(128);
-    let err = training::run(&config, &data_dir(), &training::Outputs::default()).unwrap_err();
+    let err = runner::run(&config, &data_dir(), &Outputs::default()).unwrap_err();
     assert!(
         matches!(&err, TrainError::Config(why) if why.contains("column cap of 128")),
         "{err}"
@@ -227,9 +227,9 @@ fn caps_that_reach_the_dimension_are_refused() {
 fn the_learner_writes_burns_logs_and_checkpoints_when_asked() {
     let dir = std::env::temp_dir().join(format!("cryptonn-learner-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let outputs = training::Outputs {
+    let outputs = Outputs {
         learner_dir: Some(dir.clone()),
-        ..training::Outputs::default()
+        ..Outputs::default()
     };
     let config = TrainingConfig::new()
         .with_mode(Mode::Plain)
@@ -237,7 +237,7 @@ fn the_learner_writes_burns_logs_and_checkpoints_when_asked() {
         .with_train_size(512)
         .with_batch_size(256)
         .with_test_size(100);
-    let report = training::run(&config, &data_dir(), &outputs).unwrap();
+    let report = runner::run(&config, &data_dir(), &outputs).unwrap();
     assert_eq!(report.plain.map(|r| r.epochs.len()), Some(2));
     let plain = dir.join("plain");
     for epoch in 1..=2 {
@@ -255,11 +255,11 @@ fn the_learner_writes_burns_logs_and_checkpoints_when_asked() {
     );
     // A --learner-dir that is a file: a clear error before any training.
     std::fs::write(dir.join("file"), b"").unwrap();
-    let outputs = training::Outputs {
+    let outputs = Outputs {
         learner_dir: Some(dir.join("file")),
-        ..training::Outputs::default()
+        ..Outputs::default()
     };
-    let err = training::run(&config, &data_dir(), &outputs).unwrap_err();
+    let err = runner::run(&config, &data_dir(), &outputs).unwrap_err();
     assert!(matches!(err, TrainError::Learner(_)), "{err}");
     assert!(err.to_string().contains("cannot write"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();

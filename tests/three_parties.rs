@@ -3,7 +3,8 @@
 //! again as a child, training through the library against the remote
 //! authority). Then the authority killed with SIGKILL in the middle of
 //! training and restarted: training resumes, and the budget and the audit
-//! are what was committed.
+//! are what was committed. Projection mode and LeNet-5 run the same way,
+//! each against an authority initialized with its policy.
 
 #![allow(clippy::unwrap_used, clippy::panic)] // Unwraps and panics are allowed in tests.
 
@@ -14,9 +15,11 @@ use std::time::{Duration, Instant};
 
 use cryptonn::fe::Ristretto255;
 use cryptonn::protocol::RemoteAuthority;
-use cryptonn_mnist::model::MlpConfig;
+use cryptonn_mnist::config::{KeyPolicyKind, Mode, ModelKind, Privacy, TrainingConfig};
+use cryptonn_mnist::mlp::MlpConfig;
+use cryptonn_mnist::outputs::Outputs;
 use cryptonn_mnist::parties::{Parties, RemoteParties};
-use cryptonn_mnist::training::{self, Mode, TrainingConfig};
+use cryptonn_mnist::runner;
 
 /// Set in the child that plays the trainer: `state|ciphertexts|url|report`.
 const TRAINER_ENV: &str = "CRYPTONN_TEST_TRAINER";
@@ -79,35 +82,51 @@ fn serve(state: &Path, listen: &str) -> (Child, String) {
     (child, url)
 }
 
-fn init(state: &Path) {
-    run_ok(cryptonn().args(["authority", "init", "--state", s(state)]));
+fn init(state: &Path, policy: &[&str]) {
+    run_ok(
+        cryptonn()
+            .args(["authority", "init", "--state", s(state)])
+            .args(policy),
+    );
 }
 
-fn encrypt(state: &Path, url: &str, out: &Path) {
-    run_ok(cryptonn().args([
-        "client",
-        "encrypt",
-        "--authority",
-        url,
-        "--token-file",
-        s(&state.join("tokens/client.token")),
-        "--ca-cert",
-        s(&state.join("cert.pem")),
-        "--data-dir",
-        s(&data_dir()),
-        "--out",
-        s(out),
-        "--train-size",
-        "256",
-        "--batch-size",
-        "128",
-        "--secure-test-size",
-        "128",
-    ]));
+/// The MLP's and projection mode's client: 256 training images in batches
+/// of 128, 128 test images.
+const SIZES: [&str; 6] = [
+    "--train-size",
+    "256",
+    "--batch-size",
+    "128",
+    "--secure-test-size",
+    "128",
+];
+
+/// `cryptonn client encrypt` with `extra` flags (sizes, layout).
+fn encrypt(state: &Path, url: &str, out: &Path, extra: &[&str]) {
+    run_ok(
+        cryptonn()
+            .args([
+                "client",
+                "encrypt",
+                "--authority",
+                url,
+                "--token-file",
+                s(&state.join("tokens/client.token")),
+                "--ca-cert",
+                s(&state.join("cert.pem")),
+                "--data-dir",
+                s(&data_dir()),
+                "--out",
+                s(out),
+            ])
+            .args(extra),
+    );
 }
 
-fn config(epochs: usize) -> TrainingConfig {
-    TrainingConfig::new()
+/// The trainer's configuration of each job: the paper's MLP, projection
+/// mode with K = 16, LeNet-5 on 32 images under issue-all.
+fn config(job: &str, epochs: usize) -> TrainingConfig {
+    let mlp = TrainingConfig::new()
         .with_mode(Mode::Secure)
         .with_epochs(epochs)
         .with_train_size(256)
@@ -115,7 +134,21 @@ fn config(epochs: usize) -> TrainingConfig {
         .with_test_size(300)
         .with_secure_test_size(128)
         .with_col_cap(64)
-        .with_model(MlpConfig::new().with_hidden(vec![16]))
+        .with_model(MlpConfig::new().with_hidden(vec![16]));
+    match job {
+        "projection" => mlp
+            .with_privacy(Privacy::Projection)
+            .with_projection_dim(16),
+        "lenet" => TrainingConfig::preset(ModelKind::Lenet)
+            .with_policy(KeyPolicyKind::IssueAll)
+            .with_mode(Mode::Secure)
+            .with_epochs(epochs)
+            .with_train_size(32)
+            .with_batch_size(16)
+            .with_test_size(100)
+            .with_secure_test_size(16),
+        _ => mlp,
+    }
 }
 
 /// The trainer's process: this binary again, running only `trainer_process`.
@@ -124,10 +157,10 @@ fn spawn_trainer(
     ciphertexts: &Path,
     url: &str,
     report: &Path,
-    epochs: usize,
+    (job, epochs): (&str, usize),
 ) -> Child {
     let spec = format!(
-        "{}|{}|{url}|{}|{epochs}",
+        "{}|{}|{url}|{}|{job}|{epochs}",
         s(state),
         s(ciphertexts),
         s(report)
@@ -153,21 +186,21 @@ fn trainer_process() {
         return;
     };
     let parts: Vec<&str> = spec.split('|').collect();
-    let [state, ciphertexts, url, report, epochs] = parts[..] else {
+    let [state, ciphertexts, url, report, job, epochs] = parts[..] else {
         panic!("bad trainer spec {spec}");
     };
     let state = Path::new(state);
-    let outputs = training::Outputs {
+    let outputs = Outputs {
         parties: Parties::Remote(RemoteParties {
             url: url.into(),
             token_file: state.join("tokens/server.token"),
             ca_cert: state.join("cert.pem"),
             ciphertexts: ciphertexts.into(),
         }),
-        ..training::Outputs::default()
+        ..Outputs::default()
     };
-    let config = config(epochs.parse().unwrap());
-    let run = training::run(&config, &data_dir(), &outputs).unwrap();
+    let config = config(job, epochs.parse().unwrap());
+    let run = runner::run(&config, &data_dir(), &outputs).unwrap();
     std::fs::write(report, serde_json::to_string(&run).unwrap()).unwrap();
 }
 
@@ -208,11 +241,11 @@ fn audit_len(operator: &RemoteAuthority<Ristretto255>) -> u64 {
 fn three_processes_train_end_to_end() {
     let dir = scratch("e2e");
     let state = dir.join("state");
-    init(&state);
+    init(&state, &[]);
     let (mut authority, url) = serve(&state, "127.0.0.1:0");
-    encrypt(&state, &url, &dir.join("ct"));
+    encrypt(&state, &url, &dir.join("ct"), &SIZES);
     let report_file = dir.join("report.json");
-    let status = spawn_trainer(&state, &dir.join("ct"), &url, &report_file, 2)
+    let status = spawn_trainer(&state, &dir.join("ct"), &url, &report_file, ("mlp", 2))
         .wait()
         .unwrap();
     assert!(status.success());
@@ -233,12 +266,12 @@ fn three_processes_train_end_to_end() {
 fn authority_killed_mid_training_restarts_with_its_budget_and_audit() {
     let dir = scratch("kill");
     let state = dir.join("state");
-    init(&state);
+    init(&state, &[]);
     let (mut authority, url) = serve(&state, "127.0.0.1:0");
-    encrypt(&state, &url, &dir.join("ct"));
+    encrypt(&state, &url, &dir.join("ct"), &SIZES);
     let operator_before = operator(&state, &url);
     let report_file = dir.join("report.json");
-    let mut trainer = spawn_trainer(&state, &dir.join("ct"), &url, &report_file, 3);
+    let mut trainer = spawn_trainer(&state, &dir.join("ct"), &url, &report_file, ("mlp", 3));
     // Kill the authority once training has asked for keys.
     let start = Instant::now();
     while audit_len(&operator_before) < 100 {
@@ -280,4 +313,75 @@ fn authority_killed_mid_training_restarts_with_its_budget_and_audit() {
     authority.kill().unwrap();
     authority.wait().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A job trained by a separate trainer against a separately started
+/// authority initialized with `policy`, from files a separate client wrote
+/// with `layout`; returns the secure run's report.
+fn separate_processes(
+    name: &str,
+    policy: &[&str],
+    layout: &[&str],
+    job: &str,
+) -> serde_json::Value {
+    let dir = scratch(name);
+    let state = dir.join("state");
+    init(&state, policy);
+    let (mut authority, url) = serve(&state, "127.0.0.1:0");
+    encrypt(&state, &url, &dir.join("ct"), layout);
+    let report_file = dir.join("report.json");
+    let status = spawn_trainer(&state, &dir.join("ct"), &url, &report_file, (job, 1))
+        .wait()
+        .unwrap();
+    assert!(status.success(), "the {job} trainer failed");
+    let report = read_report(&report_file);
+    let issued = report["secure"]["keys_issued"].as_u64().unwrap();
+    assert_eq!(audit_len(&operator(&state, &url)), issued);
+    authority.kill().unwrap();
+    authority.wait().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    report
+}
+
+#[test]
+fn projection_mode_trains_against_a_separate_authority() {
+    let report = separate_processes(
+        "projection",
+        &["--row-cap", "16", "--col-cap", "0"],
+        &[&SIZES[..], &["--layout", "rows"]].concat(),
+        "projection",
+    );
+    let secure = &report["secure"];
+    assert!(secure["test_accuracy"].as_f64().unwrap() > 0.3, "{secure}");
+    assert_eq!(secure["secure_inference"]["images"].as_u64().unwrap(), 128);
+    assert_eq!(
+        report["privacy"]["row_equations_per_image"].as_u64(),
+        Some(16)
+    );
+}
+
+#[test]
+fn lenet_trains_against_a_separate_issue_all_authority() {
+    let report = separate_processes(
+        "lenet",
+        &["--policy", "issue-all"],
+        &[
+            "--layout",
+            "images",
+            "--train-size",
+            "32",
+            "--batch-size",
+            "16",
+            "--secure-test-size",
+            "16",
+        ],
+        "lenet",
+    );
+    let secure = &report["secure"];
+    assert_eq!(secure["epochs"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        secure["epochs"][0]["step_losses"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(secure["secure_inference"]["images"].as_u64().unwrap(), 16);
 }

@@ -15,9 +15,9 @@ use cryptonn::nn::SecureConv2d;
 use cryptonn::protocol::{KeyService, PatchGeometry};
 use cryptonn::server::quantize_columns;
 use cryptonn_audit::{self as attack, Quality};
+use cryptonn_mnist::config::TrainingConfig;
 use cryptonn_mnist::equivalence::encrypt_images;
 use cryptonn_mnist::lenet::LeNetConfig;
-use cryptonn_mnist::training::{TrainingConfig, device};
 use rand::rngs::StdRng;
 use serde::Serialize;
 
@@ -57,7 +57,7 @@ pub fn case(
     let lenet = LeNetConfig::new();
     let n = lenet.side * lenet.side;
     let images = truth.len() / n;
-    let Some(conv) = lenet.init(&device(config), true).conv1.secure().cloned() else {
+    let Some(conv) = lenet.init(&config.device(), true).conv1.secure().cloned() else {
         return Err("LeNet-5's conv1 is not secure".into());
     };
     let geometry = conv.patch_geometry([1, lenet.side, lenet.side])?;

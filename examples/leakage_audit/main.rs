@@ -22,10 +22,11 @@ use cryptonn::fe::{DlogConfig, DlogTable, Ristretto255};
 use cryptonn_audit::{
     self as attack, DecoderConfig, Equations, Prior, Quality, SolverConfig, Warp,
 };
+use cryptonn_mnist::config::{Privacy, TrainingConfig};
+use cryptonn_mnist::data::train_batches;
 use cryptonn_mnist::data::{Dataset, Split};
 use cryptonn_mnist::plot::FrontierPoint;
 use cryptonn_mnist::privacy::MeasuredLeakage;
-use cryptonn_mnist::training::{Privacy, TrainingConfig, batches};
 use paper::{MasterKeyRecovery, Policy};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -322,7 +323,7 @@ fn context(args: &Args) -> AuditResult<Context> {
     let config = TrainingConfig::new().with_seed(args.seed);
     let data = Dataset::load(&args.data_dir, Split::Train, 10)?.truncate(config.train_size);
     let public = Dataset::load(&args.data_dir, Split::Test, 10)?;
-    let batches = batches(&config, data.len());
+    let batches = train_batches(&config, data.len());
     if args.batches == 0 || args.batches > batches.len() || args.small_batch == 0 {
         return Err(format!(
             "audit 1..={} batches and a positive small batch",

@@ -10,8 +10,8 @@ use cryptonn::fe::Ristretto255;
 use cryptonn::fe::feip::Decryptor;
 use cryptonn::protocol::{Error, KeyService};
 use cryptonn_audit::Equations;
+use cryptonn_mnist::config::TrainingConfig;
 use cryptonn_mnist::projection::projection;
-use cryptonn_mnist::training::TrainingConfig;
 use rand::rngs::StdRng;
 
 use super::AuditResult;

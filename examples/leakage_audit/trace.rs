@@ -6,9 +6,9 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use cryptonn::nn::{FirstLayer, QuantizationConfig};
 use cryptonn::server::quantize_columns;
+use cryptonn_mnist::config::TrainingConfig;
 use cryptonn_mnist::data::{Dataset, Tensors};
-use cryptonn_mnist::model::Mlp;
-use cryptonn_mnist::training::{TrainingConfig, device, epoch_order, init_model};
+use cryptonn_mnist::mlp::Mlp;
 
 use super::AuditResult;
 
@@ -84,14 +84,14 @@ pub fn train_trace(
     audited: usize,
     epochs: usize,
 ) -> AuditResult<Vec<Vec<StepKeys>>> {
-    let device = device(config);
-    let mut model = init_model(config, public, &device, false);
+    let device = config.device();
+    let mut model = config.init_mlp(public, &device, false);
     let mut optim = AdamConfig::new().init();
     let hidden = config.model.hidden[0];
     let mut trace = Vec::new();
     for epoch in 0..epochs {
         let mut keys = vec![None; audited];
-        for b in epoch_order(config, epoch, batches.len()) {
+        for b in config.epoch_order(epoch, batches.len()) {
             let (w, delta, grads) = step(&model, data, &batches[b], &device)?;
             if b < audited {
                 let n = data.features;
@@ -123,8 +123,8 @@ pub fn small_batch_deltas(
     public: &Dataset,
     size: usize,
 ) -> AuditResult<Vec<Vec<i64>>> {
-    let device = device(config);
-    let model = init_model(config, public, &device, false);
+    let device = config.device();
+    let model = config.init_mlp(public, &device, false);
     let indices: Vec<usize> = (0..size).collect();
     let (w, delta, _) = step(&model, data, &indices, &device)?;
     let hidden = config.model.hidden[0];

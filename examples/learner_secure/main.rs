@@ -16,18 +16,20 @@ use std::time::Instant;
 use burn::train::metric::LearningRateMetric;
 use clap::Parser;
 use cryptonn::authority::EmbeddedAuthority;
-use cryptonn::client::EncryptionJob;
+use cryptonn::client::{EncryptionJob, Layout};
 use cryptonn::fe::Ristretto255;
 use cryptonn::nn::SecureContext;
 use cryptonn::protocol::container::BatchDir;
 use cryptonn::protocol::wire::Role;
+use cryptonn_mnist::config::TrainingConfig;
 use cryptonn_mnist::data::test_set;
+use cryptonn_mnist::data::train_batches;
 use cryptonn_mnist::data::{Dataset, Split};
 use cryptonn_mnist::learner::Epochs;
-use cryptonn_mnist::model::Mlp;
+use cryptonn_mnist::loss::encrypted_step;
+use cryptonn_mnist::mlp::Mlp;
+use cryptonn_mnist::parties::encrypt_with_progress;
 use cryptonn_mnist::parties::start_embedded;
-use cryptonn_mnist::secure::{encrypt_with_progress, encrypted_batch_step};
-use cryptonn_mnist::training::{TrainingConfig, batches, device, init_model};
 
 /// Train the main job's MLP (first layer secure) with burn-train's Learner on
 /// the shipped MNIST, with the main job's defaults, and print its test accuracy.
@@ -93,7 +95,7 @@ fn run(args: &Args) -> Result<(), Failed> {
         name: "secure",
         batches: dir.manifest().batches,
         step: Arc::new(move |model: &Mlp, b| {
-            encrypted_batch_step(model, &dir.read_batch::<Ristretto255>(b)?, &ctx, None)
+            encrypted_step(model, &dir.read_batch::<Ristretto255>(b)?, &ctx, None)
         }),
         test: test_set(&test),
         logits: Arc::new(|model: &Mlp, inputs| model.forward_plain(inputs)),
@@ -101,7 +103,7 @@ fn run(args: &Args) -> Result<(), Failed> {
         guard: None,
         dir: Some(args.work_dir.join("learner")),
     };
-    let model = init_model(&config, &test, &device(&config), true);
+    let model = config.init_mlp(&test, &config.device(), true);
     let mut learning = epochs.learning(&config, model)?;
     learning.training = learning
         .training
@@ -133,12 +135,13 @@ fn client_step(
     work_dir: &Path,
 ) -> Result<BatchDir, Failed> {
     let client = authority.connect::<Ristretto255>(Role::Client)?;
-    let batches = batches(config, train.len());
+    let batches = train_batches(config, train.len());
     let job = EncryptionJob {
         data: train,
         batches: &batches,
         labels: Some((config.model.classes, config.quantization.label_scale)),
         source: format!("training images, seed {}", config.seed),
+        layout: Layout::Batch,
     };
     Ok(encrypt_with_progress(&client, &job, &work_dir.join("ciphertexts"))?.0)
 }

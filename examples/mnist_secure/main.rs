@@ -6,14 +6,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cryptonn::fe::GroupId;
-use cryptonn::nn::QuantizationConfig;
-use cryptonn_mnist::model::MlpConfig;
+use cryptonn_mnist::config::{
+    CpuBackend, KeyPolicyKind, LabelMode, LrSchedule, Mode, ModelKind, OptimizerKind, Privacy,
+    TrainingConfig,
+};
+use cryptonn_mnist::mlp::MlpConfig;
+use cryptonn_mnist::outputs::Outputs;
 use cryptonn_mnist::parties::{Parties, RemoteParties};
 use cryptonn_mnist::plot;
-use cryptonn_mnist::training::{
-    self, CpuBackend, KeyPolicyKind, LabelMode, LrSchedule, Mode, ModelKind, OptimizerKind,
-    Privacy, TrainingConfig,
-};
+use cryptonn_mnist::runner;
 
 /// Train an MLP on MNIST whose first layer only ever sees encrypted images
 /// (CryptoNN with functional encryption), next to the same model trained in
@@ -86,8 +87,8 @@ struct Args {
     /// Burn's CPU backend for the layers (decryption runs on the CPU either
     /// way): ndarray (Burn deprecates it) or flex (Burn's default CPU
     /// backend). See docs/PERFORMANCE.md for both measured.
-    #[arg(long, value_enum, default_value = "ndarray")]
-    device: CpuBackend,
+    #[arg(long, value_enum)]
+    device: Option<CpuBackend>,
     /// encrypted: FEBO-encrypted one-hot labels (the paper's protocol; the
     /// server still learns them through ŷ − y); plain: labels in the clear.
     #[arg(long, value_enum, default_value = "encrypted")]
@@ -184,41 +185,6 @@ struct Args {
     ciphertexts: Option<PathBuf>,
 }
 
-/// Defaults that depend on the model.
-struct ModelDefaults {
-    epochs: usize,
-    train_size: usize,
-    batch_size: usize,
-    /// Weight and error bits of the key vectors.
-    bits: u32,
-    lr: f64,
-    lr_schedule: LrSchedule,
-}
-
-/// The MLP's: the run finishes in under 10 minutes on 2 cores.
-const MLP_DEFAULTS: ModelDefaults = ModelDefaults {
-    epochs: 2,
-    train_size: 6144,
-    batch_size: 256,
-    bits: 8,
-    lr: 1e-2,
-    lr_schedule: LrSchedule::Constant,
-};
-
-/// LeNet-5's: every training image is encrypted whole, twice (row and
-/// batch ciphertexts, 0.04 s per image on 2 cores), and costs the server
-/// 3,456 decryptions per pass (about 0.07 s), so one epoch of 4096 images
-/// in about 8 minutes. Batches of 32 give twice the optimizer steps of 64 at
-/// the same cost.
-const LENET_DEFAULTS: ModelDefaults = ModelDefaults {
-    epochs: 1,
-    train_size: 4096,
-    batch_size: 32,
-    bits: 12,
-    lr: 7e-3,
-    lr_schedule: LrSchedule::Cosine,
-};
-
 /// The embedded parties, or the remote ones the flags name.
 fn parties(args: &mut Args) -> Parties {
     match (
@@ -242,6 +208,39 @@ fn parties(args: &mut Args) -> Parties {
     }
 }
 
+/// The model's preset (`TrainingConfig::preset`) with the flags given.
+fn configure(args: &Args) -> TrainingConfig {
+    let preset = TrainingConfig::preset(args.model);
+    let q = preset.quantization;
+    TrainingConfig {
+        mode: args.mode,
+        policy: args.policy,
+        group: args.group,
+        epochs: args.epochs.unwrap_or(preset.epochs),
+        train_size: args.train_size.unwrap_or(preset.train_size),
+        test_size: args.test_size,
+        batch_size: args.batch_size.unwrap_or(preset.batch_size),
+        model: MlpConfig::new().with_hidden(args.hidden.clone()),
+        lr: args.lr.unwrap_or(preset.lr),
+        optimizer: args.optimizer,
+        lr_schedule: args.lr_schedule.unwrap_or(preset.lr_schedule),
+        seed: args.seed,
+        backend: args.device.unwrap_or(preset.backend),
+        labels: args.labels,
+        secure_test_size: args.secure_test_size,
+        privacy: args.privacy,
+        projection_dim: args.projection_dim,
+        row_cap: args.row_cap,
+        col_cap: args.col_cap,
+        batch_cache_mib: args.batch_cache_mib,
+        center_inputs: !args.no_center,
+        quantization: q
+            .with_weight_bits(args.weight_bits.unwrap_or(q.weight_bits))
+            .with_delta_bits(args.delta_bits.unwrap_or(q.delta_bits)),
+        ..preset
+    }
+}
+
 fn parse_group(s: &str) -> Result<GroupId, String> {
     s.parse().map_err(|e: cryptonn::fe::Error| e.to_string())
 }
@@ -258,45 +257,14 @@ fn main() -> ExitCode {
         eprintln!("error: cannot start the worker threads: {e}");
         return ExitCode::FAILURE;
     }
-    let defaults = match args.model {
-        ModelKind::Mlp => MLP_DEFAULTS,
-        ModelKind::Lenet => LENET_DEFAULTS,
-    };
-    let config = TrainingConfig::new()
-        .with_mode(args.mode)
-        .with_model_kind(args.model)
-        .with_policy(args.policy)
-        .with_group(args.group)
-        .with_epochs(args.epochs.unwrap_or(defaults.epochs))
-        .with_train_size(args.train_size.unwrap_or(defaults.train_size))
-        .with_test_size(args.test_size)
-        .with_batch_size(args.batch_size.unwrap_or(defaults.batch_size))
-        .with_model(MlpConfig::new().with_hidden(args.hidden))
-        .with_lr(args.lr.unwrap_or(defaults.lr))
-        .with_optimizer(args.optimizer)
-        .with_lr_schedule(args.lr_schedule.unwrap_or(defaults.lr_schedule))
-        .with_seed(args.seed)
-        .with_backend(args.device)
-        .with_labels(args.labels)
-        .with_secure_test_size(args.secure_test_size)
-        .with_privacy(args.privacy)
-        .with_projection_dim(args.projection_dim)
-        .with_row_cap(args.row_cap)
-        .with_col_cap(args.col_cap)
-        .with_batch_cache_mib(args.batch_cache_mib)
-        .with_center_inputs(!args.no_center)
-        .with_quantization(
-            QuantizationConfig::new()
-                .with_weight_bits(args.weight_bits.unwrap_or(defaults.bits))
-                .with_delta_bits(args.delta_bits.unwrap_or(defaults.bits)),
-        );
-    let outputs = training::Outputs {
+    let config = configure(&args);
+    let outputs = Outputs {
         model: matches!(args.mode, Mode::Secure | Mode::Both).then_some(args.save_model),
         audit_log: args.audit_log,
         parties,
         learner_dir: args.learner_dir,
     };
-    let report = match training::run(&config, &args.data_dir, &outputs) {
+    let report = match runner::run(&config, &args.data_dir, &outputs) {
         Ok(report) => report,
         Err(e) => {
             eprintln!("error: {e}");

@@ -16,7 +16,7 @@ pub mod dataset;
 pub mod idx;
 pub mod images;
 mod labels;
-pub use batch_files::{EncryptionJob, EncryptionStats, encrypt_to_dir};
+pub use batch_files::{EncryptionJob, EncryptionStats, Layout, encrypt_to_dir};
 pub use cryptonn_protocol::PIXEL_SCALE;
 pub use dataset::{Dataset, Split};
 pub use images::ImageClient;

@@ -16,5 +16,5 @@ mod wire;
 pub use dlog::{DlogConfig, DlogTable};
 pub use encoding::{FixedPoint, inner_product_bound};
 pub use error::{Error, Result};
-pub use group::{Group, GroupId, Modp2048, Modp3072, Ristretto255};
+pub use group::{ForGroup, Group, GroupId, Modp2048, Modp3072, Ristretto255};
 pub use key_id::KeyId;

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 pub use cryptonn_burn::train::{GuardFn, LogitsFn, TestSet, Trainable, Trained};
 use cryptonn_burn::train::{Learning, StepError, TrainFailure};
 
+use super::config::{TrainError, TrainingConfig};
 use super::progress::Bars;
-use super::training::{TrainError, TrainingConfig, epoch_order, lr_scheduler, optimizer};
 
 /// One optimizer step's work: batch `b`'s mean loss and its gradients.
 pub type StepFn<M> = cryptonn_burn::train::StepFn<M, TrainError>;
@@ -48,13 +48,13 @@ impl<M: Trainable> Epochs<M> {
         config: &TrainingConfig,
         model: M,
     ) -> Result<Learning<M, TrainError>, TrainError> {
-        let scheduler = lr_scheduler(config, config.epochs * self.batches)?;
+        let scheduler = config.lr_scheduler(config.epochs * self.batches)?;
         let (order_config, count) = (config.clone(), self.batches);
         let epochs = cryptonn_burn::train::Epochs {
             name: self.name,
             epochs: config.epochs,
             batches: self.batches,
-            order: Arc::new(move |epoch| epoch_order(&order_config, epoch, count)),
+            order: Arc::new(move |epoch| order_config.epoch_order(epoch, count)),
             step: self.step,
             test: self.test,
             logits: self.logits,
@@ -63,7 +63,7 @@ impl<M: Trainable> Epochs<M> {
             dir: self.dir,
             renderer: Box::new(Bars::new(self.name)),
         };
-        Ok(epochs.learning(model, optimizer(config), scheduler)?)
+        Ok(epochs.learning(model, config.optimizer(), scheduler)?)
     }
 }
 
@@ -111,9 +111,10 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::LrSchedule;
     use crate::data::{Dataset, Tensors};
-    use crate::model::{Mlp, MlpConfig};
-    use crate::training::{LrSchedule, cross_entropy_step, device};
+    use crate::loss::cross_entropy_step;
+    use crate::mlp::{Mlp, MlpConfig};
     use burn::optim::GradientsParams;
     use burn::tensor::Device;
 
@@ -162,17 +163,17 @@ mod tests {
             )
         };
         // By hand: the main job's batch order, one optimizer step per batch.
-        let device = device(&config);
+        let device = config.device();
         // One initial model for both: tests share the seeded device's RNG.
         let start = config.model.init(&device, false);
         let mut model = start.clone();
-        let mut optim = optimizer(&config);
-        let Ok(mut lrs) = lr_scheduler(&config, 8) else {
+        let mut optim = config.optimizer();
+        let Ok(mut lrs) = config.lr_scheduler(8) else {
             panic!("a valid schedule");
         };
         let mut losses = Vec::new();
         for epoch in 0..2 {
-            for b in epoch_order(&config, epoch, 4) {
+            for b in config.epoch_order(epoch, 4) {
                 let (loss, grads) = step(&model, b, &device);
                 losses.push(loss);
                 let grads = GradientsParams::from_grads(grads, &model);
@@ -227,7 +228,7 @@ mod tests {
             guard,
             dir: None,
         };
-        let device = device(&config);
+        let device = config.device();
         let (data2, step_device) = (data.clone(), device.clone());
         let step: Arc<StepFn<Mlp>> = Arc::new(move |model: &Mlp, b| {
             let indices: Vec<usize> = (b * 16..b * 16 + 16).collect();

@@ -19,6 +19,7 @@ use burn::nn::{Linear, LinearConfig, Relu};
 use burn::tensor::{Device, Tensor};
 use cryptonn_burn::{EncryptedImages, FirstConv, SecureContext};
 use cryptonn_fe::Group;
+use cryptonn_protocol::PatchGeometry;
 
 /// Layer sizes of LeNet-5 on square single-channel images.
 #[derive(Config, Debug)]
@@ -65,6 +66,20 @@ impl LeNetConfig {
     /// conv1: `6 · (side − 4)²`, 3,456 for MNIST — more than its 784 pixels.
     pub fn equations_per_image(&self) -> usize {
         CONV1_CHANNELS * self.conv1_side() * self.conv1_side()
+    }
+
+    /// conv1's geometry on this config's images: one channel, the 5×5
+    /// kernel, stride 1, no padding (what the client encrypts for).
+    ///
+    /// # Errors
+    /// Images too small for the kernel.
+    pub fn conv1_geometry(&self) -> cryptonn_burn::Result<PatchGeometry> {
+        Ok(PatchGeometry::new(
+            [1, self.side, self.side],
+            [KERNEL, KERNEL],
+            [1, 1],
+            [0, 0],
+        )?)
     }
 
     /// Equations on the whole batch one step's conv1 kernel gradient gives:

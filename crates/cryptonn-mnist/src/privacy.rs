@@ -4,7 +4,7 @@
 use cryptonn_authority::Caps;
 use serde::{Deserialize, Serialize};
 
-use super::training::Privacy;
+use super::config::Privacy;
 
 /// The privacy section of a report.
 #[derive(Debug, Clone, Serialize)]

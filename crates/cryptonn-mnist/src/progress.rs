@@ -20,6 +20,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Seconds between two plain lines of one phase.
 const LINE_EVERY: Duration = Duration::from_secs(10);
 
+/// Phases shorter than this print no closing line (a log need not list
+/// every validation chunk).
+const QUIET_BELOW: Duration = Duration::from_secs(1);
+
 /// Where plain lines go, if anywhere: stdout when it is not a terminal,
 /// else stderr when that is not one (a terminal's stderr shows the bar).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +93,8 @@ impl Meter {
     pub fn set(&mut self, done: usize) {
         self.done = done;
         self.bar.set_position(done as u64);
-        if self.last_line.is_none_or(|t| t.elapsed() >= LINE_EVERY) {
+        let since = self.last_line.unwrap_or(self.start).elapsed();
+        if since >= LINE_EVERY {
             self.line();
         }
     }
@@ -115,10 +120,13 @@ impl Meter {
         ));
     }
 
-    /// Ends the phase: the bar goes, a last line is written.
+    /// Ends the phase: the bar goes, and a last line is written unless the
+    /// phase was short and printed nothing.
     pub fn finish(mut self) {
         self.bar.finish_and_clear();
-        self.line();
+        if self.last_line.is_some() || self.start.elapsed() >= QUIET_BELOW {
+            self.line();
+        }
     }
 }
 

@@ -3,9 +3,9 @@
 use cryptonn_protocol::{Budget, RemoteTimings};
 use serde::Serialize;
 
+use super::config::{ModelKind, TrainingConfig};
 use super::lenet::LeNetConfig;
 use super::privacy::PrivacyReport;
-use super::training::{ModelKind, TrainingConfig};
 
 pub use cryptonn_burn::train::EpochReport;
 
@@ -110,6 +110,50 @@ pub struct RunReport {
     pub key_service: Option<KeyServiceReport>,
     /// The process's peak resident memory so far, in MiB (Linux only).
     pub peak_memory_mib: Option<f64>,
+}
+
+/// What a run's training measured, for its report: the one place a run's
+/// times and rate are assembled.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    /// Each epoch's losses and test accuracy.
+    pub epochs: Vec<EpochReport>,
+    /// Why training stopped early, if it did.
+    pub stopped: Option<String>,
+    /// Wall time of training, in seconds (decryption included, the client
+    /// step excluded).
+    pub seconds: f64,
+    /// Training samples processed (optimizer steps × batch size, or images
+    /// decrypted for projection mode's head).
+    pub samples: usize,
+    /// The server's key derivation and decryption, as its clocks saw them.
+    pub key_derivation: f64,
+    /// See `key_derivation`.
+    pub decryption: f64,
+    /// Reading and decoding batch files.
+    pub batch_reads: f64,
+}
+
+impl RunReport {
+    /// A run's report from what its training measured; secure runs add
+    /// their parties' numbers after.
+    pub fn measured(m: Measured) -> Self {
+        let secure = m.key_derivation + m.decryption + m.batch_reads;
+        Self {
+            test_accuracy: m.epochs.last().map_or(0.0, |e| e.test_accuracy),
+            epochs: m.epochs,
+            seconds: PhaseSeconds {
+                key_derivation: m.key_derivation,
+                decryption: m.decryption,
+                batch_reads: m.batch_reads,
+                burn_compute: (m.seconds - secure).max(0.0),
+                ..PhaseSeconds::default()
+            },
+            train_samples_per_s: m.samples as f64 / m.seconds.max(f64::MIN_POSITIVE),
+            stopped: m.stopped,
+            ..Self::default()
+        }
+    }
 }
 
 /// The peak resident set size of this process (`VmHWM`), in MiB.

@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand};
-use cryptonn::client::{Dataset, EncryptionJob, Split, batches, encrypt_to_dir};
-use cryptonn::fe::{Group, GroupId, Modp2048, Modp3072, Ristretto255};
+use clap::{Args, Subcommand, ValueEnum};
+use cryptonn::client::{Dataset, EncryptionJob, Layout, Split, batches, encrypt_to_dir};
+use cryptonn::fe::{ForGroup, Group, GroupId};
 use cryptonn::nn::QuantizationConfig;
-use cryptonn::protocol::RemoteAuthority;
+use cryptonn::protocol::{PatchGeometry, RemoteAuthority};
 
 /// What a client does.
 #[derive(Debug, Subcommand)]
@@ -51,6 +51,62 @@ pub struct EncryptArgs {
     /// Group of the authority: ristretto (default), modp2048 or modp3072.
     #[arg(long, default_value = "ristretto", value_parser = super::parse_group)]
     group: GroupId,
+    /// What each file holds, for the trainer's first layer: batch (row-wise
+    /// and column-wise ciphertexts: the paper's MLP), rows (row-wise only:
+    /// projection mode, under an authority with --col-cap 0), images (each
+    /// image whole and the batch once more: a secure convolution of
+    /// --kernel/--stride/--padding, LeNet-5's by default, under an
+    /// issue-all authority).
+    #[arg(long, value_enum, default_value = "batch")]
+    layout: LayoutArg,
+    /// With --layout images: the square kernel's side.
+    #[arg(long, default_value_t = 5)]
+    kernel: usize,
+    /// With --layout images: the stride.
+    #[arg(long, default_value_t = 1)]
+    stride: usize,
+    /// With --layout images: the padding on each side.
+    #[arg(long, default_value_t = 0)]
+    padding: usize,
+}
+
+/// The layouts of `--layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LayoutArg {
+    /// Row-wise and column-wise ciphertexts.
+    Batch,
+    /// Row-wise ciphertexts only.
+    Rows,
+    /// Whole images for a secure convolution.
+    Images,
+}
+
+impl EncryptArgs {
+    /// The layout for images of `features` pixels (square, one channel for
+    /// a convolution).
+    fn layout(&self, features: usize) -> Result<Layout, String> {
+        Ok(match self.layout {
+            LayoutArg::Batch => Layout::Batch,
+            LayoutArg::Rows => Layout::Rows,
+            LayoutArg::Images => {
+                let side = features.isqrt();
+                if side * side != features {
+                    return Err(format!(
+                        "--layout images needs square images, not {features} pixels"
+                    ));
+                }
+                let image = [1, side, side];
+                let geometry = PatchGeometry::new(
+                    image,
+                    [self.kernel; 2],
+                    [self.stride; 2],
+                    [self.padding; 2],
+                )
+                .map_err(|e| e.to_string())?;
+                Layout::Images(geometry)
+            }
+        })
+    }
 }
 
 /// Runs a client command.
@@ -59,10 +115,17 @@ pub struct EncryptArgs {
 /// A one-line message.
 pub fn run(command: ClientCommand) -> Result<(), String> {
     let ClientCommand::Encrypt(args) = command;
-    match args.group {
-        GroupId::Ristretto255 => encrypt::<Ristretto255>(&args),
-        GroupId::Modp2048 => encrypt::<Modp2048>(&args),
-        GroupId::Modp3072 => encrypt::<Modp3072>(&args),
+    args.group.dispatch(Encrypt(&args))
+}
+
+/// `cryptonn client encrypt` for the group of its flags.
+struct Encrypt<'a>(&'a EncryptArgs);
+
+impl ForGroup for Encrypt<'_> {
+    type Output = Result<(), String>;
+
+    fn run<G: Group>(self) -> Self::Output {
+        encrypt::<G>(self.0)
     }
 }
 
@@ -78,6 +141,7 @@ fn encrypt<G: Group>(args: &EncryptArgs) -> Result<(), String> {
         RemoteAuthority::<G>::from_files(&args.authority, &args.token_file, &args.ca_cert)
             .map_err(|e| e.to_string())?;
     let batch_size = args.batch_size.max(1);
+    let layout = args.layout(train.features)?;
     let train_batches = batches::shuffled(args.seed, train.len(), batch_size);
     let job = EncryptionJob {
         data: &train,
@@ -85,6 +149,7 @@ fn encrypt<G: Group>(args: &EncryptArgs) -> Result<(), String> {
         // The trainer's default quantization reads the labels back.
         labels: Some((CLASSES, QuantizationConfig::new().label_scale)),
         source: format!("{} training images, seed {}", args.train_size, args.seed),
+        layout,
     };
     write(&authority, &job, &args.out.join("train"))?;
     let test_batches = batches::leading(args.secure_test_size.min(test.len()), batch_size);
@@ -94,6 +159,7 @@ fn encrypt<G: Group>(args: &EncryptArgs) -> Result<(), String> {
             batches: &test_batches,
             labels: None,
             source: "the first test images, in order".into(),
+            layout,
         };
         write(&authority, &job, &args.out.join("test"))?;
     }

@@ -84,6 +84,27 @@ impl GroupId {
     }
 }
 
+/// Code generic over the group, run for a group chosen at run time with
+/// [`GroupId::dispatch`]: the one place a run-time choice becomes a type.
+pub trait ForGroup {
+    /// What the code returns.
+    type Output;
+
+    /// Runs the code for `G`.
+    fn run<G: Group>(self) -> Self::Output;
+}
+
+impl GroupId {
+    /// Runs `code` for this group.
+    pub fn dispatch<F: ForGroup>(self, code: F) -> F::Output {
+        match self {
+            GroupId::Ristretto255 => code.run::<Ristretto255>(),
+            GroupId::Modp2048 => code.run::<Modp2048>(),
+            GroupId::Modp3072 => code.run::<Modp3072>(),
+        }
+    }
+}
+
 impl fmt::Display for GroupId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
