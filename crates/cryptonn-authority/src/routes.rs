@@ -410,7 +410,8 @@ async fn info<G: Group>(
 ) -> ApiResult<Response> {
     let all = [Role::Client, Role::Server, Role::Operator];
     let caller = authorize(&svc, &headers, &all).await?;
-    Ok(ok(&ServiceInfo::new(G::ID, caller.name, caller.role)))
+    let policy = svc.store.settings().policy.kind;
+    Ok(ok(&ServiceInfo::new(G::ID, caller.name, caller.role, policy)))
 }
 
 /// A POST for `roles`: authorizes the token, reads the body, then runs

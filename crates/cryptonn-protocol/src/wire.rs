@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditRecord;
 use crate::key_service::FeboKeyRequest;
-use crate::{Budget, Error};
+use crate::{Budget, Error, PolicyKind};
 
 /// Every path starts with this.
 pub const API_PREFIX: &str = "/v1";
@@ -143,6 +143,10 @@ pub struct ServiceInfo {
     pub requester: String,
     /// The requester's role.
     pub role: Role,
+    /// The key policy, fixed at init (absent from authorities older than
+    /// the choice, which all ran a rank budget).
+    #[serde(default)]
+    pub policy: PolicyKind,
 }
 
 /// The kind of an error, with the HTTP status it is sent with.

@@ -1,0 +1,129 @@
+//! The service's policy choice and its convolution keys, over real TLS on
+//! a loopback port, with the client and server roles each holding their
+//! own `RemoteAuthority`: issue-all issues past every cap, and projection
+//! mode's caps hold.
+#![allow(clippy::unwrap_used, clippy::panic)] // Unwraps and panics are allowed in tests.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cryptonn_authority::service::{self, InitOptions, RunningService};
+use cryptonn_authority::{Authority, Caps};
+use cryptonn_fe::{GroupId, Ristretto255};
+use cryptonn_protocol::wire::Role;
+use cryptonn_protocol::{Error, KeyService, PolicyKind, RemoteAuthority};
+
+type G = Ristretto255;
+
+/// A served state and one connection per role; the directory goes with it.
+struct Served {
+    dir: PathBuf,
+    service: RunningService,
+    client: RemoteAuthority<G>,
+    server: RemoteAuthority<G>,
+}
+
+impl Served {
+    fn start(tag: &str, options: &InitOptions) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "cryptonn-service-conv-{tag}-{}-{nanos}",
+            std::process::id()
+        ));
+        service::init(&dir, options).unwrap();
+        let service = service::spawn(&dir, ([127, 0, 0, 1], 0).into()).unwrap();
+        let connect = |role| connect(&dir, &service, role);
+        Self {
+            client: connect(Role::Client),
+            server: connect(Role::Server),
+            dir,
+            service,
+        }
+    }
+
+    /// Stops the service, then opens its state in-process (same master keys).
+    fn stop_and_open(mut self) -> (std::sync::Arc<Authority<G>>, PathBuf) {
+        self.service.shutdown().unwrap();
+        let dir = self.dir.clone();
+        drop(self);
+        (service::open_authority::<G>(&dir).unwrap(), dir)
+    }
+}
+
+fn connect(dir: &Path, service: &RunningService, role: Role) -> RemoteAuthority<G> {
+    let token = std::fs::read_to_string(service::token_path(dir, role)).unwrap();
+    RemoteAuthority::connect(service.url(), &token, service.cert_pem().as_bytes()).unwrap()
+}
+
+/// Dense vectors, independent: J + diag(1, …, n), `count` of them.
+fn independent(dim: usize, count: usize) -> Vec<Vec<i64>> {
+    (0..count)
+        .map(|i| {
+            (0..dim)
+                .map(|j| 1 + i64::from(i == j) * (i as i64 + 1))
+                .collect()
+        })
+        .collect()
+}
+
+fn unit_vectors(dim: usize) -> Vec<Vec<i64>> {
+    (0..dim)
+        .map(|i| (0..dim).map(|j| i64::from(i == j)).collect())
+        .collect()
+}
+
+#[test]
+fn issue_all_is_reported_and_issues_past_every_cap() {
+    let options = InitOptions::new(GroupId::Ristretto255, Caps { rows: 1, cols: 1 }, 8)
+        .with_policy(PolicyKind::IssueAll);
+    let served = Served::start("issue-all", &options);
+    assert_eq!(served.server.info().unwrap().policy, PolicyKind::IssueAll);
+    let keys = served.client.batch_keys(6, 3).unwrap();
+    // Full rank on both sides, in unit vectors (support 1 < 8): all issued.
+    let rows = served
+        .server
+        .feip_keys(keys.rows.id(), &unit_vectors(6))
+        .unwrap();
+    assert_eq!(rows.len(), 6);
+    let cols = served
+        .server
+        .feip_keys(keys.cols.id(), &unit_vectors(3))
+        .unwrap();
+    assert_eq!(cols.len(), 3);
+    // Nothing is counted, so no budget is kept.
+    assert_eq!(served.server.budget(keys.rows.id()).unwrap(), None);
+    let (authority, dir) = served.stop_and_open();
+    assert_eq!(authority.keys_issued(), 9);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn projection_caps_give_k_equations_per_image_and_no_gradient_key() {
+    const K: usize = 3;
+    let options = InitOptions::new(GroupId::Ristretto255, Caps { rows: K, cols: 0 }, 1);
+    let served = Served::start("projection", &options);
+    assert_eq!(served.server.info().unwrap().policy, PolicyKind::RankBudget);
+    let (client, server) = (&served.client, &served.server);
+    let keys = client.row_keys(8).unwrap();
+    let ys = independent(8, K + 1);
+    assert_eq!(server.feip_keys(keys.rows.id(), &ys[..K]).unwrap().len(), K);
+    // Asking again within the span costs nothing; the K+1-th dimension is refused.
+    assert_eq!(server.feip_keys(keys.rows.id(), &ys[..1]).unwrap().len(), 1);
+    let refused = server.feip_keys(keys.rows.id(), &ys[K..]);
+    assert!(matches!(refused, Err(Error::KeyRefused(_))), "{refused:?}");
+    let budget = server.budget(keys.rows.id()).unwrap().unwrap();
+    assert_eq!((budget.rank, budget.limit), (K, K));
+    // A batch's column key has a limit of 0: no gradient key, of any vector.
+    let batch = client.batch_keys(8, 4).unwrap();
+    for delta in [vec![1, 1, 1, 1], vec![5, -3, 2, 7]] {
+        let refused = server.feip_keys(batch.cols.id(), &[delta]);
+        assert!(matches!(refused, Err(Error::KeyRefused(_))), "{refused:?}");
+    }
+    let budget = server.budget(batch.cols.id()).unwrap().unwrap();
+    assert_eq!((budget.rank, budget.limit), (0, 0));
+    let (_, dir) = served.stop_and_open();
+    std::fs::remove_dir_all(dir).unwrap();
+}
