@@ -1,7 +1,8 @@
 //! The service's policy choice and its convolution keys, over real TLS on
 //! a loopback port, with the client and server roles each holding their
-//! own `RemoteAuthority`: issue-all issues past every cap, and projection
-//! mode's caps hold.
+//! own `RemoteAuthority`: issue-all issues past every cap, projection
+//! mode's caps hold, patch keys are served, and a convolution's compact
+//! FEIP answers rebuild exactly the keys the in-process authority derives.
 #![allow(clippy::unwrap_used, clippy::panic)] // Unwraps and panics are allowed in tests.
 
 use std::path::{Path, PathBuf};
@@ -11,7 +12,9 @@ use cryptonn_authority::service::{self, InitOptions, RunningService};
 use cryptonn_authority::{Authority, Caps};
 use cryptonn_fe::{GroupId, Ristretto255};
 use cryptonn_protocol::wire::Role;
-use cryptonn_protocol::{Error, KeyService, PolicyKind, RemoteAuthority};
+use cryptonn_protocol::{Error, KeyService, PatchGeometry, PolicyKind, RemoteAuthority};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 
 type G = Ristretto255;
 
@@ -125,5 +128,58 @@ fn projection_caps_give_k_equations_per_image_and_no_gradient_key() {
     let budget = server.budget(batch.cols.id()).unwrap().unwrap();
     assert_eq!((budget.rank, budget.limit), (0, 0));
     let (_, dir) = served.stop_and_open();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `count` kernels of `len` taps with entries in [-127, 127], none zero.
+fn kernels(count: usize, len: usize, seed: u64) -> Vec<Vec<i64>> {
+    let rng = &mut StdRng::seed_from_u64(seed);
+    (0..count)
+        .map(|_| {
+            (0..len)
+                .map(|_| match rng.random_range(-127..=126) {
+                    0 => 127,
+                    v => v,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn patch_keys_and_compact_answers_equal_the_in_process_keys() {
+    // 2 images of 1×6×6 under a 3×3 kernel: 16 positions, 9 taps. A row
+    // cap of 20 leaves the column key 2·(36 − 20) − 1 = 31 equations.
+    let options = InitOptions::new(GroupId::Ristretto255, Caps { rows: 20, cols: 31 }, 1);
+    let served = Served::start("patches", &options);
+    let g = PatchGeometry::new([1, 6, 6], [3, 3], [1, 1], [0, 0]).unwrap();
+    let keys = served.client.patch_keys(g, 2).unwrap();
+    assert_eq!((keys.rows.dim(), keys.cols.dim()), (36, 72));
+    // Only a client may ask, and not for absurd sizes.
+    let refused = served.server.patch_keys(g, 2);
+    assert!(
+        matches!(refused, Err(Error::Unauthorized(_))),
+        "{refused:?}"
+    );
+    for images in [0, 2000] {
+        let refused = served.client.patch_keys(g, images);
+        assert!(
+            matches!(&refused, Err(Error::Transport(m)) if m.contains("400")),
+            "{images}"
+        );
+    }
+
+    let kernel = kernels(1, 9, 1);
+    let rows = served.server.feip_keys(keys.rows.id(), &kernel).unwrap();
+    assert_eq!((rows.len(), rows[0].y().len()), (16, 36));
+    let errors = kernels(2, 2 * 16, 2);
+    let cols = served.server.feip_keys(keys.cols.id(), &errors).unwrap();
+    assert_eq!((cols.len(), cols[0].y().len()), (18, 72));
+
+    // The same requests in-process, on the same master keys (asking again
+    // costs no rank): the very same keys.
+    let (authority, dir) = served.stop_and_open();
+    assert_eq!(authority.feip_keys(keys.rows.id(), &kernel).unwrap(), rows);
+    assert_eq!(authority.feip_keys(keys.cols.id(), &errors).unwrap(), cols);
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -19,9 +19,13 @@ use serde::de::DeserializeOwned;
 
 use crate::wire::{
     API_PREFIX, AuditPage, BatchKeysRequest, BudgetResponse, ErrorBody, FeboKeysRequest,
-    FeboKeysResponse, FeipKeysRequest, FeipKeysResponse, RowKeysRequest, ServiceInfo,
+    FeboKeysResponse, FeipKeysRequest, FeipKeysResponse, PatchKeysRequest, RowKeysRequest,
+    ServiceInfo,
 };
-use crate::{BatchPublicKeys, Budget, Error, FeboKeyRequest, KeyService, Result, RowPublicKeys};
+use crate::{
+    BatchPublicKeys, Budget, Error, FeboKeyRequest, KeyService, PatchGeometry, Result,
+    RowPublicKeys,
+};
 
 /// The largest response body read (64 MiB).
 const MAX_RESPONSE_BYTES: u64 = 64 << 20;
@@ -172,6 +176,22 @@ impl<G: Group> RemoteAuthority<G> {
     /// Transport and authorization errors; the authority's refusal of the dimensions.
     pub fn batch_keys(&self, features: usize, batch: usize) -> Result<BatchPublicKeys<G>> {
         self.post(None, "/batch-keys", &BatchKeysRequest::new(features, batch))
+    }
+
+    /// Fresh master keys for `images` images of `geometry` under a secure
+    /// convolution (`Authority::patch_keys` over HTTPS): the row key
+    /// encrypts each image, the column key the whole batch, and their FEIP
+    /// keys come back compact ([`FeipKeysResponse::Compact`]).
+    ///
+    /// # Errors
+    /// Transport and authorization errors; the authority's refusal of the
+    /// sizes (`docs/PROTOCOL.md`, "Limits").
+    pub fn patch_keys(&self, geometry: PatchGeometry, images: usize) -> Result<BatchPublicKeys<G>> {
+        self.post(
+            None,
+            "/patch-keys",
+            &PatchKeysRequest::new(geometry, images),
+        )
     }
 
     /// Fresh master keys for samples encrypted row-wise only.

@@ -53,6 +53,19 @@ pub struct BatchKeysRequest {
     pub patches: Option<crate::PatchGeometry>,
 }
 
+/// `POST /v1/patch-keys` (client): fresh master keys for `images` images
+/// of `geometry` under a secure convolution, as
+/// [`BatchKeysRequest`] with `patches` gives them (row key of dimension
+/// `geometry.pixels()`, column key of `images·pixels`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, new)]
+#[serde(deny_unknown_fields)]
+pub struct PatchKeysRequest {
+    /// The convolution.
+    pub geometry: crate::PatchGeometry,
+    /// Images in the batch.
+    pub images: usize,
+}
+
 /// `POST /v1/row-keys` (client): fresh master keys for samples encrypted
 /// row-wise only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, new)]
