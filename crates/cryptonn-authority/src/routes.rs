@@ -524,10 +524,12 @@ async fn feip_keys<G: Group>(
         let request: FeipKeysRequest = parse_json(&bytes)?;
         check_count(request.vectors.len())?;
         check_entries(&request.vectors)?;
-        let (keys, timings) =
+        let (master, keys, timings) =
             svc.authority
                 .issue_feip(&caller, request.master_key, &request.vectors)?;
-        Ok(keys_response(&FeipKeysResponse::<G>::new(keys), timings))
+        // A convolution's keys go out without their dense pixel-space vectors.
+        let response = FeipKeysResponse::<G>::for_master(&master, keys);
+        Ok(keys_response(&response, timings))
     })
     .await
 }

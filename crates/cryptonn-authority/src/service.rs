@@ -6,7 +6,7 @@
 //! | `GET /v1/health` | none | `{"status":"ok"}` |
 //! | `GET /v1/info` | any | `ServiceInfo` |
 //! | `POST /v1/batch-keys`, `POST /v1/row-keys`, `POST /v1/patch-keys` | client | public keys |
-//! | `POST /v1/feip-keys`, `POST /v1/febo-keys` | server | function keys, with `Server-Timing` |
+//! | `POST /v1/feip-keys`, `POST /v1/febo-keys` | server | function keys (a convolution's compact), with `Server-Timing` |
 //! | `GET /v1/budgets/{master_key}` | server, operator | `BudgetResponse` |
 //! | `GET /v1/audit?after=&limit=` | operator | `AuditPage` (limit 1 to 10 000, default 1 000) |
 //!

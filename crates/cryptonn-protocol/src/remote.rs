@@ -322,25 +322,9 @@ impl<G: Group> KeyService<G> for RemoteAuthority<G> {
     fn feip_keys(&self, instance: KeyId, ys: &[Vec<i64>]) -> Result<Vec<feip::FunctionKey<G>>> {
         let request = FeipKeysRequest::new(instance, ys.to_vec());
         let response: FeipKeysResponse<G> = self.post(Some(instance), "/feip-keys", &request)?;
-        // A convolution's master key answers one key per equation, a fixed
-        // number per vector (which the caller checks); others one per vector.
-        let per_vector = response.keys.len() / ys.len().max(1);
-        check_count(response.keys.len(), ys.len() * per_vector.max(1))?;
-        if response.keys.iter().any(|k| k.id() != instance) {
-            return Err(transport(
-                "the authority answered keys of another master key",
-            ));
-        }
-        if per_vector == 1
-            && response
-                .keys
-                .iter()
-                .zip(ys)
-                .any(|(k, y)| k.y() != y.as_slice())
-        {
-            return Err(transport("the authority answered keys for other vectors"));
-        }
-        Ok(response.keys)
+        // Whole keys are checked against ys; a convolution's compact ones
+        // are rebuilt from ys, so they are for exactly the equations asked.
+        response.into_keys(instance, ys)
     }
 
     fn febo_keys(
