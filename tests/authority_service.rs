@@ -80,6 +80,14 @@ fn feip_body(id: KeyId, vectors: &[Vec<i64>]) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({ "master_key": id, "vectors": vectors })).unwrap()
 }
 
+/// The keys of a whole-key answer (a master key without a convolution).
+fn whole_keys(response: FeipKeysResponse<G>) -> Vec<cryptonn::fe::feip::FunctionKey<G>> {
+    match response {
+        FeipKeysResponse::Keys(keys) => keys,
+        FeipKeysResponse::Compact(_) => panic!("a compact answer for an ordinary master key"),
+    }
+}
+
 /// What a refused request must leave as it was.
 #[derive(Debug, PartialEq)]
 struct Snapshot {
@@ -123,8 +131,8 @@ fn serves_health_info_and_key_timings() {
         Some(f.token(Role::Server)),
         &feip_body(keys.rows.id(), &[vec![3, 1, 0, 0]]),
     );
-    let response: FeipKeysResponse<G> = answer.json();
-    assert_eq!(response.keys.len(), 1);
+    let keys = whole_keys(answer.json());
+    assert_eq!(keys.len(), 1);
     let timing = answer.timing.unwrap();
     assert!(
         timing.starts_with("derive;dur=") && timing.contains(", store;dur="),
@@ -154,22 +162,28 @@ fn serves_convolution_keys_one_per_equation() {
     assert_eq!((keys.rows.dim(), keys.cols.dim()), (16, 32));
 
     let server = Some(f.token(Role::Server));
-    // A kernel: one key per position (2×2), each for the kernel on its window.
+    // A kernel: one key per position (2×2), each for the kernel on its
+    // window, sent compact (one scalar each) and rebuilt from the kernel.
     let kernel = vec![1, -2, 3, 0, 5, -1, 2, 2, -3];
-    let answer = f.post("/feip-keys", server, &feip_body(keys.rows.id(), &[kernel]));
+    let ys = std::slice::from_ref(&kernel);
+    let answer = f.post("/feip-keys", server, &feip_body(keys.rows.id(), ys));
+    assert!(answer.body.starts_with(r#"{"compact":"#), "{}", answer.body);
     let response: FeipKeysResponse<G> = answer.json();
-    assert_eq!(response.keys.len(), 4);
-    assert!(response.keys.iter().all(|k| k.y().len() == 16));
+    let rebuilt = response.into_keys(keys.rows.id(), ys).unwrap();
+    assert_eq!(rebuilt.len(), 4);
+    assert!(rebuilt.iter().all(|k| k.y().len() == 16));
     assert_eq!(
         f.budget(keys.rows.id()).map(|b| (b.rank, b.dim)),
         Some((4, 16))
     );
     // An error vector over 2 images × 4 positions: one key per tap.
     let delta = vec![3, -1, 2, 5, -4, 1, 1, 2];
-    let answer = f.post("/feip-keys", server, &feip_body(keys.cols.id(), &[delta]));
+    let ys = std::slice::from_ref(&delta);
+    let answer = f.post("/feip-keys", server, &feip_body(keys.cols.id(), ys));
     let response: FeipKeysResponse<G> = answer.json();
-    assert_eq!(response.keys.len(), 9);
-    assert!(response.keys.iter().all(|k| k.y().len() == 32));
+    let rebuilt = response.into_keys(keys.cols.id(), ys).unwrap();
+    assert_eq!(rebuilt.len(), 9);
+    assert!(rebuilt.iter().all(|k| k.y().len() == 32));
     // A vector of the key's dimension is not a kernel: refused, nothing spent.
     let before = snapshot(&f, &[keys.rows.id(), keys.cols.id()]);
     let answer = f.post(
@@ -396,9 +410,9 @@ fn hammer(f: &Fixture, ids: &[KeyId], seed: u64, requests: usize) -> usize {
         );
         match answer.status {
             200 => {
-                let response: FeipKeysResponse<G> = answer.json();
-                assert_eq!(response.keys.len(), vectors.len());
-                received += response.keys.len();
+                let keys = whole_keys(answer.json());
+                assert_eq!(keys.len(), vectors.len());
+                received += keys.len();
                 granted.extend(vectors.into_iter().map(|y| (id, y)));
             }
             _ => assert_eq!(answer.error(), ErrorCode::KeyRefused, "{}", answer.body),

@@ -322,12 +322,14 @@ impl<G: Group> Authority<G> {
         Err(Error::UnknownKey(instance))
     }
 
+    /// The keys for `ys` under `instance`, with the master key as the
+    /// policy saw it (its geometry shapes the service's answer).
     pub(crate) fn issue_feip(
         &self,
         requester: &str,
         instance: KeyId,
         ys: &[Vec<i64>],
-    ) -> Result<(Vec<feip::FunctionKey<G>>, Timings)> {
+    ) -> Result<(MasterKey, Vec<feip::FunctionKey<G>>, Timings)> {
         let mut state = self.lock();
         let state = &mut *state;
         let (master, msk) = state
@@ -374,7 +376,7 @@ impl<G: Group> Authority<G> {
         };
         let store = self.record(&mut state.log, &issue)?;
         state.issued += keys.len() as u64;
-        Ok((keys, Timings { derive, store }))
+        Ok((master, keys, Timings { derive, store }))
     }
 
     pub(crate) fn issue_febo(
@@ -541,7 +543,7 @@ fn described<G: Group>(msk: &feip::MasterSecretKey<G>, side: Side) -> MasterKey 
 impl<G: Group> KeyService<G> for Authority<G> {
     fn feip_keys(&self, instance: KeyId, ys: &[Vec<i64>]) -> Result<Vec<feip::FunctionKey<G>>> {
         self.issue_feip("unnamed", instance, ys)
-            .map(|(keys, _)| keys)
+            .map(|(_, keys, _)| keys)
     }
 
     fn febo_keys(
@@ -573,7 +575,7 @@ impl<G: Group> KeyService<G> for Requester<G> {
     fn feip_keys(&self, instance: KeyId, ys: &[Vec<i64>]) -> Result<Vec<feip::FunctionKey<G>>> {
         self.authority
             .issue_feip(&self.name, instance, ys)
-            .map(|(keys, _)| keys)
+            .map(|(_, keys, _)| keys)
     }
 
     fn febo_keys(

@@ -25,6 +25,7 @@ pub mod tokens;
 
 pub use audit_log::AuditLog;
 pub use authority::{Authority, Requester};
+pub use cryptonn_protocol::PolicyKind;
 pub use embedded::EmbeddedAuthority;
 pub use error::{StateError, StateResult};
 pub use kek::{Kek, KekLocation, KekSource};

@@ -22,10 +22,11 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cryptonn_fe::{Group, KeyId};
+use cryptonn_protocol::PatchGeometry;
 use cryptonn_protocol::wire::{
     API_PREFIX, BatchKeysRequest, BudgetResponse, ErrorBody, ErrorCode, ErrorDetail,
     FeboKeysRequest, FeboKeysResponse, FeipKeysRequest, FeipKeysResponse, MAX_BODY_BYTES,
-    MAX_VECTORS_PER_REQUEST, Role, RowKeysRequest, ServiceInfo,
+    MAX_VECTORS_PER_REQUEST, PatchKeysRequest, Role, RowKeysRequest, ServiceInfo,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -133,6 +134,7 @@ pub(crate) fn app<G: Group>(service: Arc<Service<G>>) -> Router {
         .route(&v1("/info"), get(info::<G>))
         .route(&v1("/batch-keys"), post(batch_keys::<G>))
         .route(&v1("/row-keys"), post(row_keys::<G>))
+        .route(&v1("/patch-keys"), post(patch_keys::<G>))
         .route(&v1("/feip-keys"), post(feip_keys::<G>))
         .route(&v1("/febo-keys"), post(febo_keys::<G>))
         .route(&v1("/budgets/{master_key}"), get(budget::<G>))
@@ -362,6 +364,18 @@ fn parse_febo<G: Group>(bytes: &[u8]) -> ApiResult<FeboKeysRequest<G>> {
     Ok(request)
 }
 
+/// A geometry must be a JSON object too, not the array of its fields
+/// (which serde's derive would also take); absent or null passes.
+fn check_geometry_object(bytes: &[u8], field: &str) -> ApiResult<()> {
+    let value: serde_json::Value = parse_json(bytes)?;
+    match value.get(field) {
+        None | Some(serde_json::Value::Null | serde_json::Value::Object(_)) => Ok(()),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "{field} must be a JSON object"
+        ))),
+    }
+}
+
 fn check_count(count: usize) -> ApiResult<()> {
     if count > MAX_VECTORS_PER_REQUEST {
         return Err(ApiError::bad_request(format!(
@@ -410,7 +424,13 @@ async fn info<G: Group>(
 ) -> ApiResult<Response> {
     let all = [Role::Client, Role::Server, Role::Operator];
     let caller = authorize(&svc, &headers, &all).await?;
-    Ok(ok(&ServiceInfo::new(G::ID, caller.name, caller.role)))
+    let policy = svc.store.settings().policy.kind;
+    Ok(ok(&ServiceInfo::new(
+        G::ID,
+        caller.name,
+        caller.role,
+        policy,
+    )))
 }
 
 /// A POST for `roles`: authorizes the token, reads the body, then runs
@@ -433,12 +453,47 @@ async fn batch_keys<G: Group>(
 ) -> ApiResult<Response> {
     authorized_post(svc, req, &[Role::Client], |svc, _, bytes| {
         let request: BatchKeysRequest = parse_json(&bytes)?;
+        check_geometry_object(&bytes, "patches")?;
         check_dim("features", request.features)?;
         check_dim("batch", request.batch)?;
+        if request.patches.is_some() {
+            check_dim(
+                "batch·features",
+                request.batch.saturating_mul(request.features),
+            )?;
+        }
         let (keys, timings) = svc.authority.batch_keys_timed(
             request.features,
             request.batch,
             request.patches,
+            &mut rand::rng(),
+        )?;
+        Ok(keys_response(&keys, timings))
+    })
+    .await
+}
+
+/// A convolution's two master keys: each image's pixels (the row key) and
+/// the batch's (the column key) within [`MAX_SERVED_DIM`].
+fn check_patch_dims(geometry: &PatchGeometry, images: usize) -> ApiResult<()> {
+    check_dim("images", images)?;
+    check_dim("pixels per image", geometry.pixels())?;
+    check_dim("images·pixels", images.saturating_mul(geometry.pixels()))
+}
+
+async fn patch_keys<G: Group>(
+    State(svc): State<Arc<Service<G>>>,
+    req: Request,
+) -> ApiResult<Response> {
+    authorized_post(svc, req, &[Role::Client], |svc, _, bytes| {
+        let request: PatchKeysRequest = parse_json(&bytes)?;
+        check_geometry_object(&bytes, "geometry")?;
+        let (geometry, images) = (request.geometry, request.images);
+        check_patch_dims(&geometry, images)?;
+        let (keys, timings) = svc.authority.batch_keys_timed(
+            geometry.pixels(),
+            images,
+            Some(geometry),
             &mut rand::rng(),
         )?;
         Ok(keys_response(&keys, timings))
@@ -469,10 +524,12 @@ async fn feip_keys<G: Group>(
         let request: FeipKeysRequest = parse_json(&bytes)?;
         check_count(request.vectors.len())?;
         check_entries(&request.vectors)?;
-        let (keys, timings) =
+        let (master, keys, timings) =
             svc.authority
                 .issue_feip(&caller, request.master_key, &request.vectors)?;
-        Ok(keys_response(&FeipKeysResponse::<G>::new(keys), timings))
+        // A convolution's keys go out without their dense pixel-space vectors.
+        let response = FeipKeysResponse::<G>::for_master(&master, keys);
+        Ok(keys_response(&response, timings))
     })
     .await
 }

@@ -5,8 +5,8 @@
 //! | --- | --- | --- |
 //! | `GET /v1/health` | none | `{"status":"ok"}` |
 //! | `GET /v1/info` | any | `ServiceInfo` |
-//! | `POST /v1/batch-keys`, `POST /v1/row-keys` | client | public keys |
-//! | `POST /v1/feip-keys`, `POST /v1/febo-keys` | server | function keys, with `Server-Timing` |
+//! | `POST /v1/batch-keys`, `POST /v1/row-keys`, `POST /v1/patch-keys` | client | public keys |
+//! | `POST /v1/feip-keys`, `POST /v1/febo-keys` | server | function keys (a convolution's compact), with `Server-Timing` |
 //! | `GET /v1/budgets/{master_key}` | server, operator | `BudgetResponse` |
 //! | `GET /v1/audit?after=&limit=` | operator | `AuditPage` (limit 1 to 10 000, default 1 000) |
 //!
@@ -33,6 +33,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use cryptonn_fe::{Group, GroupId, Modp2048, Modp3072, Ristretto255};
+use cryptonn_protocol::PolicyKind;
 use cryptonn_protocol::wire::Role;
 use hyper_util::rt::TokioTimer;
 use zeroize::Zeroizing;
@@ -149,6 +150,10 @@ impl ServiceLimits {
 pub struct InitOptions {
     /// The group of every key, fixed for the life of the state.
     pub group: GroupId,
+    /// The key policy (default: the rank budget of `caps`, `min_support`
+    /// and `max_share`). [`PolicyKind::IssueAll`] issues every key and
+    /// ignores those three (they are stored all the same).
+    pub policy: PolicyKind,
     /// The rank caps per side.
     pub caps: Caps,
     /// Fewest non-zero entries of a key vector.
@@ -160,11 +165,12 @@ pub struct InitOptions {
 }
 
 impl InitOptions {
-    /// Options for `group` with these caps and minimum support, no share
-    /// limit, and a generated KEK.
+    /// Options for a rank budget of `group` with these caps and minimum
+    /// support, no share limit, and a generated KEK.
     pub fn new(group: GroupId, caps: Caps, min_support: usize) -> Self {
         Self {
             group,
+            policy: PolicyKind::RankBudget,
             caps,
             min_support,
             max_share: 1.0,
@@ -176,6 +182,16 @@ impl InitOptions {
     #[must_use]
     pub fn with_kek(mut self, kek: KekSource) -> Self {
         self.kek = kek;
+        self
+    }
+
+    /// The same options under `policy`. [`PolicyKind::IssueAll`] is the
+    /// paper's: every key is issued, so a server may gather keys until it
+    /// solves every value encrypted under a master key, and the master key
+    /// itself.
+    #[must_use]
+    pub fn with_policy(mut self, policy: PolicyKind) -> Self {
+        self.policy = policy;
         self
     }
 
@@ -249,6 +265,7 @@ pub fn init(state_dir: &Path, options: &InitOptions) -> StateResult<InitReport> 
         write_new_file(&dir.kek(), &text, SECRET_MODE)?;
     }
     let policy = PolicySettings {
+        kind: options.policy,
         caps: options.caps,
         min_support: options.min_support,
         max_share: options.max_share,

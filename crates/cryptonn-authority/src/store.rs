@@ -2,8 +2,8 @@
 //! database (e.g. a replicated one) can stand in later, and [`SqliteStore`].
 //!
 //! What is stored, and why:
-//! - `settings`: the group, the policy (caps, minimum support, maximum
-//!   share), where the KEK lives, the Argon2id salt and costs, the KEK's
+//! - `settings`: the group, the policy (rank budget or issue-all; caps,
+//!   minimum support, maximum share), where the KEK lives, the Argon2id salt and costs, the KEK's
 //!   check value, and the rank budget's prime, sealed.
 //! - `master_keys`: every master secret key, sealed under the KEK, with its
 //!   scheme, side, dimension and current rank.
@@ -26,16 +26,16 @@ use std::time::Duration;
 use cryptonn_fe::{GroupId, KeyId};
 use cryptonn_protocol::audit::{AuditRecord, Scheme, now_unix_ms};
 use cryptonn_protocol::wire::{AuditEntry, AuditPage, Role};
-use cryptonn_protocol::{PatchGeometry, Side};
+use cryptonn_protocol::{KeyPolicy, PatchGeometry, PolicyKind, Side};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::error::{StateError, StateResult};
 use crate::kek::{KdfParams, Kek, KekLocation, Sealed, Sealer};
-use crate::policy::{Caps, RankBudget};
+use crate::policy::{Caps, IssueAll, RankBudget};
 use crate::tokens::TokenEntry;
 
 /// The schema version in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const MIGRATE_1_TO_2: &str =
     "ALTER TABLE master_keys ADD COLUMN patches TEXT CHECK (patches IS NULL OR side = 'rows');";
@@ -75,6 +75,11 @@ DROP TABLE master_keys;
 ALTER TABLE master_keys_v3 RENAME TO master_keys;"
 );
 
+/// Version 4 records the policy chosen at init; every state before it ran
+/// a rank budget.
+const MIGRATE_3_TO_4: &str = "ALTER TABLE settings ADD COLUMN policy TEXT NOT NULL DEFAULT 'budget'
+    CHECK (policy IN ('budget', 'issue-all'));";
+
 const SCHEMA: &str = concat!(
     "
 CREATE TABLE settings (
@@ -94,7 +99,8 @@ CREATE TABLE settings (
     kek_check BLOB NOT NULL,
     rank_prime_nonce BLOB NOT NULL,
     rank_prime BLOB NOT NULL,
-    created_unix_ms INTEGER NOT NULL
+    created_unix_ms INTEGER NOT NULL,
+    policy TEXT NOT NULL DEFAULT 'budget' CHECK (policy IN ('budget', 'issue-all'))
 ) STRICT;
 ",
     master_keys_table!("master_keys"),
@@ -123,9 +129,12 @@ CREATE TABLE tokens (
 "
 );
 
-/// What the [`RankBudget`] of the state allows.
+/// The state's key policy: which one, and what its [`RankBudget`] allows
+/// (kept, but unused, under [`PolicyKind::IssueAll`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PolicySettings {
+    /// Which policy the authority runs.
+    pub kind: PolicyKind,
     /// Caps per side.
     pub caps: Caps,
     /// Fewest non-zero entries of a key vector.
@@ -290,12 +299,26 @@ pub trait Store: Send + Sync {
     fn token(&self, hash: &[u8; 32]) -> StateResult<Option<TokenEntry>>;
 }
 
-/// The rank budget the settings describe, with the state's own prime, so
-/// that replayed vectors give exactly the ranks they gave before.
+/// The policy the settings describe: [`IssueAll`], or the rank budget with
+/// the state's own prime, so that replayed vectors give exactly the ranks
+/// they gave before.
 ///
 /// # Errors
 /// [`StateError::Corrupt`] if the sealed prime does not open or is not prime.
-pub fn policy(store: &dyn Store) -> StateResult<RankBudget> {
+pub fn policy(store: &dyn Store) -> StateResult<Box<dyn KeyPolicy>> {
+    match store.settings().policy.kind {
+        PolicyKind::IssueAll => Ok(Box::new(IssueAll)),
+        // A kind added to the protocol later falls back to the budget,
+        // which refuses more, never less.
+        _ => Ok(Box::new(rank_budget(store)?)),
+    }
+}
+
+/// The rank budget of the settings, with the state's own prime.
+///
+/// # Errors
+/// [`StateError::Corrupt`] if the sealed prime does not open or is not prime.
+pub fn rank_budget(store: &dyn Store) -> StateResult<RankBudget> {
     let settings = store.settings();
     let bytes = store.sealer().open(&settings.rank_prime, RANK_PRIME_AAD)?;
     let prime = <[u8; 8]>::try_from(bytes.as_slice())
@@ -365,6 +388,13 @@ pub(crate) fn connect(path: &Path) -> StateResult<Connection> {
     if version == 2 {
         migrate_2_to_3(&mut conn)?;
         version = 3;
+    }
+    if version == 3 {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(MIGRATE_3_TO_4)?;
+        tx.pragma_update(None, "user_version", 4)?;
+        tx.commit()?;
+        version = 4;
     }
     if version != SCHEMA_VERSION && version != 0 {
         return Err(StateError::Database(format!(
@@ -511,8 +541,8 @@ fn insert_settings(conn: &Connection, s: &Settings) -> StateResult<()> {
     conn.execute(
         "INSERT INTO settings (id, grp, row_cap, col_cap, min_support, max_share, kek_source,
             kek_file, kdf_salt, kdf_m_kib, kdf_t, kdf_p, kek_check_nonce, kek_check,
-            rank_prime_nonce, rank_prime, created_unix_ms)
-         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            rank_prime_nonce, rank_prime, created_unix_ms, policy)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
             s.group.name(),
             to_i64(p.caps.rows)?,
@@ -530,6 +560,7 @@ fn insert_settings(conn: &Connection, s: &Settings) -> StateResult<()> {
             &s.rank_prime.nonce[..],
             &s.rank_prime.ciphertext,
             to_i64(s.created_unix_ms)?,
+            p.kind.name(),
         ],
     )?;
     Ok(())
@@ -557,9 +588,14 @@ fn settings_row(r: &Row<'_>) -> StateResult<Settings> {
         ("env", _) => KekLocation::Env,
         _ => return Err(StateError::Corrupt("KEK source without its file".into())),
     };
+    let policy: String = r.get("policy")?;
+    let kind = policy
+        .parse::<PolicyKind>()
+        .map_err(|_| StateError::Corrupt(format!("unknown policy {policy:?}")))?;
     Ok(Settings {
         group,
         policy: PolicySettings {
+            kind,
             caps: Caps {
                 rows: to_usize(r.get("row_cap")?)?,
                 cols: to_usize(r.get("col_cap")?)?,
@@ -860,6 +896,7 @@ pub(crate) mod tests {
     use crate::state_dir::tests::temp_path;
 
     const POLICY: PolicySettings = PolicySettings {
+        kind: PolicyKind::RankBudget,
         caps: Caps { rows: 3, cols: 2 },
         min_support: 2,
         max_share: 1.0,
@@ -1015,6 +1052,7 @@ pub(crate) mod tests {
              INSERT INTO v2 SELECT * FROM master_keys;
              DROP TABLE master_keys;
              ALTER TABLE v2 RENAME TO master_keys;
+             ALTER TABLE settings DROP COLUMN policy;
              PRAGMA user_version = 2;",
         )
         .unwrap();
@@ -1030,7 +1068,76 @@ pub(crate) mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 3);
+        assert_eq!(version, 4);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_state_from_before_the_policy_choice_opens_as_a_rank_budget() {
+        let (dir, store, kek) = new_store("migrate-3");
+        let db = store.path().to_path_buf();
+        let authority = open(store);
+        let keys = authority
+            .batch_keys(4, 3, &mut StdRng::seed_from_u64(7))
+            .unwrap();
+        authority
+            .feip_keys(keys.rows.id(), &[vec![1, 2, 3, 4]])
+            .unwrap();
+        drop(authority);
+        // Back to version 3: no policy column.
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch("ALTER TABLE settings DROP COLUMN policy; PRAGMA user_version = 3;")
+            .unwrap();
+        drop(conn);
+
+        let store = SqliteStore::open(&db, &kek).unwrap();
+        assert_eq!(store.settings().policy, POLICY);
+        let authority = open(store);
+        assert_eq!(authority.budget(keys.rows.id()).map(|b| b.rank), Some(1));
+        // Still the caps of 3 per row key.
+        let more = [vec![0, 1, 1, 0], vec![0, 0, 1, 1], vec![1, 0, 0, 1]];
+        assert!(authority.feip_keys(keys.rows.id(), &more).is_err());
+        let version: i64 = Connection::open(&db)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 4);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_issue_all_state_issues_past_every_cap_after_a_restart() {
+        let dir = temp_path("issue-all");
+        create_private_dir(&dir).unwrap();
+        let kek = Kek::generate().unwrap();
+        let db = dir.join("authority.db");
+        let settings = PolicySettings {
+            kind: PolicyKind::IssueAll,
+            ..POLICY
+        };
+        let store = SqliteStore::create(
+            &db,
+            &kek,
+            GroupId::Ristretto255,
+            settings,
+            KekLocation::StateDir,
+        )
+        .unwrap();
+        drop(store);
+        let store = SqliteStore::open(&db, &kek).unwrap();
+        assert_eq!(store.settings().policy.kind, PolicyKind::IssueAll);
+        let authority = open(store);
+        let keys = authority
+            .batch_keys(4, 3, &mut StdRng::seed_from_u64(8))
+            .unwrap();
+        // Full rank on both sides, and a unit vector: all issued.
+        let rows: Vec<Vec<i64>> = (0..4)
+            .map(|i| (0..4).map(|j| i64::from(i == j)).collect())
+            .collect();
+        assert_eq!(authority.feip_keys(keys.rows.id(), &rows).unwrap().len(), 4);
+        let cols = [vec![1, 0, 0], vec![0, 1, 0], vec![0, 0, 1]];
+        assert_eq!(authority.feip_keys(keys.cols.id(), &cols).unwrap().len(), 3);
+        assert_eq!(authority.budget(keys.rows.id()), None);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -196,21 +196,36 @@ struct FunctionKeyWire<G: Group> {
 impl<'de, G: Group> Deserialize<'de> for FunctionKey<G> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
         let w: FunctionKeyWire<G> = wire::object(d, "FEIP function key")?;
-        if w.y.is_empty() {
-            return Err(serde::de::Error::custom(Error::InvalidEncoding(
-                "FEIP function key has an empty y (n must be at least 1)",
-            )));
-        }
+        let key = Self::from_parts(w.id, w.y, w.sk).map_err(serde::de::Error::custom)?;
         Ok(Self {
             group: w.group,
-            id: w.id,
-            y: w.y,
-            sk: w.sk,
+            ..key
         })
     }
 }
 
 impl<G: Group> FunctionKey<G> {
+    /// The key for y under master key `id` with sk_y = `sk`: what
+    /// deserialization builds, for a key sent in another form (e.g. only
+    /// its `sk`, y being known to the receiver). It does not check sk: a
+    /// wrong one decrypts to a wrong value or to none.
+    ///
+    /// # Errors
+    /// [`Error::InvalidEncoding`] for an empty y.
+    pub fn from_parts(id: KeyId, y: Vec<i64>, sk: G::Scalar) -> Result<Self> {
+        if y.is_empty() {
+            return Err(Error::InvalidEncoding(
+                "FEIP function key has an empty y (n must be at least 1)",
+            ));
+        }
+        Ok(Self {
+            group: GroupTag::default(),
+            id,
+            y,
+            sk,
+        })
+    }
+
     /// The master key this key was derived from.
     pub fn id(&self) -> KeyId {
         self.id
@@ -732,6 +747,18 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(3);
         assert!(setup::<Ristretto255, _>(0, &mut rng).is_err());
         assert!(setup::<Ristretto255, _>(MAX_DIM + 1, &mut rng).is_err());
+    }
+
+    #[test]
+    fn from_parts_builds_what_derive_key_does() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let (msk, _) = setup::<Ristretto255, _>(3, &mut rng).unwrap();
+        let key = derive_key(&msk, &[1, -2, 3]).unwrap();
+        let rebuilt =
+            FunctionKey::<Ristretto255>::from_parts(msk.id(), vec![1, -2, 3], key.sk().clone());
+        assert_eq!(rebuilt.unwrap(), key);
+        let empty = FunctionKey::<Ristretto255>::from_parts(msk.id(), Vec::new(), key.sk().clone());
+        assert!(matches!(empty, Err(Error::InvalidEncoding(_))));
     }
 
     #[test]

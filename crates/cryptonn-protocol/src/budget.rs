@@ -130,6 +130,51 @@ impl<P: KeyPolicy + ?Sized> KeyPolicy for Box<P> {
     }
 }
 
+/// Which key policy an authority's state runs, chosen once at init.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum PolicyKind {
+    /// A rank budget per master key (caps, minimum support, maximum
+    /// share): the default.
+    #[default]
+    #[serde(rename = "budget")]
+    RankBudget,
+    /// Every key asked for is issued, as in the paper: nothing is counted
+    /// or refused, so a server may gather keys until it solves every value
+    /// (and the master key). It protects nothing; only for measuring that.
+    IssueAll,
+}
+
+impl PolicyKind {
+    /// The wire and command-line name: `budget` or `issue-all`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyKind::RankBudget => "budget",
+            PolicyKind::IssueAll => "issue-all",
+        }
+    }
+}
+
+impl core::fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl core::str::FromStr for PolicyKind {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        [PolicyKind::RankBudget, PolicyKind::IssueAll]
+            .into_iter()
+            .find(|kind| kind.name() == s)
+            .ok_or_else(|| {
+                crate::Error::Transport(format!("unknown policy {s:?} (budget or issue-all)"))
+            })
+    }
+}
+
 /// The budget of one master key: the rank of the key vectors issued under
 /// it, which is the number of independent equations the server holds on
 /// every vector encrypted under it, and the most the policy allows.
@@ -158,5 +203,22 @@ impl Budget {
     /// be granted: it raises the rank by at most that, and never beyond `dim`.
     pub fn can_serve(&self, equations: usize) -> bool {
         self.rank + equations.min(self.dim.saturating_sub(self.rank)) <= self.limit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_kinds_have_one_name_on_the_wire_and_the_command_line() {
+        for kind in [PolicyKind::RankBudget, PolicyKind::IssueAll] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.name()));
+            assert_eq!(kind.name().parse::<PolicyKind>().unwrap(), kind);
+        }
+        assert_eq!(PolicyKind::default(), PolicyKind::RankBudget);
+        assert!("issue_all".parse::<PolicyKind>().is_err());
+        assert!(serde_json::from_str::<PolicyKind>("\"rank-budget\"").is_err());
     }
 }

@@ -20,7 +20,7 @@ pub mod remote;
 pub mod wire;
 
 pub use batch::{EncryptedBatch, EncryptedLabels, EncryptedRows};
-pub use budget::{Budget, KeyPolicy, MasterKey, Side};
+pub use budget::{Budget, KeyPolicy, MasterKey, PolicyKind, Side};
 pub use error::{Error, Result};
 pub use images::EncryptedImages;
 pub use key_service::{BatchPublicKeys, FeboKeyRequest, KeyService, RowPublicKeys};

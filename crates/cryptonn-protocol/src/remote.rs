@@ -19,9 +19,13 @@ use serde::de::DeserializeOwned;
 
 use crate::wire::{
     API_PREFIX, AuditPage, BatchKeysRequest, BudgetResponse, ErrorBody, FeboKeysRequest,
-    FeboKeysResponse, FeipKeysRequest, FeipKeysResponse, RowKeysRequest, ServiceInfo,
+    FeboKeysResponse, FeipKeysRequest, FeipKeysResponse, PatchKeysRequest, RowKeysRequest,
+    ServiceInfo,
 };
-use crate::{BatchPublicKeys, Budget, Error, FeboKeyRequest, KeyService, Result, RowPublicKeys};
+use crate::{
+    BatchPublicKeys, Budget, Error, FeboKeyRequest, KeyService, PatchGeometry, Result,
+    RowPublicKeys,
+};
 
 /// The largest response body read (64 MiB).
 const MAX_RESPONSE_BYTES: u64 = 64 << 20;
@@ -174,6 +178,22 @@ impl<G: Group> RemoteAuthority<G> {
         self.post(None, "/batch-keys", &BatchKeysRequest::new(features, batch))
     }
 
+    /// Fresh master keys for `images` images of `geometry` under a secure
+    /// convolution (`Authority::patch_keys` over HTTPS): the row key
+    /// encrypts each image, the column key the whole batch, and their FEIP
+    /// keys come back compact ([`FeipKeysResponse::Compact`]).
+    ///
+    /// # Errors
+    /// Transport and authorization errors; the authority's refusal of the
+    /// sizes (`docs/PROTOCOL.md`, "Limits").
+    pub fn patch_keys(&self, geometry: PatchGeometry, images: usize) -> Result<BatchPublicKeys<G>> {
+        self.post(
+            None,
+            "/patch-keys",
+            &PatchKeysRequest::new(geometry, images),
+        )
+    }
+
     /// Fresh master keys for samples encrypted row-wise only.
     ///
     /// # Errors
@@ -302,25 +322,9 @@ impl<G: Group> KeyService<G> for RemoteAuthority<G> {
     fn feip_keys(&self, instance: KeyId, ys: &[Vec<i64>]) -> Result<Vec<feip::FunctionKey<G>>> {
         let request = FeipKeysRequest::new(instance, ys.to_vec());
         let response: FeipKeysResponse<G> = self.post(Some(instance), "/feip-keys", &request)?;
-        // A convolution's master key answers one key per equation, a fixed
-        // number per vector (which the caller checks); others one per vector.
-        let per_vector = response.keys.len() / ys.len().max(1);
-        check_count(response.keys.len(), ys.len() * per_vector.max(1))?;
-        if response.keys.iter().any(|k| k.id() != instance) {
-            return Err(transport(
-                "the authority answered keys of another master key",
-            ));
-        }
-        if per_vector == 1
-            && response
-                .keys
-                .iter()
-                .zip(ys)
-                .any(|(k, y)| k.y() != y.as_slice())
-        {
-            return Err(transport("the authority answered keys for other vectors"));
-        }
-        Ok(response.keys)
+        // Whole keys are checked against ys; a convolution's compact ones
+        // are rebuilt from ys, so they are for exactly the equations asked.
+        response.into_keys(instance, ys)
     }
 
     fn febo_keys(

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditRecord;
 use crate::key_service::FeboKeyRequest;
-use crate::{Budget, Error};
+use crate::{Budget, Error, MasterKey, PatchGeometry, PolicyKind, Side};
 
 /// Every path starts with this.
 pub const API_PREFIX: &str = "/v1";
@@ -53,6 +53,19 @@ pub struct BatchKeysRequest {
     pub patches: Option<crate::PatchGeometry>,
 }
 
+/// `POST /v1/patch-keys` (client): fresh master keys for `images` images
+/// of `geometry` under a secure convolution, as
+/// [`BatchKeysRequest`] with `patches` gives them (row key of dimension
+/// `geometry.pixels()`, column key of `images·pixels`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, new)]
+#[serde(deny_unknown_fields)]
+pub struct PatchKeysRequest {
+    /// The convolution.
+    pub geometry: crate::PatchGeometry,
+    /// Images in the batch.
+    pub images: usize,
+}
+
 /// `POST /v1/row-keys` (client): fresh master keys for samples encrypted
 /// row-wise only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, new)]
@@ -76,13 +89,174 @@ pub struct FeipKeysRequest {
     pub vectors: Vec<Vec<i64>>,
 }
 
-/// The answer to [`FeipKeysRequest`], in order: one key per vector, or
-/// for a convolution's master key one per equation each vector gives.
-#[derive(Clone, Serialize, Deserialize, new)]
+/// The answer to [`FeipKeysRequest`]: an object with exactly one field,
+/// which names its form, so that one form is never read as the other.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(bound = "", rename_all = "snake_case")]
+pub enum FeipKeysResponse<G: Group> {
+    /// `{"keys": [...]}`: one whole key (y and sk) per requested vector, in
+    /// order; for every master key without a convolution's geometry.
+    Keys(Vec<feip::FunctionKey<G>>),
+    /// `{"compact": {...}}`: for a convolution's master key, whose keys
+    /// are for the vectors [`crate::MasterKey::equations`] gives, which the
+    /// receiver rebuilds from the geometry instead of reading them.
+    Compact(CompactFeipKeys<G>),
+}
+
+/// A convolution's FEIP keys without their pixel-space vectors: `sk[i][j]`
+/// is sk of equation j of requested vector i (position j of a kernel on
+/// the rows, tap j of an error vector on the columns), in the order of
+/// [`crate::MasterKey::equations`].
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(bound = "", deny_unknown_fields)]
-pub struct FeipKeysResponse<G: Group> {
-    /// The function keys.
-    pub keys: Vec<feip::FunctionKey<G>>,
+pub struct CompactFeipKeys<G: Group> {
+    /// The group of every scalar.
+    pub group: GroupId,
+    /// The master key.
+    pub master_key: KeyId,
+    /// Its side.
+    pub side: Side,
+    /// Its dimension: `pixels` on the rows, `images·pixels` on the columns.
+    pub dim: usize,
+    /// Its convolution.
+    pub geometry: PatchGeometry,
+    /// One list per requested vector, of `keys_per_request` scalars each.
+    pub sk: Vec<Vec<G::Scalar>>,
+}
+
+impl<G: Group> FeipKeysResponse<G> {
+    /// The answer for `keys`, issued under `master` for one request, in
+    /// order: compact for a convolution's master key, else whole keys.
+    pub fn for_master(master: &MasterKey, keys: Vec<feip::FunctionKey<G>>) -> Self {
+        let Some(geometry) = master.patches else {
+            return Self::Keys(keys);
+        };
+        let per = master.keys_per_request().max(1);
+        let sk = keys
+            .chunks(per)
+            .map(|chunk| chunk.iter().map(|k| k.sk().clone()).collect())
+            .collect();
+        Self::Compact(CompactFeipKeys {
+            group: G::ID,
+            master_key: master.id,
+            side: master.side,
+            dim: master.dim,
+            geometry,
+            sk,
+        })
+    }
+
+    /// The keys for `ys` under master key `instance`, as
+    /// [`crate::KeyService::feip_keys`] returns them: whole keys checked
+    /// against the request, or compact ones rebuilt.
+    ///
+    /// # Errors
+    /// [`Error::Transport`] for an answer that does not fit the request:
+    /// another master key or group, a key count other than one per vector
+    /// (or `keys_per_request` per vector), keys for other vectors, or a
+    /// geometry that does not fit the dimension or the vectors' length.
+    pub fn into_keys(
+        self,
+        instance: KeyId,
+        ys: &[Vec<i64>],
+    ) -> crate::Result<Vec<feip::FunctionKey<G>>> {
+        match self {
+            Self::Keys(keys) => check_whole_keys(keys, instance, ys),
+            Self::Compact(compact) => compact.into_keys(instance, ys),
+        }
+    }
+}
+
+fn answer_error(what: impl core::fmt::Display) -> Error {
+    Error::Transport(format!("the authority's FEIP answer: {what}"))
+}
+
+fn check_whole_keys<G: Group>(
+    keys: Vec<feip::FunctionKey<G>>,
+    instance: KeyId,
+    ys: &[Vec<i64>],
+) -> crate::Result<Vec<feip::FunctionKey<G>>> {
+    if keys.len() != ys.len() {
+        return Err(answer_error(format!(
+            "{} keys for {} vectors",
+            keys.len(),
+            ys.len()
+        )));
+    }
+    if keys.iter().any(|k| k.id() != instance) {
+        return Err(answer_error("keys of another master key"));
+    }
+    if keys.iter().zip(ys).any(|(k, y)| k.y() != y.as_slice()) {
+        return Err(answer_error("keys for other vectors"));
+    }
+    Ok(keys)
+}
+
+impl<G: Group> CompactFeipKeys<G> {
+    /// The master key as the answer describes it, if the geometry fits
+    /// the dimension and side.
+    fn master(&self) -> crate::Result<MasterKey> {
+        let pixels = self.geometry.pixels();
+        let fits = match self.side {
+            Side::Rows => self.dim == pixels,
+            Side::Columns => self.dim >= pixels && self.dim.is_multiple_of(pixels),
+        };
+        if !fits {
+            return Err(answer_error(format!(
+                "a {} key of dimension {} for images of {pixels} pixels",
+                self.side, self.dim
+            )));
+        }
+        Ok(MasterKey {
+            id: self.master_key,
+            side: self.side,
+            dim: self.dim,
+            patches: Some(self.geometry),
+        })
+    }
+
+    /// Rebuilds every key: the vectors from `ys` and the geometry, each
+    /// with its scalar.
+    ///
+    /// # Errors
+    /// As [`FeipKeysResponse::into_keys`].
+    pub fn into_keys(
+        self,
+        instance: KeyId,
+        ys: &[Vec<i64>],
+    ) -> crate::Result<Vec<feip::FunctionKey<G>>> {
+        if self.group != G::ID {
+            return Err(answer_error(format!(
+                "scalars of group {}, not {}",
+                self.group,
+                G::ID
+            )));
+        }
+        if self.master_key != instance {
+            return Err(answer_error("keys of another master key"));
+        }
+        let master = self.master()?;
+        if let Some(y) = ys.iter().find(|y| y.len() != master.request_len()) {
+            return Err(answer_error(format!(
+                "its geometry takes vectors of {} entries, not {}",
+                master.request_len(),
+                y.len()
+            )));
+        }
+        let per = master.keys_per_request();
+        if self.sk.len() != ys.len() || self.sk.iter().any(|s| s.len() != per) {
+            let counts: Vec<usize> = self.sk.iter().map(Vec::len).collect();
+            return Err(answer_error(format!(
+                "scalars {counts:?} for {} vectors of {per} keys each",
+                ys.len()
+            )));
+        }
+        master
+            .equations(ys)
+            .zip(self.sk.into_iter().flatten())
+            .map(|(v, sk)| Ok(feip::FunctionKey::from_parts(instance, v.into_owned(), sk)?))
+            .collect()
+    }
 }
 
 /// `POST /v1/febo-keys` (server): basic-operation keys under one FEBO master key.
@@ -143,6 +317,10 @@ pub struct ServiceInfo {
     pub requester: String,
     /// The requester's role.
     pub role: Role,
+    /// The key policy, fixed at init (absent from authorities older than
+    /// the choice, which all ran a rank budget).
+    #[serde(default)]
+    pub policy: PolicyKind,
 }
 
 /// The kind of an error, with the HTTP status it is sent with.
@@ -253,5 +431,155 @@ impl ErrorBody {
             (ErrorCode::Storage, _) => Error::Storage(message),
             _ => Error::Transport(format!("{} {code:?}: {message}", code.status())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cryptonn_fe::Ristretto255;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+
+    type G = Ristretto255;
+
+    /// A convolution key of `side` (2 images of 1×4×4 under a 3×3 kernel:
+    /// 4 positions, 9 taps), its keys for `ys` derived as the authority
+    /// does, and the answer it would send.
+    fn answer(side: Side, ys: &[Vec<i64>]) -> (MasterKey, Vec<feip::FunctionKey<G>>, String) {
+        let g = PatchGeometry::new([1, 4, 4], [3, 3], [1, 1], [0, 0]).unwrap();
+        let dim = match side {
+            Side::Rows => 16,
+            Side::Columns => 32,
+        };
+        let (msk, _) = feip::setup::<G, _>(dim, &mut StdRng::seed_from_u64(1)).unwrap();
+        let master = MasterKey {
+            id: msk.id(),
+            side,
+            dim,
+            patches: Some(g),
+        };
+        let keys: Vec<_> = master
+            .equations(ys)
+            .map(|v| feip::derive_key(&msk, &v).unwrap())
+            .collect();
+        let json = serde_json::to_string(&FeipKeysResponse::for_master(&master, keys.clone()));
+        (master, keys, json.unwrap())
+    }
+
+    fn read(json: &str) -> serde_json::Result<FeipKeysResponse<G>> {
+        serde_json::from_str(json)
+    }
+
+    fn kernels() -> Vec<Vec<i64>> {
+        vec![vec![1, -2, 3, 0, 5, -1, 2, 2, -3], vec![4; 9]]
+    }
+
+    #[test]
+    fn compact_answers_rebuild_the_derived_keys() {
+        let (master, keys, json) = answer(Side::Rows, &kernels());
+        assert!(
+            json.starts_with(r#"{"compact":{"group":"ristretto255","#),
+            "{json}"
+        );
+        assert!(
+            !json.contains(r#""y""#),
+            "no pixel-space vector on the wire"
+        );
+        let rebuilt = read(&json).unwrap().into_keys(master.id, &kernels());
+        assert_eq!(rebuilt.unwrap(), keys);
+        assert_eq!(keys.len(), 2 * 4);
+
+        let errors = vec![vec![3, -1, 2, 5, -4, 1, 1, 2]];
+        let (master, keys, json) = answer(Side::Columns, &errors);
+        let rebuilt = read(&json).unwrap().into_keys(master.id, &errors);
+        assert_eq!(rebuilt.unwrap(), keys);
+        assert_eq!((keys.len(), keys[0].y().len()), (9, 32));
+    }
+
+    #[test]
+    fn whole_keys_keep_todays_form() {
+        let (msk, _) = feip::setup::<G, _>(4, &mut StdRng::seed_from_u64(2)).unwrap();
+        let ys = vec![vec![1, 2, 3, 4]];
+        let keys = vec![feip::derive_key(&msk, &ys[0]).unwrap()];
+        let master = MasterKey {
+            id: msk.id(),
+            side: Side::Rows,
+            dim: 4,
+            patches: None,
+        };
+        let json = serde_json::to_string(&FeipKeysResponse::for_master(&master, keys.clone()));
+        let json = json.unwrap();
+        assert!(
+            json.starts_with(r#"{"keys":[{"group":"ristretto255","#),
+            "{json}"
+        );
+        assert_eq!(read(&json).unwrap().into_keys(msk.id(), &ys).unwrap(), keys);
+        // Keys for another vector, or one key too few.
+        assert!(
+            read(&json)
+                .unwrap()
+                .into_keys(msk.id(), &[vec![1, 2, 3, 5]])
+                .is_err()
+        );
+        assert!(
+            read(&json)
+                .unwrap()
+                .into_keys(msk.id(), &[ys[0].clone(), ys[0].clone()])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_compact_answers() {
+        let (master, _, json) = answer(Side::Rows, &kernels());
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let compact = &value["compact"];
+        let edited = |change: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = compact.clone();
+            change(&mut v);
+            serde_json::json!({ "compact": v }).to_string()
+        };
+        // Shapes serde refuses: two forms at once, an unknown form or field.
+        let keys_too = serde_json::json!({ "compact": compact, "keys": [] }).to_string();
+        let unknown_form = serde_json::json!({ "dense": compact }).to_string();
+        let unknown_field = edited(&|v| v["y"] = serde_json::json!([1]));
+        let no_geometry = edited(&|v| {
+            v.as_object_mut().unwrap().remove("geometry");
+        });
+        for bad in [&keys_too, &unknown_form, &unknown_field, &no_geometry] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        // Shapes that parse but do not fit the request.
+        let one_short = edited(&|v| {
+            v["sk"][1].as_array_mut().unwrap().pop();
+        });
+        let one_vector = edited(&|v| {
+            v["sk"].as_array_mut().unwrap().pop();
+        });
+        let other_group = edited(&|v| v["group"] = "modp2048".into());
+        let other_dim = edited(&|v| v["dim"] = 17.into());
+        let other_side = edited(&|v| v["side"] = "columns".into());
+        let kernels = kernels();
+        for bad in [
+            &one_short,
+            &one_vector,
+            &other_group,
+            &other_dim,
+            &other_side,
+        ] {
+            let rebuilt = read(bad).unwrap().into_keys(master.id, &kernels);
+            assert!(matches!(rebuilt, Err(Error::Transport(_))), "{bad}");
+        }
+        let other_key = KeyId::random(&mut StdRng::seed_from_u64(3));
+        assert!(read(&json).unwrap().into_keys(other_key, &kernels).is_err());
+        // A kernel of the wrong length for the geometry.
+        assert!(
+            read(&json)
+                .unwrap()
+                .into_keys(master.id, &[vec![1; 8], vec![1; 9]])
+                .is_err()
+        );
     }
 }

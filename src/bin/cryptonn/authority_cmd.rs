@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use cryptonn::authority::service::{self, InitOptions, InitReport};
-use cryptonn::authority::{Caps, KekLocation, KekSource, StateDir, kek::KEK_ENV};
+use cryptonn::authority::{Caps, KekLocation, KekSource, PolicyKind, StateDir, kek::KEK_ENV};
 use cryptonn::fe::GroupId;
 use cryptonn::protocol::wire::Role;
 
@@ -29,6 +29,15 @@ pub enum AuthorityCommand {
         /// 3526 group 15, 128-bit).
         #[arg(long, default_value = "ristretto255", value_parser = parse_group)]
         group: GroupId,
+        /// Key policy, fixed for the life of the state. budget: a rank
+        /// budget per master key (the caps and minimum support below).
+        /// issue-all: the paper's policy, every function key asked for is
+        /// issued and the caps are ignored. It gives everything away: a
+        /// server that asks for as many independent keys as a master key
+        /// has dimensions solves every image and gradient encrypted under
+        /// it, and the master secret key itself. Only for measuring that.
+        #[arg(long, default_value = "budget", value_parser = parse_policy, value_name = "POLICY")]
+        policy: PolicyKind,
         /// Row-side rank cap: independent equations each image may reveal,
         /// per row master key, for the life of its ciphertexts.
         #[arg(long, default_value_t = 128, value_name = "N")]
@@ -86,6 +95,11 @@ fn parse_group(s: &str) -> Result<GroupId, String> {
     s.parse().map_err(|e: cryptonn::fe::Error| e.to_string())
 }
 
+fn parse_policy(s: &str) -> Result<PolicyKind, String> {
+    s.parse()
+        .map_err(|_| "a policy is budget or issue-all".to_owned())
+}
+
 fn parse_role(s: &str) -> Result<Role, String> {
     [Role::Client, Role::Server, Role::Operator]
         .into_iter()
@@ -102,6 +116,7 @@ pub fn run(command: AuthorityCommand) -> Result<(), String> {
         AuthorityCommand::Init {
             state,
             group,
+            policy,
             row_cap,
             col_cap,
             min_support,
@@ -116,7 +131,9 @@ pub fn run(command: AuthorityCommand) -> Result<(), String> {
                 rows: row_cap,
                 cols: col_cap,
             };
-            let options = InitOptions::new(group, caps, min_support).with_kek(kek);
+            let options = InitOptions::new(group, caps, min_support)
+                .with_policy(policy)
+                .with_kek(kek);
             let report = service::init(&state, &options).map_err(|e| e.to_string())?;
             print_init(&report, &options);
             Ok(())
@@ -134,13 +151,19 @@ pub fn run(command: AuthorityCommand) -> Result<(), String> {
 
 fn print_init(report: &InitReport, options: &InitOptions) {
     let dir = &report.state_dir;
+    let policy = match options.policy {
+        PolicyKind::IssueAll => {
+            "policy issue-all: every key is issued, nothing is protected".to_owned()
+        }
+        _ => format!(
+            "caps: {} equations per image, {} per pixel; minimum support {}",
+            options.caps.rows, options.caps.cols, options.min_support
+        ),
+    };
     println!(
-        "initialized {} (group {}; caps: {} equations per image, {} per pixel; minimum support {})",
+        "initialized {} (group {}; {policy})",
         dir.display(),
-        options.group,
-        options.caps.rows,
-        options.caps.cols,
-        options.min_support
+        options.group
     );
     println!(
         "certificate (clients and servers trust it): {}",
