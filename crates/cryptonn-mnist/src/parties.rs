@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cryptonn_authority::{Caps, EmbeddedAuthority, InitOptions}; // TEMPMARK PolicyKind
+use cryptonn_authority::{Caps, EmbeddedAuthority, InitOptions, PolicyKind};
 use cryptonn_client::{EncryptionJob, EncryptionStats, Layout, encrypt_to_dir};
 use cryptonn_fe::feip::FunctionKey;
 use cryptonn_fe::{Group, KeyId, febo};
@@ -87,7 +87,7 @@ pub fn init_options(config: &TrainingConfig) -> InitOptions {
     let options = InitOptions::new(config.group, caps, config.quantization.min_key_support);
     match config.policy {
         KeyPolicyKind::Budget => options,
-        KeyPolicyKind::IssueAll => options, // TEMPMARK with_policy(PolicyKind::IssueAll)
+        KeyPolicyKind::IssueAll => options.with_policy(PolicyKind::IssueAll),
     }
 }
 
