@@ -315,43 +315,46 @@ fn authority_killed_mid_training_restarts_with_its_budget_and_audit() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A job trained by a separate trainer against a separately started
-/// authority initialized with `policy`, from files a separate client wrote
-/// with `layout`; returns the secure run's report.
+/// A job trained for `epochs` by a separate trainer against a separately
+/// started authority initialized with `policy`, from files a separate
+/// client wrote with `layout`; returns the run's report and the authority's
+/// audit records.
 fn separate_processes(
     name: &str,
     policy: &[&str],
     layout: &[&str],
-    job: &str,
-) -> serde_json::Value {
+    (job, epochs): (&str, usize),
+) -> (serde_json::Value, u64) {
     let dir = scratch(name);
     let state = dir.join("state");
     init(&state, policy);
     let (mut authority, url) = serve(&state, "127.0.0.1:0");
     encrypt(&state, &url, &dir.join("ct"), layout);
     let report_file = dir.join("report.json");
-    let status = spawn_trainer(&state, &dir.join("ct"), &url, &report_file, (job, 1))
+    let status = spawn_trainer(&state, &dir.join("ct"), &url, &report_file, (job, epochs))
         .wait()
         .unwrap();
-    assert!(status.success(), "the {job} trainer failed");
-    let report = read_report(&report_file);
-    let issued = report["secure"]["keys_issued"].as_u64().unwrap();
-    assert_eq!(audit_len(&operator(&state, &url)), issued);
+    let audited = audit_len(&operator(&state, &url));
     authority.kill().unwrap();
     authority.wait().unwrap();
+    assert!(status.success(), "the {job} trainer failed");
+    let report = read_report(&report_file);
     std::fs::remove_dir_all(&dir).unwrap();
-    report
+    (report, audited)
 }
 
 #[test]
 fn projection_mode_trains_against_a_separate_authority() {
-    let report = separate_processes(
+    let (report, audited) = separate_processes(
         "projection",
         &["--row-cap", "16", "--col-cap", "0"],
         &[&SIZES[..], &["--layout", "rows"]].concat(),
-        "projection",
+        ("projection", 20),
     );
     let secure = &report["secure"];
+    // Decrypted once: 20 epochs of the head cost no key.
+    assert_eq!(secure["epochs"].as_array().unwrap().len(), 20);
+    assert_eq!(audited, secure["keys_issued"].as_u64().unwrap());
     assert!(secure["test_accuracy"].as_f64().unwrap() > 0.3, "{secure}");
     assert_eq!(secure["secure_inference"]["images"].as_u64().unwrap(), 128);
     assert_eq!(
@@ -362,7 +365,7 @@ fn projection_mode_trains_against_a_separate_authority() {
 
 #[test]
 fn lenet_trains_against_a_separate_issue_all_authority() {
-    let report = separate_processes(
+    let (report, audited) = separate_processes(
         "lenet",
         &["--policy", "issue-all"],
         &[
@@ -375,9 +378,16 @@ fn lenet_trains_against_a_separate_issue_all_authority() {
             "--secure-test-size",
             "16",
         ],
-        "lenet",
+        ("lenet", 1),
     );
     let secure = &report["secure"];
+    // The audit records each vector asked for; a kernel's key answers every
+    // position (576 keys) and an error vector's every tap.
+    let issued = secure["keys_issued"].as_u64().unwrap();
+    assert!(
+        audited > 0 && audited < issued,
+        "{audited} records, {issued} keys"
+    );
     assert_eq!(secure["epochs"].as_array().unwrap().len(), 1);
     assert_eq!(
         secure["epochs"][0]["step_losses"].as_array().unwrap().len(),
