@@ -11,6 +11,7 @@ pub mod feip;
 pub mod group;
 mod key_id;
 pub mod multiexp;
+pub mod rlwe;
 mod wire;
 
 pub use dlog::{DlogConfig, DlogTable};
