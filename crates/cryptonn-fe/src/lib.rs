@@ -9,6 +9,7 @@ mod error;
 pub mod febo;
 pub mod feip;
 pub mod group;
+pub mod ipfe;
 mod key_id;
 pub mod multiexp;
 pub mod rlwe;

@@ -78,19 +78,25 @@ impl Decryptor {
     /// As [`Decryptor::decrypt`], for the first failing key.
     pub fn decrypt_many(&self, keys: &[FunctionKey], ct: &Ciphertext) -> Result<Vec<Vec<i64>>> {
         keys.iter().try_for_each(|k| self.check_pair(k, ct))?;
+        let colsums = [column_sums(ct, 0), column_sums(ct, 1)];
         let groups: Vec<Vec<Vec<i64>>> = keys
             .par_chunks(KEY_GROUP)
-            .map(|group| self.decrypt_group(group, ct))
+            .map(|group| self.decrypt_group(group, ct, &colsums))
             .collect::<Result<_>>()?;
         Ok(groups.into_iter().flatten().collect())
     }
 
-    fn decrypt_group(&self, keys: &[FunctionKey], ct: &Ciphertext) -> Result<Vec<Vec<i64>>> {
+    fn decrypt_group(
+        &self,
+        keys: &[FunctionKey],
+        ct: &Ciphertext,
+        colsums: &[Vec<u128>; 2],
+    ) -> Result<Vec<Vec<i64>>> {
         let moduli = self.rns.moduli();
         // residues[key][limb][slot] of Σ yᵢ·ctᵢ[j] − (ct₀·sk)[j].
         let mut residues = vec![[vec![0u64; ct.slots], vec![0u64; ct.slots]]; keys.len()];
         for (k, m) in moduli.iter().enumerate() {
-            let sums = used_slot_sums(keys, ct, k, m);
+            let sums = used_slot_sums(keys, ct, k, m, &colsums[k]);
             for ((key, sum), res) in keys.iter().zip(sums).zip(residues.iter_mut()) {
                 let c0sk = self.key_term(key, ct, k);
                 for ((r, s), c) in res[k].iter_mut().zip(sum).zip(&c0sk) {
@@ -142,24 +148,58 @@ impl Decryptor {
     }
 }
 
-/// Σᵢ yᵢ·ctᵢ[j] mod pₖ at every used slot j, for each key of the group:
-/// exact i128 sums (|sum| ≤ l·B_y·2⁶² < 2⁹⁸), one reduction per slot.
-fn used_slot_sums(keys: &[FunctionKey], ct: &Ciphertext, k: usize, m: &Modulus) -> Vec<Vec<u64>> {
-    let mut acc = vec![vec![0i128; ct.slots]; keys.len()];
+const LOW31: u64 = (1 << 31) - 1;
+
+/// Σᵢ ctᵢ[j] over the rows of limb k, exactly (< l·2⁶² < 2⁷⁸), per slot:
+/// shared by every key of a ciphertext.
+fn column_sums(ct: &Ciphertext, k: usize) -> Vec<u128> {
+    let mut sums = vec![0u128; ct.slots];
+    for i in 0..ct.params.dim() {
+        for (s, &c) in sums.iter_mut().zip(ct.row(k, i)) {
+            *s += u128::from(c);
+        }
+    }
+    sums
+}
+
+/// Σᵢ yᵢ·ctᵢ[j] mod pₖ at every used slot j, for each key of the group.
+///
+/// Written for plain 64-bit SIMD lanes: with y′ = y + B_y ∈ [0, 2B_y] and
+/// c = c_hi·2³¹ + c_lo, the sums Σ y′·c_lo and Σ y′·c_hi stay below
+/// l·2B_y·2³¹ < 2⁶⁴ ([`Params`] requires l·B_y < 2³²), and
+/// Σ y·c = 2³¹·Σ y′c_hi + Σ y′c_lo − B_y·Σ c, with Σ c from
+/// [`column_sums`].
+fn used_slot_sums(
+    keys: &[FunctionKey],
+    ct: &Ciphertext,
+    k: usize,
+    m: &Modulus,
+    colsum: &[u128],
+) -> Vec<Vec<u64>> {
+    let by = ct.params.y_bound();
+    let mut acc = vec![[vec![0u64; ct.slots], vec![0u64; ct.slots]]; keys.len()];
     for i in 0..ct.params.dim() {
         let row = ct.row(k, i);
-        for (a, key) in acc.iter_mut().zip(keys) {
-            let y = i128::from(key.y[i]);
-            if y == 0 {
-                continue;
-            }
-            for (aj, &c) in a.iter_mut().zip(row) {
-                *aj += y * i128::from(c as i64);
+        for ([lo, hi], key) in acc.iter_mut().zip(keys) {
+            // |yᵢ| ≤ B_y ≤ 2²⁰ (checked at derivation and decoding).
+            let y = u64::from((key.y[i] + by as i64) as u32);
+            for ((al, ah), &c) in lo.iter_mut().zip(hi.iter_mut()).zip(row) {
+                *al += y * (c & LOW31);
+                *ah += y * ((c >> 31) & LOW31);
             }
         }
     }
     acc.into_iter()
-        .map(|a| a.into_iter().map(|v| reduce_i128(m, v)).collect())
+        .map(|[lo, hi]| {
+            lo.iter()
+                .zip(&hi)
+                .zip(colsum)
+                .map(|((&a, &b), &s)| {
+                    let pos = (u128::from(b) << 31) + u128::from(a);
+                    reduce_i128(m, pos as i128 - i128::from(by) * s as i128)
+                })
+                .collect()
+        })
         .collect()
 }
 

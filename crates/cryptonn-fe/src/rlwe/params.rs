@@ -135,6 +135,10 @@ impl Params {
                 "bounds must be in 1..={MAX_BOUND}, got {x_bound}, {y_bound}"
             ));
         }
+        // Decryption sums y·c in 31-bit halves in u64 lanes.
+        if dim as u64 * y_bound >= 1 << 32 {
+            return bad(format!("l·B_y must stay below 2^32, got {dim}·{y_bound}"));
+        }
         let (l, n) = (dim as f64, degree as f64);
         let s1 = 2.0 * l.sqrt() * x_bound as f64;
         let s2 = (2.0 * (l + 2.0)).sqrt() * n * s1 * KAPPA.sqrt();
