@@ -100,8 +100,8 @@ pub fn encrypt<R: CryptoRng + ?Sized>(
     g2.fill(&mut r, rng);
     g2.fill(&mut f0, rng);
     g3.fill(&mut f, rng);
-    let r_hat = ntt_of_small(rns, &r);
-    let f0_hat = ntt_of_small(rns, &f0);
+    let r_hat = ntt_of_small(rns, &r)?;
+    let f0_hat = ntt_of_small(rns, &f0)?;
     let moduli = rns.moduli();
     let ct0: Vec<u64> = (0..2 * n)
         .map(|j| {
@@ -117,23 +117,25 @@ pub fn encrypt<R: CryptoRng + ?Sized>(
         .zip(hi.par_chunks_mut(slots))
         .enumerate()
         .with_min_len(ROWS_PER_TASK)
-        .for_each_init(
+        .try_for_each_init(
             || Zeroizing::new(vec![0u64; n]),
-            |t, (i, (row0, row1))| {
+            |t, (i, (row0, row1))| -> Result<()> {
                 for (k, out) in [row0, row1].into_iter().enumerate() {
                     let (m, table) = (&moduli[k], rns.table(k));
                     let pk = &mpk.pk[i * 2 * n + k * n..i * 2 * n + (k + 1) * n];
                     for ((tj, &p), &rj) in t.iter_mut().zip(pk).zip(&r_hat[k * n..]) {
                         *tj = m.mul(p, rj);
                     }
-                    table.inverse(t);
-                    for (j, o) in out.iter_mut().enumerate() {
+                    // pkᵢ·r is needed at the used slots only.
+                    let used = table.inverse_prefix(t, slots)?;
+                    for (j, (o, &u)) in out.iter_mut().zip(used).enumerate() {
                         let msg = m.mul(delta_k[k], m.from_i64(x[j * l + i]));
-                        *o = m.add(m.add(t[j], m.from_i64(f[i * slots + j])), msg);
+                        *o = m.add(m.add(u, m.from_i64(f[i * slots + j])), msg);
                     }
                 }
+                Ok(())
             },
-        );
+        )?;
     Ok(Ciphertext {
         params: params.clone(),
         id: mpk.id,

@@ -98,7 +98,7 @@ impl Decryptor {
         for (k, m) in moduli.iter().enumerate() {
             let sums = used_slot_sums(keys, ct, k, m, &colsums[k]);
             for ((key, sum), res) in keys.iter().zip(sums).zip(residues.iter_mut()) {
-                let c0sk = self.key_term(key, ct, k);
+                let c0sk = self.key_term(key, ct, k)?;
                 for ((r, s), c) in res[k].iter_mut().zip(sum).zip(&c0sk) {
                     *r = m.sub(s, *c);
                 }
@@ -116,18 +116,16 @@ impl Decryptor {
     }
 
     /// (ct₀·sk_y)[j] mod pₖ for the used slots j: forward NTT of sk_y,
-    /// pointwise product with ct₀, inverse NTT.
-    fn key_term(&self, key: &FunctionKey, ct: &Ciphertext, k: usize) -> Vec<u64> {
+    /// pointwise product with ct₀, inverse NTT of the used slots only.
+    fn key_term(&self, key: &FunctionKey, ct: &Ciphertext, k: usize) -> Result<Vec<u64>> {
         let (table, n) = (self.rns.table(k), self.params.degree());
         let m = table.modulus();
         let mut t: Vec<u64> = key.sk.iter().map(|&c| m.from_i64(c)).collect();
-        table.forward(&mut t);
+        table.forward(&mut t)?;
         for (tj, &c) in t.iter_mut().zip(&ct.ct0[k * n..(k + 1) * n]) {
             *tj = m.mul(*tj, c);
         }
-        table.inverse(&mut t);
-        t.truncate(ct.slots);
-        t
+        Ok(table.inverse_prefix(&mut t, ct.slots)?.to_vec())
     }
 
     /// The slot's value from its residues: centre d mod q, round d/Δ, and

@@ -179,7 +179,7 @@ pub(crate) fn expand_a(seed: &[u8; 32], rns: &Rns) -> Vec<u64> {
 }
 
 /// The NTT (both limbs) of a small signed polynomial: 2n residues.
-pub(crate) fn ntt_of_small(rns: &Rns, coeffs: &[i64]) -> Zeroizing<Vec<u64>> {
+pub(crate) fn ntt_of_small(rns: &Rns, coeffs: &[i64]) -> Result<Zeroizing<Vec<u64>>> {
     let n = rns.degree();
     let mut out = Zeroizing::new(vec![0u64; 2 * n]);
     for (k, half) in out.chunks_exact_mut(n).enumerate() {
@@ -187,9 +187,9 @@ pub(crate) fn ntt_of_small(rns: &Rns, coeffs: &[i64]) -> Zeroizing<Vec<u64>> {
         for (o, &c) in half.iter_mut().zip(coeffs) {
             *o = t.modulus().from_i64(c);
         }
-        t.forward(half);
+        t.forward(half)?;
     }
-    out
+    Ok(out)
 }
 
 /// Generates a master key pair: a from a fresh seed, sᵢ and eᵢ ~ D_{σ₁}.
@@ -218,7 +218,7 @@ pub fn setup<R: CryptoRng + ?Sized>(
         for (o, &c) in s_row.iter_mut().zip(si.iter()) {
             *o = c as f64;
         }
-        let (s_hat, e_hat) = (ntt_of_small(&rns, &si), ntt_of_small(&rns, &ei));
+        let (s_hat, e_hat) = (ntt_of_small(&rns, &si)?, ntt_of_small(&rns, &ei)?);
         for (k, m) in rns.moduli().iter().enumerate() {
             for j in k * n..(k + 1) * n {
                 row[j] = m.add(m.mul(a_hat[j], s_hat[j]), e_hat[j]);

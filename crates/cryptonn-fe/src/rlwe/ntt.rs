@@ -85,11 +85,12 @@ impl Modulus {
         csub(a + self.p - b, self.p)
     }
 
-    /// v mod p for a signed v, in constant time.
+    /// v mod p for a signed v, in constant time: |v| ≤ 2⁶³ < 3p, so two
+    /// conditional subtractions reduce it.
     #[inline(always)]
     pub fn from_i64(&self, v: i64) -> u64 {
         let neg = 0u64.wrapping_sub((v as u64) >> 63);
-        let mag = self.reduce(u128::from(v.unsigned_abs()));
+        let mag = csub(csub(v.unsigned_abs(), 2 * self.p), self.p);
         // p − mag, or mag; p − 0 = p is reduced back to 0.
         csub((self.p.wrapping_sub(mag) & neg) | (mag & !neg), self.p)
     }
@@ -192,16 +193,30 @@ impl NttTable {
         self.n
     }
 
+    fn check_len(&self, a: &[u64]) -> Result<()> {
+        if a.len() == self.n {
+            Ok(())
+        } else {
+            Err(Error::LengthMismatch {
+                expected: self.n,
+                got: a.len(),
+            })
+        }
+    }
+
     /// In place: coefficients in [0, p) → evaluations (bit-reversed order)
-    /// in [0, p). `a.len()` must be n (checked by the callers' types).
-    pub fn forward(&self, a: &mut [u64]) {
+    /// in [0, p).
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] unless `a.len()` is n.
+    pub fn forward(&self, a: &mut [u64]) -> Result<()> {
+        self.check_len(a)?;
         let (p, two_p) = (self.m.p, 2 * self.m.p);
         let n = self.n;
         let (mut t, mut m) = (n, 1);
         while m < n {
             t >>= 1;
-            for (i, chunk) in a.chunks_exact_mut(2 * t).enumerate() {
-                let (w, ws) = self.psi_rev[m + i];
+            for (chunk, &(w, ws)) in a.chunks_exact_mut(2 * t).zip(&self.psi_rev[m..]) {
                 let (lo, hi) = chunk.split_at_mut(t);
                 for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
                     let u = csub(*x, two_p);
@@ -215,17 +230,46 @@ impl NttTable {
         for x in a.iter_mut() {
             *x = csub(csub(*x, two_p), p);
         }
+        Ok(())
     }
 
-    /// In place: evaluations (bit-reversed order) in [0, p) → coefficients
+    /// In place: evaluations (bit-reversed order) in [0, 2p) → coefficients
     /// in [0, p).
-    pub fn inverse(&self, a: &mut [u64]) {
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] unless `a.len()` is n.
+    pub fn inverse(&self, a: &mut [u64]) -> Result<()> {
+        self.inverse_prefix(a, self.n).map(|_| ())
+    }
+
+    /// The first `outputs` coefficients of the inverse transform, computed
+    /// in place in `a[..outputs]` (the rest of `a` is left scrambled), and
+    /// returned as that slice. Inputs in [0, 2p).
+    ///
+    /// With B = `outputs` rounded up to a power of two, the Gentleman–Sande
+    /// stages of span t ≥ B keep only their sums u + v at offsets below B
+    /// in each block, so after the log₂ B stages of span t < B, output j is
+    /// Σₖ a[k·B + j] for k < n/B (then times n⁻¹): a fold instead of the
+    /// last log₂(n/B) stages. Decryption and encryption need only the used
+    /// slots.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] unless `a.len()` is n and
+    /// 1 ≤ outputs ≤ n.
+    pub fn inverse_prefix<'a>(&self, a: &'a mut [u64], outputs: usize) -> Result<&'a [u64]> {
+        self.check_len(a)?;
+        if !(1..=self.n).contains(&outputs) {
+            return Err(Error::LengthMismatch {
+                expected: self.n,
+                got: outputs,
+            });
+        }
         let (p, two_p) = (self.m.p, 2 * self.m.p);
+        let span = outputs.next_power_of_two();
         let (mut t, mut m) = (1, self.n);
-        while m > 1 {
+        while t < span {
             let h = m >> 1;
-            for (i, chunk) in a.chunks_exact_mut(2 * t).enumerate() {
-                let (w, ws) = self.psi_inv_rev[h + i];
+            for (chunk, &(w, ws)) in a.chunks_exact_mut(2 * t).zip(&self.psi_inv_rev[h..]) {
                 let (lo, hi) = chunk.split_at_mut(t);
                 for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
                     let (u, v) = (*x, *y);
@@ -236,10 +280,18 @@ impl NttTable {
             t <<= 1;
             m = h;
         }
+        let (head, rest) = a.split_at_mut(span);
+        for block in rest.chunks_exact(span) {
+            for (x, &b) in head.iter_mut().zip(block) {
+                *x = csub(*x + b, two_p);
+            }
+        }
         let (ni, nis) = self.n_inv;
-        for x in a.iter_mut() {
+        let out = &mut head[..outputs];
+        for x in out.iter_mut() {
             *x = csub(self.m.mul_shoup_lazy(*x, ni, nis), p);
         }
+        Ok(out)
     }
 }
 
@@ -388,16 +440,21 @@ mod tests {
                 let b: Vec<u64> = (0..n).map(|_| next() % p).collect();
                 let expected = schoolbook(t.modulus(), &a, &b);
                 let (mut fa, mut fb) = (a.clone(), b.clone());
-                t.forward(&mut fa);
-                t.forward(&mut fb);
+                t.forward(&mut fa).unwrap();
+                t.forward(&mut fb).unwrap();
                 let mut c: Vec<u64> = fa
                     .iter()
                     .zip(&fb)
                     .map(|(&x, &y)| t.modulus().mul(x, y))
                     .collect();
-                t.inverse(&mut c);
+                for outputs in [1, n / 2 + 1, n] {
+                    let mut c2 = c.clone();
+                    let got = t.inverse_prefix(&mut c2, outputs).unwrap();
+                    assert_eq!(got, &expected[..outputs], "n = {n}, {outputs} outputs");
+                }
+                t.inverse(&mut c).unwrap();
                 assert_eq!(c, expected, "n = {n}, prime {k}");
-                t.inverse(&mut fa);
+                t.inverse(&mut fa).unwrap();
                 assert_eq!(fa, a, "round trip n = {n}");
             }
         }
@@ -409,9 +466,15 @@ mod tests {
             let t = NttTable::new(Modulus::new(PRIMES[k]), 1024).unwrap();
             let a = vec![PRIMES[k] - 1; 1024];
             let mut b = a.clone();
-            t.forward(&mut b);
+            t.forward(&mut b).unwrap();
             assert!(b.iter().all(|&x| x < PRIMES[k]));
-            t.inverse(&mut b);
+            // The inverse takes lazy inputs up to 2p − 1.
+            let mut lazy: Vec<u64> = b.iter().map(|&x| x + PRIMES[k]).collect();
+            t.inverse(&mut lazy).unwrap();
+            assert_eq!(lazy, a);
+            let mut c = b.clone();
+            assert_eq!(t.inverse_prefix(&mut c, 3).unwrap(), &a[..3]);
+            t.inverse(&mut b).unwrap();
             assert_eq!(b, a);
         }
     }
@@ -422,5 +485,10 @@ mod tests {
         assert!(NttTable::new(m, 3).is_err());
         assert!(NttTable::new(m, 1).is_err());
         assert!(NttTable::new(m, MAX_DEGREE * 2).is_err());
+        let t = NttTable::new(m, 16).unwrap();
+        assert!(t.forward(&mut [0; 8]).is_err());
+        assert!(t.inverse(&mut [0; 32]).is_err());
+        assert!(t.inverse_prefix(&mut [0; 16], 0).is_err());
+        assert!(t.inverse_prefix(&mut [0; 16], 17).is_err());
     }
 }
