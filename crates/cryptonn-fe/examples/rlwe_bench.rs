@@ -22,9 +22,11 @@ struct Options {
     hidden: usize,
     reps: usize,
     json: bool,
+    params_only: bool,
 }
 
-const HELP: &str = "rlwe_bench [--batch B=256] [--hidden H=64] [--reps R=5] [--json]";
+const HELP: &str = "rlwe_bench [--batch B=256] [--hidden H=64] [--reps R=5] [--json] [--params]
+  --params  print the derived parameters of each shape and exit";
 
 fn options() -> Result<Options, String> {
     let mut o = Options {
@@ -32,6 +34,7 @@ fn options() -> Result<Options, String> {
         hidden: 64,
         reps: 5,
         json: false,
+        params_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -45,6 +48,7 @@ fn options() -> Result<Options, String> {
             "--hidden" => o.hidden = value("--hidden")?,
             "--reps" => o.reps = value("--reps")?,
             "--json" => o.json = true,
+            "--params" => o.params_only = true,
             "--help" | "-h" => return Err(HELP.into()),
             other => return Err(format!("unknown flag {other}\n{HELP}")),
         }
@@ -86,6 +90,7 @@ fn timed<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, f64) {
 }
 
 /// One shape of the step: vectors of length l in `slots` slots, H keys.
+#[derive(Clone)]
 struct Shape {
     name: &'static str,
     params: Params,
@@ -184,6 +189,33 @@ fn sizes(shapes: &[Shape], o: &Options, out: &mut Vec<(String, f64)>) -> crypton
     Ok(())
 }
 
+/// The derived parameters of each shape (the table of `docs/RLWE.md`).
+fn print_params(shapes: &[Shape]) {
+    println!(
+        "shape  n     l     Bx   By   log2K  sigma1    sigma2    sigma3    log2q_req  log2q  log2noise  log2(delta/2)"
+    );
+    for s in shapes {
+        let p = &s.params;
+        let [s1, s2, s3] = p.sigmas();
+        println!(
+            "{:5}  {:5} {:5} {:4} {:4} {:6.2} {:9.4e} {:9.4e} {:9.4e} {:9.2} {:6.2} {:9.2} {:9.2}",
+            s.name,
+            p.degree(),
+            p.dim(),
+            p.x_bound(),
+            p.y_bound(),
+            (p.plaintext_modulus() as f64).log2(),
+            s1,
+            s2,
+            s3,
+            p.log2_q_required(),
+            p.log2_q(),
+            (p.noise_bound() as f64).log2(),
+            ((p.delta() / 2) as f64).log2(),
+        );
+    }
+}
+
 fn main() -> cryptonn_fe::Result<()> {
     let o = match options() {
         Ok(o) => o,
@@ -206,6 +238,17 @@ fn main() -> cryptonn_fe::Result<()> {
             images: o.batch,
         },
     ];
+    if o.params_only {
+        let mut all = shapes.to_vec();
+        all.push(Shape {
+            name: "bw4k",
+            params: Params::backward_mnist(4096)?,
+            slots: PIXELS,
+            images: 4096,
+        });
+        print_params(&all);
+        return Ok(());
+    }
     let mut out = Vec::new();
     let all = rayon::current_num_threads();
     for s in &shapes {
