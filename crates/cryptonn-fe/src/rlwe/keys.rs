@@ -20,7 +20,7 @@ const KEY_TILE: usize = 256;
 /// Domain separation of the seed expansion of a.
 const A_DOMAIN: &[u8] = b"cryptonn-fe/rlwe/a/v1";
 
-/// The master secret key: s₁ … s_l ∈ ℤ[X]/(Xⁿ+1), coefficients ~ D_{σ₁}.
+/// The master secret key: s₁ … s_l ∈ ℤ\[X\]/(Xⁿ+1), coefficients ~ D_{σ₁}.
 ///
 /// Stored as f64 (exact: |sᵢ| ≤ ⌈TAIL·σ₁⌉ < 2⁵³) so that key derivation is
 /// a floating-point matrix product. Zeroized on drop; `Debug` is redacted;
@@ -147,7 +147,7 @@ impl FunctionKey {
     }
 }
 
-/// â ∈ ℤ_q[X]/(Xⁿ+1) in the NTT domain, uniform, from a public seed:
+/// â ∈ ℤ_q\[X\]/(Xⁿ+1) in the NTT domain, uniform, from a public seed:
 /// SHA-256(domain ‖ seed ‖ limb ‖ counter) in counter mode, 62-bit words
 /// rejected unless below pₖ. Sampling â directly is sampling a, since the
 /// NTT is a bijection. Variable time: a is public.

@@ -3,7 +3,7 @@
 //! The selective scheme of Agrawal, Libert and Stehlé (CRYPTO 2016) in ring
 //! form, as in Mera, Karmakar, Marc and Soleimanian, *Efficient
 //! lattice-based inner-product functional encryption*, PKC 2022, over
-//! R_q = ℤ_q[X]/(Xⁿ + 1) with q = p₀·p₁ ≈ 2¹²⁴ (two 62-bit NTT primes):
+//! R_q = ℤ_q\[X\]/(Xⁿ + 1) with q = p₀·p₁ ≈ 2¹²⁴ (two 62-bit NTT primes):
 //!
 //! - **Setup**: a ← R_q from a public seed; sᵢ, eᵢ ← D_{σ₁}ⁿ;
 //!   pkᵢ = a·sᵢ + eᵢ (i = 1 … l). msk = (sᵢ), mpk = (seed, pkᵢ).

@@ -1,6 +1,6 @@
 //! The one module of modular arithmetic behind [`crate::rlwe`]: two 62-bit
 //! NTT-friendly primes, Barrett and Shoup multiplication, the negacyclic
-//! number-theoretic transform of ℤ_p[X]/(Xⁿ + 1), and CRT to q = p₀·p₁.
+//! number-theoretic transform of ℤ_p\[X\]/(Xⁿ + 1), and CRT to q = p₀·p₁.
 //!
 //! Everything here is constant time in the values (no branch or index
 //! depends on a residue); only the sizes n and the public twiddles steer
