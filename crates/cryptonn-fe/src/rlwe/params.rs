@@ -159,9 +159,9 @@ impl Params {
                 p.log2_q_required()
             ));
         }
-        // Keys are derived in f64 (exact below 2⁵³) and samples must fit it.
-        if p.key_coefficient_bound() >= 2f64.powi(52) || s3 * TAIL >= 2f64.powi(52) {
-            return bad("bounds too large for exact key derivation".into());
+        // Keys are derived in f64 (exact below 2⁵³); the sampler takes σ ≤ 2⁴⁶.
+        if p.key_coefficient_bound() >= 2f64.powi(52) || s3 > 2f64.powi(46) {
+            return bad("bounds too large for exact key derivation and sampling".into());
         }
         Ok(p)
     }
