@@ -72,11 +72,16 @@ mod tests {
             .unwrap()
     }
 
+    /// Entries within ±b, a third of them exactly at ±b.
+    fn entry(b: i64) -> impl Strategy<Value = i64> {
+        prop_oneof![Just(-b), Just(b), -b..=b]
+    }
+
     fn batch(l: usize, bx: i64, by: i64) -> impl Strategy<Value = (Vec<i64>, Vec<i64>)> {
         (1usize..=64, 1usize..=6).prop_flat_map(move |(slots, keys)| {
             (
-                prop::collection::vec(-bx..=bx, slots * l),
-                prop::collection::vec(-by..=by, keys * l),
+                prop::collection::vec(entry(bx), slots * l),
+                prop::collection::vec(entry(by), keys * l),
             )
         })
     }
