@@ -28,11 +28,17 @@ const GENERATOR: u64 = 3;
 /// The largest ring degree the primes support.
 pub const MAX_DEGREE: usize = 1 << 16;
 
-/// Returns `a − b` if a ≥ b, else a, without a branch.
+/// Returns `a − b` if a ≥ b, else a, for a < b + 2⁶³ and b ≤ 2⁶³ (true of
+/// every call: b is p or 2p, a < 4p).
+///
+/// The borrow is read from the sign bit of a − b with an arithmetic shift,
+/// not from a comparison: LLVM turns a compare-and-select into a branch
+/// when it thinks that is faster (it did, in the final pass of the forward
+/// transform), which would make the time depend on the value.
 #[inline(always)]
 fn csub(a: u64, b: u64) -> u64 {
-    let (d, borrow) = a.overflowing_sub(b);
-    let mask = 0u64.wrapping_sub(u64::from(borrow));
+    let d = a.wrapping_sub(b);
+    let mask = ((d as i64) >> 63) as u64;
     d.wrapping_add(b & mask)
 }
 
@@ -86,13 +92,15 @@ impl Modulus {
     }
 
     /// v mod p for a signed v, in constant time: |v| ≤ 2⁶³ < 3p, so two
-    /// conditional subtractions reduce it.
+    /// conditional subtractions reduce it, and a masked addition negates.
     #[inline(always)]
     pub fn from_i64(&self, v: i64) -> u64 {
-        let neg = 0u64.wrapping_sub((v as u64) >> 63);
+        // |v| ≤ 2⁶³ < 3p, within csub's range for b = 2p.
         let mag = csub(csub(v.unsigned_abs(), 2 * self.p), self.p);
-        // p − mag, or mag; p − 0 = p is reduced back to 0.
-        csub((self.p.wrapping_sub(mag) & neg) | (mag & !neg), self.p)
+        // v < 0: add p − 2·mag (wrapping), giving p − mag; the mask is the
+        // shifted sign, and p itself folds back to 0.
+        let neg = (v >> 63) as u64;
+        csub(mag.wrapping_add(neg & self.p.wrapping_sub(2 * mag)), self.p)
     }
 
     /// The Shoup companion ⌊w·2⁶⁴/p⌋ of a constant w < p.
@@ -420,6 +428,31 @@ mod tests {
             let rns = Rns::new(4).unwrap();
             let [m0, m1] = rns.moduli();
             prop_assert_eq!(rns.crt(m0.reduce(x), m1.reduce(x)), x);
+        }
+    }
+
+    #[test]
+    fn signed_residues_at_the_edges() {
+        for p in PRIMES {
+            let m = Modulus::new(p);
+            let pi = p as i64;
+            for v in [
+                0,
+                1,
+                -1,
+                pi,
+                -pi,
+                pi - 1,
+                1 - pi,
+                2 * pi,
+                -2 * pi,
+                i64::MAX,
+                i64::MIN,
+                i64::MIN + 1,
+            ] {
+                let expected = i128::from(v).rem_euclid(i128::from(p)) as u64;
+                assert_eq!(m.from_i64(v), expected, "{v}");
+            }
         }
     }
 
