@@ -36,6 +36,10 @@ pub trait InnerProductFe {
     /// The vector length l.
     fn dim(mpk: &Self::MasterPublicKey) -> usize;
 
+    /// The vector y a key was derived for: what the authority's rank budget
+    /// counts, identically for both schemes (keys are linear in the msk).
+    fn key_vector(key: &Self::FunctionKey) -> &[i64];
+
     /// A fresh master key pair.
     ///
     /// # Errors
@@ -109,6 +113,10 @@ impl<G: Group> InnerProductFe for Feip<G> {
         mpk.dim()
     }
 
+    fn key_vector(key: &Self::FunctionKey) -> &[i64] {
+        key.y()
+    }
+
     fn setup<R: CryptoRng + ?Sized>(
         dim: &usize,
         rng: &mut R,
@@ -159,6 +167,10 @@ impl InnerProductFe for RingLwe {
 
     fn dim(mpk: &Self::MasterPublicKey) -> usize {
         mpk.params().dim()
+    }
+
+    fn key_vector(key: &Self::FunctionKey) -> &[i64] {
+        key.y()
     }
 
     fn setup<R: CryptoRng + ?Sized>(
@@ -220,6 +232,7 @@ mod tests {
         let cts = S::encrypt_batch(&mpk, &x, &mut rng).unwrap();
         assert_eq!(cts.len(), 5usize.div_ceil(S::capacity(&mpk)));
         let keys = S::derive_keys(&msk, &ys).unwrap();
+        assert_eq!(S::key_vector(&keys[1]), &ys[dim..2 * dim]);
         let out = S::decrypt_batch(dec, &keys, &cts).unwrap();
         let expected: Vec<i64> = x
             .chunks(dim)
