@@ -225,4 +225,15 @@ mod tests {
         }
         let _ = &mut rng;
     }
+
+    #[test]
+    fn backward_shape_at_real_parameters() {
+        // n = 8192, l = 256 images, 784 pixel slots (not a power of two).
+        let params = Params::backward_mnist(256).unwrap();
+        let x: Vec<i64> = (0..784 * 256).map(|i| (i * 13 % 256) as i64).collect();
+        let ys: Vec<i64> = (0..256).map(|i| (i * 29 % 257) as i64 - 128).collect();
+        let out = round_trip(&params, &x, &ys, 8);
+        let expected: Vec<i64> = x.chunks(256).map(|v| dot(v, &ys)).collect();
+        assert_eq!(out, vec![expected]);
+    }
 }

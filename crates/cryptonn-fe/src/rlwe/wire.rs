@@ -83,7 +83,7 @@ impl<'a> Reader<'a> {
         }))
     }
 
-    /// `rows` rows of `per_limb` residues per limb, each below its prime.
+    /// `count` residues, residue i below the prime of limb `limb_of(i)`.
     fn residues(&mut self, limb_of: impl Fn(usize) -> usize, count: usize) -> Result<Vec<u64>> {
         let vs: Vec<u64> = self.words(count)?.collect();
         if vs.iter().enumerate().any(|(i, &v)| v >= PRIMES[limb_of(i)]) {
