@@ -57,6 +57,11 @@ pub enum Error {
     /// (or by zero).
     #[error("division is not exact: {0}")]
     InexactDivision(&'static str),
+    /// A Ring-LWE decryption whose noise exceeds the scheme's correctness
+    /// bound: the key or the ciphertext was not made by the scheme (or was
+    /// altered), so the rounded value would not be trustworthy.
+    #[error("decryption noise beyond the correctness bound")]
+    NoiseBound,
     /// A parameter outside the range this implementation supports.
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),

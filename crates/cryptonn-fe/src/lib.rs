@@ -9,8 +9,10 @@ mod error;
 pub mod febo;
 pub mod feip;
 pub mod group;
+pub mod ipfe;
 mod key_id;
 pub mod multiexp;
+pub mod rlwe;
 mod wire;
 
 pub use dlog::{DlogConfig, DlogTable};
