@@ -42,7 +42,7 @@ struct Args {
     policy: KeyPolicyKind,
     /// Group of the FE schemes: ristretto (Ristretto255, 128-bit, fast) or
     /// modp2048 (RFC 3526 group 14, the paper's kind of group, slow).
-    #[arg(long, default_value = "ristretto", value_parser = parse_group)]
+    #[arg(long, value_enum, default_value = "ristretto255")]
     group: GroupId,
     /// Passes over the training images. Each pass uses more of every master
     /// key's rank budget (see docs/THREAT_MODEL.md). Default 2 (mlp), 1 (lenet).
@@ -239,10 +239,6 @@ fn configure(args: &Args) -> TrainingConfig {
             .with_delta_bits(args.delta_bits.unwrap_or(q.delta_bits)),
         ..preset
     }
-}
-
-fn parse_group(s: &str) -> Result<GroupId, String> {
-    s.parse().map_err(|e: cryptonn::fe::Error| e.to_string())
 }
 
 fn main() -> ExitCode {

@@ -30,8 +30,10 @@ pub(crate) struct SecureGrad(pub(crate) Arc<dyn WeightGradient>);
 /// on an autodiff device, records a node whose only parent is W: its
 /// backward receives δ = ∂L/∂z and registers `grad`'s Xᵀ·δ as W's gradient.
 /// Later layers and the optimizer are ordinary Burn. Registered for Burn's
-/// CPU backends, Flex (`Device::default()`) and NdArray, each with autodiff.
-#[backend_extension(Flex, NdArray, Autodiff)]
+/// CPU backends, Flex (`Device::default()`) and NdArray, and with the `wgpu`
+/// or `cuda` feature for the CubeCL backend (the later layers then run on
+/// the GPU; decryption stays on the CPU), each with autodiff.
+#[backend_extension(Flex, NdArray, Cube: cfg(any(feature = "wgpu", feature = "cuda")), Autodiff)]
 pub(crate) trait SecureBackend: Backend {
     /// Returns `decrypted`, with `weight` as its autodiff parent.
     fn secure_linear(
@@ -58,6 +60,8 @@ macro_rules! identity_without_autodiff {
 }
 
 identity_without_autodiff!(Flex, NdArray);
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+identity_without_autodiff!(burn::backend::Cube);
 
 #[derive(Debug)]
 struct SecureBackward;

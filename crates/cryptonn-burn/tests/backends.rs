@@ -38,6 +38,27 @@ fn linear(rng: &mut StdRng, d_in: usize, d_out: usize, device: &Device) -> Linea
     }
 }
 
+/// A batch of random pixels encrypted under fresh keys from `authority`.
+fn encrypted_batch(
+    authority: &Authority<Ristretto255>,
+    rng: &mut StdRng,
+) -> cryptonn_burn::EncryptedBatch<Ristretto255> {
+    let keys = authority.batch_keys(FEATURES, BATCH, rng).unwrap();
+    let pixels: Vec<i64> = (0..BATCH * FEATURES)
+        .map(|_| rng.random_range(0..256))
+        .collect();
+    let samples = Samples {
+        inputs: &pixels,
+        features: FEATURES,
+        input_scale: 255.0,
+        labels: None,
+    };
+    Client::new(&keys)
+        .unwrap()
+        .encrypt(&samples, 1, rng)
+        .unwrap()
+}
+
 /// Logits, the first layer's weight gradient and the output layer's, read back.
 fn step(
     device: &Device,
@@ -76,20 +97,7 @@ fn assert_close(what: &[&str], a: &[Vec<f32>], b: &[Vec<f32>]) {
 fn a_secure_mlp_step_is_the_same_on_flex_and_ndarray() {
     let mut rng = StdRng::seed_from_u64(3);
     let authority = Arc::new(Authority::<Ristretto255>::new(IssueAll));
-    let keys = authority.batch_keys(FEATURES, BATCH, &mut rng).unwrap();
-    let pixels: Vec<i64> = (0..BATCH * FEATURES)
-        .map(|_| rng.random_range(0..256))
-        .collect();
-    let samples = Samples {
-        inputs: &pixels,
-        features: FEATURES,
-        input_scale: 255.0,
-        labels: None,
-    };
-    let batch = Client::new(&keys)
-        .unwrap()
-        .encrypt(&samples, 1, &mut rng)
-        .unwrap();
+    let batch = encrypted_batch(&authority, &mut rng);
     let table = Arc::new(DlogTable::new(DlogConfig::new(1 << 12, 1 << 28)).unwrap());
     let ctx = SecureContext::builder(authority)
         .table(table)
@@ -177,18 +185,7 @@ fn a_failed_secure_backward_pass_cannot_be_trained_past() {
     // Row keys up to the hidden width, never a column (gradient) key.
     let policy = RankBudget::projection(HIDDEN, 1, &mut rng);
     let authority = Arc::new(Authority::<Ristretto255>::new(policy));
-    let keys = authority.batch_keys(FEATURES, BATCH, &mut rng).unwrap();
-    let pixels: Vec<i64> = (0..BATCH * FEATURES).map(|i| (i % 256) as i64).collect();
-    let samples = Samples {
-        inputs: &pixels,
-        features: FEATURES,
-        input_scale: 255.0,
-        labels: None,
-    };
-    let batch = Client::new(&keys)
-        .unwrap()
-        .encrypt(&samples, 1, &mut rng)
-        .unwrap();
+    let batch = encrypted_batch(&authority, &mut rng);
     let table = Arc::new(DlogTable::new(DlogConfig::new(1 << 12, 1 << 28)).unwrap());
     let ctx = SecureContext::builder(authority)
         .table(table)

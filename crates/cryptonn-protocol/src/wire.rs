@@ -21,8 +21,10 @@ pub const MAX_BODY_BYTES: usize = 8 << 20;
 /// The most key vectors (or FEBO requests) one request may carry.
 pub const MAX_VECTORS_PER_REQUEST: usize = 1 << 16;
 
-/// What a requester may do, fixed when its token is issued.
+/// What a requester may do, fixed when its token is issued (with the
+/// `clap` feature, a command-line value too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A data owner: may fetch fresh public keys.

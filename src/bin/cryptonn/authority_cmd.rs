@@ -27,7 +27,7 @@ pub enum AuthorityCommand {
         /// Group of every key, fixed for the life of the state: ristretto255
         /// (128-bit), modp2048 (RFC 3526 group 14, 112-bit) or modp3072 (RFC
         /// 3526 group 15, 128-bit).
-        #[arg(long, default_value = "ristretto255", value_parser = parse_group)]
+        #[arg(long, value_enum, default_value = "ristretto255")]
         group: GroupId,
         /// Key policy, fixed for the life of the state. budget: a rank
         /// budget per master key (the caps and minimum support below).
@@ -81,7 +81,7 @@ pub enum AuthorityCommand {
         /// What the token may do: client (fetch public keys), server (ask
         /// for function keys, read budgets) or operator (read budgets and
         /// the audit log).
-        #[arg(long, value_parser = parse_role)]
+        #[arg(long, value_enum)]
         role: Role,
         /// The requester's name, written in the audit log and used as the
         /// file name STATE/tokens/NAME.token: 1 to 64 of A-Z a-z 0-9 . _ -,
@@ -91,20 +91,9 @@ pub enum AuthorityCommand {
     },
 }
 
-fn parse_group(s: &str) -> Result<GroupId, String> {
-    s.parse().map_err(|e: cryptonn::fe::Error| e.to_string())
-}
-
 fn parse_policy(s: &str) -> Result<PolicyKind, String> {
     s.parse()
         .map_err(|_| "a policy is budget or issue-all".to_owned())
-}
-
-fn parse_role(s: &str) -> Result<Role, String> {
-    [Role::Client, Role::Server, Role::Operator]
-        .into_iter()
-        .find(|role| role.name() == s)
-        .ok_or_else(|| "a role is client, server or operator".to_owned())
 }
 
 /// Runs one `authority` subcommand; the error is one line.

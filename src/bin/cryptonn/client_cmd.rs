@@ -49,7 +49,7 @@ pub struct EncryptArgs {
     #[arg(long, default_value_t = 512)]
     secure_test_size: usize,
     /// Group of the authority: ristretto (default), modp2048 or modp3072.
-    #[arg(long, default_value = "ristretto", value_parser = super::parse_group)]
+    #[arg(long, value_enum, default_value = "ristretto255")]
     group: GroupId,
     /// What each file holds, for the trainer's first layer: batch (row-wise
     /// and column-wise ciphertexts: the paper's MLP), rows (row-wise only:

@@ -43,7 +43,7 @@ enum Command {
     Setup {
         /// Group: ristretto (Ristretto255, 128-bit, default), modp2048 (RFC 3526 group 14,
         /// 112-bit) or modp3072 (RFC 3526 group 15, 128-bit).
-        #[arg(long, default_value = "ristretto", value_parser = parse_group)]
+        #[arg(long, value_enum, default_value = "ristretto255")]
         group: GroupId,
         /// Length n of the vectors to encrypt (1 to 1048576).
         #[arg(long)]
@@ -97,10 +97,6 @@ enum Command {
 
 /// The largest bound a discrete-log table accepts (see `DlogTable::new`).
 const MAX_BOUND: u64 = 1 << 62;
-
-fn parse_group(s: &str) -> Result<GroupId, String> {
-    s.parse().map_err(|e: cryptonn::fe::Error| e.to_string())
-}
 
 /// clap's message without the usage and tip paragraphs, on one line: the
 /// first paragraph, which already starts with `error: `.

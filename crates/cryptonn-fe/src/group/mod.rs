@@ -34,13 +34,20 @@ pub use ristretto::{Ristretto255, RistrettoElement, RistrettoScalar};
 ///
 /// Its serde form is the wire name as a string ([`GroupId::name`]); nothing
 /// else is accepted on the way in (see `docs/FORMAT.md`).
+/// With the `clap` feature it is a command-line value too (`ristretto255`,
+/// alias `ristretto`; `modp2048`; `modp3072`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum GroupId {
-    /// Ristretto255 (RFC 9496).
+    /// Ristretto255 (RFC 9496): 128-bit, fast.
+    #[cfg_attr(feature = "clap", value(name = "ristretto255", alias = "ristretto"))]
     Ristretto255,
-    /// Quadratic residues modulo the RFC 3526 2048-bit prime (group 14).
+    /// Quadratic residues modulo the RFC 3526 2048-bit prime (group 14): the
+    /// paper's kind of group, 112-bit, slow.
+    #[cfg_attr(feature = "clap", value(name = "modp2048"))]
     Modp2048,
     /// Quadratic residues modulo the RFC 3526 3072-bit prime (group 15).
+    #[cfg_attr(feature = "clap", value(name = "modp3072"))]
     Modp3072,
 }
 
