@@ -234,7 +234,7 @@ impl Report {
                 "  LeNet-5: the paper's policy, every key issued: the first convolution reveals {} \
                  equations per image on {} pixels — the images are recoverable by linear algebra \
                  (leakage_audit --convolution-only: least squares gives 32 of 32 images exactly from \
-                 one forward pass; labels in the clear)\n",
+                 one forward pass)\n",
                 lenet.equations_per_image(),
                 self.config.model.d_input
             );
