@@ -40,7 +40,8 @@ pub fn train_plain<M: JobModel>(
     name: &'static str,
     outputs: &Outputs,
 ) -> Result<(M, RunReport), TrainError> {
-    let device = config.device();
+    // The model is already drawn: a handle on its device, not a reseed.
+    let device = config.backend.device().autodiff();
     let (train, batches) = (inputs.train.clone(), inputs.batches.clone());
     let step = Arc::new(move |model: &M, b: usize| {
         let rows = &batches[b];

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use cryptonn_burn::train::TestSet;
 use cryptonn_burn::{EncryptedRows, SecureContext, SecureProjection, SecureProjectionConfig};
@@ -132,6 +131,8 @@ struct Decrypted {
     features: Features,
     /// The most equations any batch's master key revealed per image.
     row_equations: usize,
+    /// Time spent reading and decoding the files, in seconds.
+    read_seconds: f64,
 }
 
 /// Decrypts the projection's K outputs (and the labels) of every batch in
@@ -149,8 +150,11 @@ fn decrypt_dir<G: Group>(
     let count = dir.manifest().batches;
     let mut meter = Meter::new(what, count);
     let (mut values, mut classes, mut row_equations) = (Vec::new(), Vec::new(), 0);
+    let mut read_seconds = 0.0;
     for b in 0..count {
+        let reading = Instant::now();
         let rows: EncryptedRows<G> = BatchFile::read(dir, b)?;
+        read_seconds += reading.elapsed().as_secs_f64();
         values.extend(read(projection.forward(&rows, ctx, &device)?)?);
         match rows.labels() {
             Some(l) => classes.extend(ctx.server().decrypt_labels(l)?),
@@ -168,6 +172,7 @@ fn decrypt_dir<G: Group>(
             k: projection.dims()[1],
         },
         row_equations,
+        read_seconds,
     })
 }
 
@@ -202,6 +207,7 @@ pub fn train_secure<G: Group>(
         train: Arc::new(train.features),
         test: Arc::new(test),
     };
+    let read_seconds = train.read_seconds;
     let (model, head_run) = train_plain(config, head(config), inputs, "secure", outputs)?;
     let times = ctx.phase_times();
     let steps: usize = head_run.epochs.iter().map(|e| e.step_losses.len()).sum();
@@ -212,13 +218,15 @@ pub fn train_secure<G: Group>(
         seconds: start.elapsed().as_secs_f64(),
         key_derivation: times.key_derivation.as_secs_f64(),
         decryption: times.decryption.as_secs_f64(),
-        batch_reads: 0.0,
+        batch_reads: read_seconds,
     });
     if let Some(path) = &outputs.model {
         save_model(&model, path)?;
         report.model_file = Some(path.display().to_string());
     }
-    report.secure_inference = secure_inference(session, ctx, &projection, &model, &data.test)?;
+    let device = config.backend.device();
+    report.secure_inference =
+        secure_inference(session, ctx, (&projection, &model), &data.test, &device)?;
     Ok((report, train.row_equations))
 }
 
@@ -226,9 +234,9 @@ pub fn train_secure<G: Group>(
 fn secure_inference<G: Group>(
     session: &Session<G>,
     ctx: &SecureContext<G>,
-    projection: &SecureProjection,
-    model: &Mlp,
+    (projection, model): (&SecureProjection, &Mlp),
     test: &Dataset,
+    device: &Device,
 ) -> Result<Option<SecureInference>, TrainError> {
     let Some(dir) = &session.test else {
         return Ok(None);
@@ -237,17 +245,11 @@ fn secure_inference<G: Group>(
     let per_batch = dir.manifest().batch_size;
     let labels = |b: usize, n: usize| test_labels(test, b * per_batch, n);
     let features = decrypt_dir(session, ctx, projection, dir, &labels, "test")?.features;
-    let device = config_device(model);
     let accuracy = cryptonn_burn::train::accuracy(&features, TEST_CHUNK, |chunk| {
-        model.logits(features.items(chunk, &device))
+        model.logits(features.items(chunk, device))
     });
     Ok((!features.is_empty()).then(|| SecureInference {
         images: features.len(),
         accuracy,
     }))
-}
-
-/// The device `model` lives on.
-fn config_device(model: &Mlp) -> Device {
-    model.devices().first().cloned().unwrap_or_default()
 }

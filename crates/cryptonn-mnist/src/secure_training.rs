@@ -98,7 +98,8 @@ fn secure_step<G: Group, M: SecureModel<G>>(
     let (train, batches) = (data.train.clone(), data.batches.clone());
     let (reader, ctx) = (reader.clone(), ctx.clone());
     let labels = config.labels;
-    let device = config.device();
+    // The model is already drawn: a handle on its device, not a reseed.
+    let device = config.backend.device().autodiff();
     Arc::new(move |model: &M, b| {
         let input = lock(&reader).read(b)?;
         // Encrypted labels come from the batch file only: a remote client's
