@@ -1,7 +1,9 @@
 //! One secure training step, measured: `cargo run --release --example step_bench -- --json`.
 //!
-//! Batch 256, 784 → 128 → 10, Ristretto255, all threads. Prints one JSON
-//! object of medians; client encryption is excluded from the step.
+//! Batch 256, 784 → H → 10 (H = 128 unless `--hidden`), Ristretto255, all
+//! threads, each decryption engine of `--engines` in the same run (default:
+//! the signed engine and the four-Russians one it replaced, for the ratio).
+//! Prints one JSON object of medians; client encryption is excluded from the step.
 
 #![allow(deprecated)] // Device::ndarray: burn-ndarray is the backend this project uses.
 
@@ -10,11 +12,12 @@ use std::time::Instant;
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use cryptonn::authority::{Authority, IssueAll};
 use cryptonn::client::{Client, Samples};
 use cryptonn::fe::bench::{median_seconds, print_results};
 use cryptonn::fe::feip::{self, Decryptor};
+use cryptonn::fe::multiexp::Engine;
 use cryptonn::fe::{DlogConfig, DlogTable, Group, Ristretto255};
 use cryptonn::nn::{EncryptedBatch, QuantizationConfig, SecureContext};
 use cryptonn_mnist::mlp::MlpConfig;
@@ -31,6 +34,17 @@ struct Args {
     /// Repetitions of the secure step (the median is reported).
     #[arg(long, default_value_t = 3)]
     reps: usize,
+    /// Hidden units H: the number of keys per step and phase.
+    #[arg(long, default_value_t = 128)]
+    hidden: usize,
+    /// Decryption engines to measure, one after the other in this run.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "signed,four-russians"
+    )]
+    engines: Vec<Engine>,
     /// Signed bits per quantized weight (the main job's default, 8; the
     /// library's is 12).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..=30))]
@@ -42,7 +56,6 @@ struct Args {
 
 const BATCH: usize = 256;
 const FEATURES: usize = 784;
-const HIDDEN: usize = 128;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
@@ -54,55 +67,90 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let authority = Arc::new(Authority::<Ristretto255>::new(IssueAll));
     let (batch, encrypt_batch, encrypt_image) = client(&authority, &pixels, &mut rng)?;
-
     let table = Arc::new(DlogTable::<Ristretto255>::new(DlogConfig::default())?);
-    let decryptor = Decryptor::new(table.clone());
-    let ctx = SecureContext::builder(authority.clone())
-        .table(table.clone())
-        .quantization(
-            QuantizationConfig::new()
-                .with_weight_bits(args.weight_bits)
-                .with_delta_bits(args.delta_bits),
-        )
-        .build()?;
-
-    let (secure_step, plain_step) = steps(&batch, &ctx, &pixels, &labels, args.reps)?;
-
-    let Engine {
-        forward,
-        backward,
-        naive_forward,
-        naive_backward,
-        sample,
-    } = engine(&authority, &batch, &decryptor, &args, &mut rng)?;
-    let naive_step = naive_forward * (BATCH * HIDDEN) as f64
-        + naive_backward * (FEATURES * HIDDEN) as f64
-        + plain_step;
     let (group_add, dlog) = primitives(&table, &mut rng);
+    let keys = EngineKeys::draw(&authority, &batch, &args, &mut rng)?;
+    let threads = rayon::current_num_threads() as f64;
+    let floor = FEATURES as f64 * group_add;
 
-    let batches_per_epoch = 60_000.0 / BATCH as f64;
-    let results = [
-        ("group_add_ns", group_add * 1e9),
-        ("forward_per_output_us", forward * 1e6),
-        ("backward_per_output_us", backward * 1e6),
-        ("dlog_per_value_us", dlog * 1e6),
-        ("secure_step_ms", secure_step * 1e3),
-        ("secure_samples_per_s", BATCH as f64 / secure_step),
-        ("plain_step_ms", plain_step * 1e3),
-        ("naive_step_ms", naive_step * 1e3),
-        ("encrypt_image_ms", encrypt_image * 1e3),
-        ("epoch_projection_s", secure_step * batches_per_epoch),
-        ("encrypt_projection_s", encrypt_batch * batches_per_epoch),
-        ("threads", rayon::current_num_threads() as f64),
+    let mut results: Vec<(String, f64)> = vec![
+        ("group_add_ns".into(), group_add * 1e9),
+        ("forward_floor_us".into(), floor * 1e6),
+        ("dlog_per_value_us".into(), dlog * 1e6),
     ];
-    print_results(&results, args.json);
+    let mut runs = Vec::new();
+    for &engine in &args.engines {
+        let ctx = SecureContext::builder(authority.clone())
+            .table(table.clone())
+            .engine(engine)
+            .quantization(
+                QuantizationConfig::new()
+                    .with_weight_bits(args.weight_bits)
+                    .with_delta_bits(args.delta_bits),
+            )
+            .build()?;
+        let (secure_step, plain_step) = steps(&batch, &ctx, &pixels, &labels, &args)?;
+        let decryptor = Decryptor::new(table.clone()).with_engine(engine);
+        let (forward, backward) = keys.time(&batch, &decryptor, args.hidden);
+        let name = engine_name(engine);
+        results.extend([
+            (format!("forward_per_output_us_{name}"), forward * 1e6),
+            (
+                format!("forward_vs_floor_{name}"),
+                forward * threads / floor,
+            ),
+            (format!("backward_per_output_us_{name}"), backward * 1e6),
+            (format!("secure_step_ms_{name}"), secure_step * 1e3),
+            (
+                format!("secure_samples_per_s_{name}"),
+                BATCH as f64 / secure_step,
+            ),
+        ]);
+        runs.push((engine, secure_step, plain_step));
+    }
+    let find = |e: Engine| runs.iter().find(|r| r.0 == e).map(|r| r.1);
+    if let (Some(signed), Some(old)) = (find(Engine::Signed), find(Engine::FourRussians)) {
+        results.push(("speedup_signed_vs_four_russians".into(), old / signed));
+    }
+    if let Some(&(_, secure_step, plain_step)) = runs.first() {
+        let decryptor = Decryptor::new(table.clone());
+        let (naive_forward, naive_backward) = keys.time_naive(&batch, &decryptor);
+        let naive_step = naive_forward * (BATCH * args.hidden) as f64
+            + naive_backward * (FEATURES * args.hidden) as f64
+            + plain_step;
+        let batches_per_epoch = 60_000.0 / BATCH as f64;
+        results.extend([
+            ("plain_step_ms".into(), plain_step * 1e3),
+            ("naive_step_ms".into(), naive_step * 1e3),
+            ("encrypt_image_ms".into(), encrypt_image * 1e3),
+            ("epoch_projection_s".into(), secure_step * batches_per_epoch),
+            (
+                "encrypt_projection_s".into(),
+                encrypt_batch * batches_per_epoch,
+            ),
+        ]);
+    }
+    results.extend([
+        ("hidden".into(), args.hidden as f64),
+        ("threads".into(), threads),
+    ]);
+    let printable: Vec<(&str, f64)> = results.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    print_results(&printable, args.json);
     if !args.json {
         println!(
-            "(naive_step_ms: one multi-exponentiation, ct₀ multiplication and discrete log per output, \
-             timed on {sample} outputs per phase and scaled)"
+            "(forward_vs_floor: per-thread time per forward output over {FEATURES} group additions; \
+             naive_step_ms: one multi-exponentiation, ct₀ multiplication and discrete log per output, \
+             timed on {NAIVE_SAMPLE} outputs per phase and scaled; epoch_projection_s: the first engine)"
         );
     }
     Ok(())
+}
+
+/// An engine's name in the result keys: `signed`, `four_russians`.
+fn engine_name(engine: Engine) -> String {
+    engine
+        .to_possible_value()
+        .map_or_else(|| format!("{engine:?}"), |v| v.get_name().replace('-', "_"))
 }
 
 /// The server's median seconds per training step of the MLP, forward and
@@ -112,19 +160,19 @@ fn steps(
     ctx: &SecureContext<Ristretto255>,
     pixels: &[i64],
     labels: &[usize],
-    reps: usize,
+    args: &Args,
 ) -> Result<(f64, f64), cryptonn::nn::Error> {
     let device = Device::ndarray().autodiff();
     device.seed(5);
     let model = MlpConfig::new()
-        .with_hidden(vec![HIDDEN])
+        .with_hidden(vec![args.hidden])
         .init(&device, true);
     let targets = Tensor::<1, Int>::from_data(
         TensorData::new(labels.iter().map(|&l| l as i64).collect(), [BATCH]),
         &device,
     );
     let ce = CrossEntropyLossConfig::new().init(&device);
-    let secure_step = median_seconds(reps, || -> Result<(), cryptonn::nn::Error> {
+    let secure_step = median_seconds(args.reps, || -> Result<(), cryptonn::nn::Error> {
         let loss = ce.forward(model.forward_encrypted(batch, ctx)?, targets.clone());
         ctx.backward(loss).map(drop)
     });
@@ -181,61 +229,73 @@ fn primitives(table: &DlogTable<Ristretto255>, rng: &mut StdRng) -> (f64, f64) {
     (group_add, dlog)
 }
 
-/// Seconds per output of the engine's two shapes, and of a naive decryption.
-struct Engine {
-    forward: f64,
-    backward: f64,
-    naive_forward: f64,
-    naive_backward: f64,
-    /// Outputs the naive decryption was timed on, per phase.
-    sample: usize,
+/// Outputs the naive decryption is timed on, per phase.
+const NAIVE_SAMPLE: usize = 64;
+
+/// Random key vectors of the step's two shapes (forward: H keys over the
+/// 784 pixels; backward: H keys over the batch), issued by the authority.
+struct EngineKeys {
+    forward: Vec<feip::FunctionKey<Ristretto255>>,
+    backward: Vec<feip::FunctionKey<Ristretto255>>,
 }
 
-/// The engine's two shapes on their own (random key vectors of the step's
-/// widths), and a naive per-output decryption.
-fn engine(
-    authority: &Authority<Ristretto255>,
-    batch: &cryptonn::nn::EncryptedBatch<Ristretto255>,
-    decryptor: &Decryptor<Ristretto255>,
-    args: &Args,
-    rng: &mut StdRng,
-) -> Result<Engine, Box<dyn std::error::Error>> {
-    let ys = |n: usize, bits: u32, rng: &mut StdRng| {
-        let max = (1i64 << (bits - 1)) - 1;
-        (0..HIDDEN)
-            .map(|_| (0..n).map(|_| rng.random_range(-max..=max)).collect())
-            .collect::<Vec<Vec<i64>>>()
-    };
-    let forward_keys = authority_keys(
-        authority,
-        batch.row_key(),
-        ys(FEATURES, args.weight_bits, rng),
-    )?;
-    let backward_keys =
-        authority_keys(authority, batch.col_key(), ys(BATCH, args.delta_bits, rng))?;
-    let cols = batch.cols();
-    let forward = median_seconds(1, || decryptor.decrypt_batch(&forward_keys, batch.rows()))
-        / (BATCH * HIDDEN) as f64;
-    let backward = median_seconds(1, || decryptor.decrypt_batch(&backward_keys, &cols))
-        / (FEATURES * HIDDEN) as f64;
-    let sample = 64;
-    let naive = |keys: &[feip::FunctionKey<Ristretto255>],
-                 cts: &[feip::Ciphertext<Ristretto255>]| {
-        // Parallel across outputs, as the engine is.
-        median_seconds(1, || {
-            cts[..sample]
-                .par_iter()
-                .map(|ct| decryptor.decrypt(&keys[0], ct))
-                .collect::<Vec<_>>()
-        }) / sample as f64
-    };
-    Ok(Engine {
-        forward,
-        backward,
-        naive_forward: naive(&forward_keys, batch.rows()),
-        naive_backward: naive(&backward_keys, &cols),
-        sample,
-    })
+impl EngineKeys {
+    fn draw(
+        authority: &Authority<Ristretto255>,
+        batch: &EncryptedBatch<Ristretto255>,
+        args: &Args,
+        rng: &mut StdRng,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let mut ys = |n: usize, bits: u32| {
+            let max = (1i64 << (bits - 1)) - 1;
+            (0..args.hidden)
+                .map(|_| (0..n).map(|_| rng.random_range(-max..=max)).collect())
+                .collect::<Vec<Vec<i64>>>()
+        };
+        let forward = ys(FEATURES, args.weight_bits);
+        let backward = ys(BATCH, args.delta_bits);
+        Ok(Self {
+            forward: authority_keys(authority, batch.row_key(), forward)?,
+            backward: authority_keys(authority, batch.col_key(), backward)?,
+        })
+    }
+
+    /// Seconds per output of `decryptor` on the two shapes.
+    fn time(
+        &self,
+        batch: &EncryptedBatch<Ristretto255>,
+        decryptor: &Decryptor<Ristretto255>,
+        hidden: usize,
+    ) -> (f64, f64) {
+        let cols = batch.cols();
+        let forward = median_seconds(1, || decryptor.decrypt_batch(&self.forward, batch.rows()))
+            / (BATCH * hidden) as f64;
+        let backward = median_seconds(1, || decryptor.decrypt_batch(&self.backward, &cols))
+            / (FEATURES * hidden) as f64;
+        (forward, backward)
+    }
+
+    /// Seconds per output of one multi-exponentiation per output, parallel
+    /// across outputs as the engine is, on [`NAIVE_SAMPLE`] outputs.
+    fn time_naive(
+        &self,
+        batch: &EncryptedBatch<Ristretto255>,
+        decryptor: &Decryptor<Ristretto255>,
+    ) -> (f64, f64) {
+        let naive = |key: &feip::FunctionKey<Ristretto255>,
+                     cts: &[feip::Ciphertext<Ristretto255>]| {
+            median_seconds(1, || {
+                cts[..NAIVE_SAMPLE]
+                    .par_iter()
+                    .map(|ct| decryptor.decrypt(key, ct))
+                    .collect::<Vec<_>>()
+            }) / NAIVE_SAMPLE as f64
+        };
+        (
+            naive(&self.forward[0], batch.rows()),
+            naive(&self.backward[0], &batch.cols()),
+        )
+    }
 }
 
 fn authority_keys<G: Group>(

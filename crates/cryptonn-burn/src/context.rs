@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use burn::tensor::{Gradients, Tensor};
 use cryptonn_fe::feip::Decryptor;
+use cryptonn_fe::multiexp::Engine;
 use cryptonn_fe::{DlogConfig, DlogTable, Group};
 use cryptonn_protocol::KeyService;
 
@@ -54,6 +55,7 @@ impl<G: Group> SecureContext<G> {
             quantization: QuantizationConfig::new(),
             dlog: DlogConfig::default(),
             table: None,
+            engine: Engine::default(),
         }
     }
 
@@ -123,6 +125,7 @@ pub struct SecureContextBuilder<G: Group> {
     quantization: QuantizationConfig,
     dlog: DlogConfig,
     table: Option<Arc<DlogTable<G>>>,
+    engine: Engine,
 }
 
 impl<G: Group> SecureContextBuilder<G> {
@@ -146,6 +149,13 @@ impl<G: Group> SecureContextBuilder<G> {
         self
     }
 
+    /// The multi-exponentiation engine of decryption (default:
+    /// `Engine::default()`; every engine gives the same results).
+    pub fn engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
+    }
+
     /// The context.
     ///
     /// # Errors
@@ -155,7 +165,7 @@ impl<G: Group> SecureContextBuilder<G> {
             Some(table) => table,
             None => Arc::new(DlogTable::<G>::new(self.dlog)?),
         };
-        let server = Server::new(self.keys, Decryptor::new(table));
+        let server = Server::new(self.keys, Decryptor::new(table).with_engine(self.engine));
         Ok(SecureContext::with_server(server, self.quantization))
     }
 }

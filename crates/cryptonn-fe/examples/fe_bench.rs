@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use cryptonn_fe::bench::{median_seconds, print_results};
 use cryptonn_fe::feip::{self, Decryptor, Encryptor};
+use cryptonn_fe::multiexp::{Engine, vartime_multiscalar_mul_shared_with};
 use cryptonn_fe::{DlogConfig, DlogTable, Group, Modp2048, Ristretto255};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -86,11 +87,48 @@ fn main() -> cryptonn_fe::Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     let batch = median_seconds(3, || decryptor.decrypt_batch(&keys, &cts)) / (64.0 * 128.0);
 
+    let engines = single_thread(|| engines(&mut rng));
     let mut all = results;
+    all.extend(engines.iter().map(|(k, v)| (k.as_str(), *v)));
     all.push(("batch_decrypt_per_output_us", batch * 1e6));
     all.push(("dlog_table_build_ms", table_build * 1e3));
     all.push(("dlog_table_bytes", table.heap_bytes() as f64));
     all.push(("threads", rayon::current_num_threads() as f64));
     print_results(&all, json);
     Ok(())
+}
+
+/// Microseconds per output (wall) of each shared engine on one thread, for the
+/// main job's shapes (forward: 784 points, backward: 256; 8-bit keys), the
+/// engines interleaved rep by rep so load hits both alike; and the ratio.
+fn engines(rng: &mut StdRng) -> Vec<(String, f64)> {
+    use rand::RngExt;
+    let g = Ristretto255::generator();
+    let mut out = Vec::new();
+    for (n, h) in [(784usize, 64usize), (784, 128), (256, 64)] {
+        let points: Vec<_> = (0..n)
+            .map(|_| Ristretto255::vartime_mul_small(&g, rng.random_range(1..1 << 40)))
+            .collect();
+        let ys: Vec<Vec<i64>> = (0..h)
+            .map(|_| (0..n).map(|_| rng.random_range(-127..=127)).collect())
+            .collect();
+        let refs: Vec<&[i64]> = ys.iter().map(Vec::as_slice).collect();
+        let engines = [Engine::Signed, Engine::FourRussians];
+        let mut times = [Vec::new(), Vec::new()];
+        for _ in 0..9 {
+            for (engine, t) in engines.iter().zip(times.iter_mut()) {
+                t.push(median_seconds(1, || {
+                    vartime_multiscalar_mul_shared_with::<Ristretto255>(&points, &refs, *engine)
+                }));
+            }
+        }
+        let [signed, old] = times.map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            t[t.len() / 2] / h as f64
+        });
+        out.push((format!("engine_signed_n{n}_h{h}_us"), signed * 1e6));
+        out.push((format!("engine_four_russians_n{n}_h{h}_us"), old * 1e6));
+        out.push((format!("engine_ratio_n{n}_h{h}"), old / signed));
+    }
+    out
 }

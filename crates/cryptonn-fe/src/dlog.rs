@@ -174,7 +174,7 @@ impl<G: Group> DlogTable<G> {
     /// # Errors
     /// [`Error::OutOfBound`] when no such v exists.
     pub fn solve(&self, target: &G::Element) -> Result<i64> {
-        self.solve_chunk(core::slice::from_ref(target))
+        self.solve_chunk(core::slice::from_ref(target), 1)
             .pop()
             .unwrap_or(Err(Error::OutOfBound {
                 bound: self.config.bound,
@@ -183,29 +183,39 @@ impl<G: Group> DlogTable<G> {
 
     /// Solves every target, in parallel over chunks; results keep the order.
     pub fn solve_batch(&self, targets: &[G::Element]) -> Vec<Result<i64>> {
+        self.solve_batch_scaled(targets, 1)
+    }
+
+    /// The v with (scale·v)·g = target and |v| ≤ bound, for every target:
+    /// the search runs to scale·bound and keeps multiples of scale. A target
+    /// `scale`·Q has such a v exactly when Q = v·g (the order is prime).
+    pub(crate) fn solve_batch_scaled(
+        &self,
+        targets: &[G::Element],
+        scale: u32,
+    ) -> Vec<Result<i64>> {
         targets
             .par_chunks(SOLVE_CHUNK)
-            .flat_map_iter(|c| self.solve_chunk(c))
+            .flat_map_iter(|c| self.solve_chunk(c, i128::from(scale.max(1))))
             .collect()
     }
 
     /// Walks all targets of a chunk outward together, so each round shares
     /// one batched fingerprint computation.
-    fn solve_chunk(&self, targets: &[G::Element]) -> Vec<Result<i64>> {
-        let m = self.config.half_width as i64;
+    fn solve_chunk(&self, targets: &[G::Element], scale: i128) -> Vec<Result<i64>> {
+        // i128: scale·bound may pass i64 (bound ≤ 2⁶²).
+        let m = i128::from(self.config.half_width);
         let step = 2 * m + 1;
-        let bound = self.config.bound as i64;
-        let out_of_bound = Err(Error::OutOfBound {
+        let out_of_bound = || Error::OutOfBound {
             bound: self.config.bound,
-        });
-        let mut results: Vec<Result<i64>> = vec![out_of_bound; targets.len()];
-        let accept = |v: i64| {
-            if v.abs() <= bound {
-                Ok(v)
+        };
+        let wide = i128::from(self.config.bound) * scale;
+        let mut results: Vec<Result<i64>> = vec![Err(out_of_bound()); targets.len()];
+        let accept = |w: i128| {
+            if w.abs() <= wide && w % scale == 0 {
+                Ok((w / scale) as i64)
             } else {
-                Err(Error::OutOfBound {
-                    bound: bound as u64,
-                })
+                Err(out_of_bound())
             }
         };
 
@@ -213,14 +223,14 @@ impl<G: Group> DlogTable<G> {
         let mut pending: Vec<(usize, G::Element, G::Element)> = Vec::new();
         for (i, fp) in G::fingerprints(targets).into_iter().enumerate() {
             match self.lookup(fp) {
-                Some(j) => results[i] = accept(j),
+                Some(j) => results[i] = accept(i128::from(j)),
                 None => pending.push((i, targets[i].clone(), targets[i].clone())),
             }
         }
         // Round k: T − k·step·g (value k·step + j) and T + k·step·g (−k·step + j).
-        let mut k = 1i64;
+        let mut k = 1i128;
         let mut batch = Vec::with_capacity(2 * pending.len());
-        while !pending.is_empty() && k * step - m <= bound {
+        while !pending.is_empty() && k * step - m <= wide {
             batch.clear();
             for (_, up, down) in pending.iter_mut() {
                 *up = G::add(up, &self.giant_neg);
@@ -232,9 +242,9 @@ impl<G: Group> DlogTable<G> {
             let mut still = Vec::with_capacity(pending.len());
             for (n, entry) in pending.drain(..).enumerate() {
                 if let Some(j) = self.lookup(fps[2 * n]) {
-                    results[entry.0] = accept(k * step + j);
+                    results[entry.0] = accept(k * step + i128::from(j));
                 } else if let Some(j) = self.lookup(fps[2 * n + 1]) {
-                    results[entry.0] = accept(-k * step + j);
+                    results[entry.0] = accept(-k * step + i128::from(j));
                 } else {
                     still.push(entry);
                 }
@@ -284,6 +294,28 @@ mod tests {
         ];
         check::<Ristretto255>(config, &values);
         check::<Modp2048>(config, &values);
+    }
+
+    #[test]
+    fn scaled_search_halves_even_values_and_rejects_the_rest() {
+        let config = DlogConfig::new(16, 500);
+        let table = DlogTable::<Ristretto255>::new(config).unwrap();
+        let g = Ristretto255::generator();
+        let values = [0i64, 1, -1, 17, -250, 499, 500, -500, 501, -501, 1000];
+        let doubled: Vec<_> = values
+            .iter()
+            .map(|&v| Ristretto255::vartime_mul_small(&g, 2 * v))
+            .collect();
+        let out = Err(Error::OutOfBound { bound: 500 });
+        for (v, r) in values.iter().zip(table.solve_batch_scaled(&doubled, 2)) {
+            assert_eq!(r, if v.abs() <= 500 { Ok(*v) } else { out.clone() });
+        }
+        // Odd multiples are not 2·(v·g) for any small v.
+        let odd: Vec<_> = [1i64, 3, -999]
+            .iter()
+            .map(|&v| Ristretto255::vartime_mul_small(&g, v))
+            .collect();
+        assert!(table.solve_batch_scaled(&odd, 2).iter().all(|r| *r == out));
     }
 
     #[test]

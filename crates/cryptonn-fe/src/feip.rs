@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 use crate::dlog::DlogTable;
 use crate::group::Group;
 use crate::key_id::KeyId;
-use crate::multiexp::vartime_multiscalar_mul_shared;
+use crate::multiexp::{Engine, ScaledSums, vartime_multiscalar_mul_shared_with};
 use crate::wire::{self, GroupTag};
 use crate::{Error, Result};
 
@@ -485,12 +485,28 @@ impl<G: Group> Encryptor<G> {
 #[derive(Debug, Clone)]
 pub struct Decryptor<G: Group> {
     table: Arc<DlogTable<G>>,
+    engine: Engine,
 }
 
 impl<G: Group> Decryptor<G> {
-    /// A decryptor searching with `table`.
+    /// A decryptor searching with `table`, with the default [`Engine`].
     pub fn new(table: Arc<DlogTable<G>>) -> Self {
-        Self { table }
+        Self {
+            table,
+            engine: Engine::default(),
+        }
+    }
+
+    /// The same decryptor with another multi-exponentiation engine (for
+    /// comparisons: every engine gives the same results).
+    #[must_use]
+    pub fn with_engine(self, engine: Engine) -> Self {
+        Self { engine, ..self }
+    }
+
+    /// The multi-exponentiation engine in use.
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     /// The shared discrete-log table.
@@ -507,45 +523,50 @@ impl<G: Group> Decryptor<G> {
         check_len(key.y.len(), ct.ct.len())
     }
 
-    /// The points ⟨x, yⱼ⟩·g = Σ yⱼᵢ·ctᵢ + (−sk_yⱼ)·ct₀ of one ciphertext for
-    /// every key, before the discrete log. The work on ct's points is shared
-    /// ([`vartime_multiscalar_mul_shared`]), and so is a fixed-base table of
-    /// ct₀ once enough keys amortize it. Adding (−sk)·ct₀ rather than
-    /// subtracting avoids an inversion in MODP.
+    /// The points scale·⟨x, yⱼ⟩·g = scale·(Σ yⱼᵢ·ctᵢ − sk_yⱼ·ct₀) of one
+    /// ciphertext for every key, before the discrete log, and the scale (1,
+    /// or 2 from the signed engine). The work on ct's points is shared
+    /// ([`vartime_multiscalar_mul_shared_with`]), and so is a fixed-base
+    /// table of ct₀ once enough keys amortize it. Adding (−scale·sk)·ct₀
+    /// rather than subtracting avoids an inversion in MODP.
     fn inner_product_points(
+        &self,
         keys: &[FunctionKey<G>],
         ct: &Ciphertext<G>,
-    ) -> Result<Vec<G::Element>> {
+    ) -> Result<ScaledSums<G::Element>> {
         for key in keys {
             Self::check_pair(key, ct)?;
         }
-        let sums = Self::inner_product_sums(keys, &ct.ct)?;
+        let ScaledSums { sums, scale } = self.inner_product_sums(keys, &ct.ct)?;
         let table = (keys.len() >= CT0_TABLE_MIN_KEYS).then(|| G::fixed_base(&ct.ct0));
-        Ok(sums
+        let minus_scale = G::scalar_from_i64(-i64::from(scale));
+        let sums = sums
             .iter()
             .zip(keys)
             .map(|(sum, key)| {
-                let neg_sk = G::scalar_neg(&key.sk);
+                let k = G::scalar_mul(&key.sk, &minus_scale);
                 let term = table
                     .as_ref()
-                    .map_or_else(|| G::mul(&ct.ct0, &neg_sk), |t| G::mul_fixed(t, &neg_sk));
+                    .map_or_else(|| G::mul(&ct.ct0, &k), |t| G::mul_fixed(t, &k));
                 G::add(sum, &term)
             })
-            .collect())
+            .collect();
+        Ok(ScaledSums { sums, scale })
     }
 
-    /// Σᵢ yⱼᵢ·ctᵢ for every key j, over chunks of the points in parallel
-    /// when there are many.
+    /// scale·Σᵢ yⱼᵢ·ctᵢ for every key j, over chunks of the points in
+    /// parallel when there are many.
     fn inner_product_sums(
+        &self,
         keys: &[FunctionKey<G>],
         points: &[G::Element],
-    ) -> Result<Vec<G::Element>> {
+    ) -> Result<ScaledSums<G::Element>> {
         let chunk_sums = |start: usize, chunk: &[G::Element]| {
             let ys: Vec<&[i64]> = keys
                 .iter()
                 .map(|k| &k.y[start..start + chunk.len()])
                 .collect();
-            vartime_multiscalar_mul_shared::<G>(chunk, &ys)
+            vartime_multiscalar_mul_shared_with::<G>(chunk, &ys, self.engine)
         };
         if points.len() < 2 * DECRYPT_CHUNK {
             return chunk_sums(0, points);
@@ -555,13 +576,15 @@ impl<G: Group> Decryptor<G> {
             .enumerate()
             .map(|(c, chunk)| chunk_sums(c * DECRYPT_CHUNK, chunk))
             .collect::<Result<Vec<_>>>()?;
-        Ok((0..keys.len())
+        let scale = partial.iter().map(|p| p.scale).max().unwrap_or(1);
+        let sums = (0..keys.len())
             .map(|j| {
-                partial
-                    .iter()
-                    .fold(G::identity(), |acc, sums| G::add(&acc, &sums[j]))
+                partial.iter().fold(G::identity(), |acc, part| {
+                    G::add(&acc, &rescale::<G>(&part.sums[j], part.scale, scale))
+                })
             })
-            .collect())
+            .collect();
+        Ok(ScaledSums { sums, scale })
     }
 
     /// ⟨x, y⟩ for the x inside `ct` and the y of `key`.
@@ -570,13 +593,11 @@ impl<G: Group> Decryptor<G> {
     /// [`Error::KeyMismatch`], [`Error::LengthMismatch`], or
     /// [`Error::OutOfBound`] when ⟨x, y⟩ lies outside the table's bound.
     pub fn decrypt(&self, key: &FunctionKey<G>, ct: &Ciphertext<G>) -> Result<i64> {
-        let point = Self::inner_product_points(core::slice::from_ref(key), ct)?.pop();
-        point.map_or(
-            Err(Error::OutOfBound {
+        self.decrypt_batch(core::slice::from_ref(key), core::slice::from_ref(ct))?
+            .pop()
+            .ok_or(Error::OutOfBound {
                 bound: self.table.config().bound,
-            }),
-            |p| self.table.solve(&p),
-        )
+            })
     }
 
     /// ⟨xᵢ, yⱼ⟩ for every ciphertext i and key j, row-major
@@ -589,12 +610,27 @@ impl<G: Group> Decryptor<G> {
         keys: &[FunctionKey<G>],
         cts: &[Ciphertext<G>],
     ) -> Result<Vec<i64>> {
-        let rows: Vec<Vec<G::Element>> = cts
+        let rows: Vec<ScaledSums<G::Element>> = cts
             .par_iter()
-            .map(|ct| Self::inner_product_points(keys, ct))
+            .map(|ct| self.inner_product_points(keys, ct))
             .collect::<Result<_>>()?;
-        let points: Vec<G::Element> = rows.into_iter().flatten().collect();
-        self.table.solve_batch(&points).into_iter().collect()
+        let scale = rows.iter().map(|r| r.scale).max().unwrap_or(1);
+        let points: Vec<G::Element> = rows
+            .iter()
+            .flat_map(|r| r.sums.iter().map(|p| rescale::<G>(p, r.scale, scale)))
+            .collect();
+        self.table
+            .solve_batch_scaled(&points, scale)
+            .into_iter()
+            .collect()
+    }
+}
+
+/// A point at scale `from` brought to scale `to` (a multiple of it).
+fn rescale<G: Group>(point: &G::Element, from: u32, to: u32) -> G::Element {
+    match to / from {
+        1 => point.clone(),
+        factor => G::vartime_mul_small(point, i64::from(factor)),
     }
 }
 
@@ -707,6 +743,43 @@ mod tests {
         let got = ristretto().decrypt_batch(&keys, &[ct]).unwrap();
         let expected: Vec<i64> = ys.iter().map(|y| dot(&x, y)).collect();
         assert_eq!(got, expected);
+    }
+
+    /// Dense keys take the shared engines (doubled sums on the signed one):
+    /// the bound is the same, exactly at ±bound and one past it.
+    #[test]
+    fn engines_agree_and_keep_the_bound() {
+        let n = 64;
+        let bound = 1i64 << 24;
+        let mut rng = StdRng::seed_from_u64(4);
+        let (msk, mpk) = setup::<Ristretto255, _>(n, &mut rng).unwrap();
+        let x = vec![1i64; n];
+        let mut ys: Vec<Vec<i64>> = vec![vec![bound / 64; n], vec![-bound / 64; n]];
+        ys.extend((0..14i64).map(|k| {
+            (0..n as i64)
+                .map(|i| (k * 37 + i * 11) % 255 - 127)
+                .collect()
+        }));
+        let mut past = vec![bound / 64; n];
+        past[5] += 1;
+        let key = |y: &Vec<i64>| derive_key(&msk, y).unwrap();
+        let keys: Vec<_> = ys.iter().map(key).collect();
+        let ct = encrypt(&mpk, &x, &mut rng).unwrap();
+        let expected: Vec<i64> = ys.iter().map(|y| dot(&x, y)).collect();
+        assert_eq!(expected[..2], [bound, -bound]);
+        for engine in [Engine::FourRussians, Engine::Signed] {
+            let d = ristretto().clone().with_engine(engine);
+            assert_eq!(
+                d.decrypt_batch(&keys, core::slice::from_ref(&ct)),
+                Ok(expected.clone())
+            );
+            let mut with_past = keys.clone();
+            with_past.push(key(&past));
+            assert_eq!(
+                d.decrypt_batch(&with_past, core::slice::from_ref(&ct)),
+                Err(Error::OutOfBound { bound: 1 << 24 })
+            );
+        }
     }
 
     #[test]

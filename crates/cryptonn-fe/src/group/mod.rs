@@ -149,6 +149,10 @@ pub trait Group: Copy + Default + fmt::Debug + Send + Sync + 'static {
     const ELEMENT_LEN: usize;
     /// Length in bytes of an encoded scalar.
     const SCALAR_LEN: usize;
+    /// Whether [`Group::neg`] costs far less than [`Group::add`]: true on a
+    /// curve (negate a coordinate), false in MODP (an inversion). Methods
+    /// that negate freely are chosen only where it holds.
+    const CHEAP_NEG: bool = false;
 
     /// A group element. Its serde form is the canonical encoding in hex,
     /// validated on the way in.
@@ -168,6 +172,10 @@ pub trait Group: Copy + Default + fmt::Debug + Send + Sync + 'static {
     fn add(a: &Self::Element, b: &Self::Element) -> Self::Element;
     /// a − b.
     fn sub(a: &Self::Element, b: &Self::Element) -> Self::Element;
+    /// −a.
+    fn neg(a: &Self::Element) -> Self::Element {
+        Self::sub(&Self::identity(), a)
+    }
     /// 2a.
     fn double(a: &Self::Element) -> Self::Element {
         Self::add(a, a)

@@ -78,6 +78,7 @@ impl Group for Ristretto255 {
     const ID: GroupId = GroupId::Ristretto255;
     const ELEMENT_LEN: usize = 32;
     const SCALAR_LEN: usize = 32;
+    const CHEAP_NEG: bool = true;
 
     type Element = RistrettoElement;
     type Scalar = RistrettoScalar;
@@ -101,6 +102,10 @@ impl Group for Ristretto255 {
 
     fn sub(a: &RistrettoElement, b: &RistrettoElement) -> RistrettoElement {
         RistrettoElement(a.0 - b.0)
+    }
+
+    fn neg(a: &RistrettoElement) -> RistrettoElement {
+        RistrettoElement(-a.0)
     }
 
     fn mul(a: &RistrettoElement, k: &RistrettoScalar) -> RistrettoElement {

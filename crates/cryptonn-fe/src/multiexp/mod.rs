@@ -8,6 +8,8 @@
 use crate::group::Group;
 use crate::{Error, Result};
 
+mod signed;
+
 /// Σ kᵢ·Pᵢ, variable-time in the (public) kᵢ.
 ///
 /// Points with positive and negative k go into separate bucket sets and the
@@ -75,13 +77,33 @@ pub fn vartime_multiscalar_mul_small<G: Group>(
     })
 }
 
+/// The dense method of [`vartime_multiscalar_mul_shared_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Engine {
+    /// Tables of all subset sums of 8 points and offset-binary bit planes:
+    /// the engine before issue #21, kept for comparison.
+    FourRussians,
+    /// ±1 digit planes over tables of signed combinations, half of them by
+    /// negation, chunk width by cost ([`signed`](self) module); on groups
+    /// without cheap negation, four-Russians. Results are doubled.
+    #[default]
+    Signed,
+}
+
+/// The results of a shared multi-exponentiation, each times `scale`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScaledSums<E> {
+    /// scale·Σᵢ yᵢ·Pᵢ for each y, in order.
+    pub sums: Vec<E>,
+    /// 1, or 2 where the signed engine ran (halving would cost a scalar
+    /// multiplication; the discrete log halves the integer instead).
+    pub scale: u32,
+}
+
 /// Σᵢ yᵢ·Pᵢ for many vectors y sharing the same points P, by the "four
-/// Russians" method: the points are cut into chunks of [`CHUNK`], every subset
-/// sum of each chunk is tabulated once (one addition per entry), and each y
-/// then costs one table lookup and addition per chunk and bit plane of its
-/// offset-binary digits. With H vectors of b bits over n points that is about
-/// n·2^CHUNK/(CHUNK·H) + b·n/CHUNK additions per vector instead of about
-/// 2n for a bucket method, once H is more than a handful.
+/// Russians" method ([`Engine::FourRussians`]) or the per-vector methods
+/// where those are cheaper. See [`vartime_multiscalar_mul_shared_with`].
 ///
 /// # Errors
 /// [`Error::LengthMismatch`] if a vector's length differs from the points'.
@@ -89,6 +111,30 @@ pub fn vartime_multiscalar_mul_shared<G: Group>(
     points: &[G::Element],
     ys: &[&[i64]],
 ) -> Result<Vec<G::Element>> {
+    vartime_multiscalar_mul_shared_with::<G>(points, ys, Engine::FourRussians).map(|s| s.sums)
+}
+
+/// Σᵢ yᵢ·Pᵢ for many vectors y sharing the same points P, times a scale.
+///
+/// Dense vectors share tables built from the points. Four-Russians: the
+/// points are cut into chunks of [`CHUNK`], every subset sum of each chunk
+/// is tabulated once (one addition per entry), and each y then costs one
+/// table lookup and addition per chunk and bit plane of its offset-binary
+/// digits: about n·2^CHUNK/(CHUNK·H) + b·n/CHUNK additions per vector for
+/// H vectors of b bits over n points, instead of about 2n for a bucket
+/// method. Signed: ±1 digits, so a table of the same size covers one more
+/// point per lookup, and the sums come out doubled.
+///
+/// Few vectors, or vectors sparse enough that one addition per non-zero
+/// beats the shared tables, take a per-vector method (scale 1).
+///
+/// # Errors
+/// [`Error::LengthMismatch`] if a vector's length differs from the points'.
+pub fn vartime_multiscalar_mul_shared_with<G: Group>(
+    points: &[G::Element],
+    ys: &[&[i64]],
+    engine: Engine,
+) -> Result<ScaledSums<G::Element>> {
     if let Some(y) = ys.iter().find(|y| y.len() != points.len()) {
         return Err(Error::LengthMismatch {
             expected: points.len(),
@@ -101,25 +147,41 @@ pub fn vartime_multiscalar_mul_shared<G: Group>(
         .map(|k| k.unsigned_abs())
         .max()
         .unwrap_or(0);
-    // Few vectors, digits too wide for the offset-binary planes, or vectors
-    // sparse enough that one addition per non-zero beats the shared tables:
-    // bucket method per vector.
+    let signed = engine == Engine::Signed && G::CHEAP_NEG && max < 1 << 61;
+    let dense = if signed {
+        signed::best_chunk(points.len(), ys.len(), signed::planes(max)).1
+    } else {
+        shared_cost(points.len(), ys.len(), max)
+    };
     let nonzero = nonzero_entries(ys);
     let per_vector = per_vector_cost(nonzero, ys.len(), max);
     let sparse = sparse_cost(points.len(), nonzero, ys.len(), max);
+    let exact = |sums| ScaledSums { sums, scale: 1 };
     if ys.len() < SHARED_MIN_KEYS
         || points.is_empty()
         || max >= 1 << 61
-        || per_vector.min(sparse) < shared_cost(points.len(), ys.len(), max)
+        || per_vector.min(sparse) < dense
     {
         if sparse < per_vector && ys.len() >= SHARED_MIN_KEYS {
-            return Ok(vartime_multiscalar_mul_sparse::<G>(points, ys, max));
+            return Ok(exact(vartime_multiscalar_mul_sparse::<G>(points, ys, max)));
         }
         return ys
             .iter()
             .map(|y| vartime_multiscalar_mul_small::<G>(points, y))
-            .collect();
+            .collect::<Result<_>>()
+            .map(exact);
     }
+    if signed {
+        return Ok(ScaledSums {
+            sums: signed::doubled_sums::<G>(points, ys, max),
+            scale: 2,
+        });
+    }
+    Ok(exact(four_russians::<G>(points, ys, max)))
+}
+
+/// The four-Russians sums (see [`vartime_multiscalar_mul_shared_with`]).
+fn four_russians<G: Group>(points: &[G::Element], ys: &[&[i64]], max: u64) -> Vec<G::Element> {
     // Offset binary: u = y + 2^(bits−1) ∈ [0, 2^bits).
     let bits = 65 - max.leading_zeros();
     let offset = 1i128 << (bits - 1);
@@ -150,7 +212,7 @@ pub fn vartime_multiscalar_mul_shared<G: Group>(
             }
         }
     }
-    Ok(combine_planes::<G>(&acc, planes, total))
+    combine_planes::<G>(&acc, planes, total)
 }
 
 /// Each vector's result from its bit planes' sums (`planes` per vector in
@@ -499,6 +561,92 @@ mod tests {
         let dense = vec![100i64; 784];
         let dense = [dense.as_slice(); 64];
         assert!(per_vector_cost(nonzero_entries(&dense), 64, 127) > shared_cost(784, 64, 127));
+    }
+
+    /// Keys with every boundary the engines treat specially: ±bound, zero
+    /// keys and entries, −bound − 1 is not reachable (|y| ≤ bound).
+    fn boundary_keys(n: usize, keys: usize, bound: i64, seed: u64) -> Vec<Vec<i64>> {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        (0..keys)
+            .map(|k| {
+                (0..n)
+                    .map(|i| match (k + i) % 7 {
+                        _ if k == 0 => 0,
+                        0 => bound,
+                        1 => -bound,
+                        2 => 0,
+                        _ => rng.random_range(-bound..=bound),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn check_engine<G: Group>(n: usize, keys: usize, bound: i64, engine: Engine, seed: u64) -> u32 {
+        let g = G::generator();
+        let mut points: Vec<_> = (0..n as i64)
+            .map(|i| G::vartime_mul_small(&g, 7 * i + seed as i64 % 1000 + 2))
+            .collect();
+        if n > 2 {
+            points[1] = G::identity();
+        }
+        let ys = boundary_keys(n, keys, bound, seed);
+        let refs: Vec<&[i64]> = ys.iter().map(Vec::as_slice).collect();
+        let out = vartime_multiscalar_mul_shared_with::<G>(&points, &refs, engine).unwrap();
+        assert_eq!(out.sums.len(), keys);
+        for (y, r) in ys.iter().zip(&out.sums) {
+            let expected = G::vartime_mul_small(&naive::<G>(&points, y), i64::from(out.scale));
+            assert_eq!(*r, expected, "n {n} keys {keys} bound {bound} {engine:?}");
+        }
+        out.scale
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        #[test]
+        fn engines_match_naive(
+            n in 1usize..48,
+            keys in 1usize..24,
+            bound in proptest::sample::select(vec![1i64, 2, 3, 127, 128, 255, 2047, 1 << 20]),
+            seed: u64,
+        ) {
+            for engine in [Engine::FourRussians, Engine::Signed] {
+                check_engine::<Ristretto255>(n, keys, bound, engine, seed);
+            }
+        }
+    }
+
+    #[test]
+    fn signed_engine_runs_on_dense_keys_only_where_negation_is_cheap() {
+        // The main job's forward shape in miniature: dense 8-bit keys.
+        assert_eq!(
+            check_engine::<Ristretto255>(100, 16, 127, Engine::Signed, 3),
+            2
+        );
+        assert_eq!(
+            check_engine::<Ristretto255>(100, 16, 127, Engine::FourRussians, 3),
+            1
+        );
+        assert_eq!(check_engine::<Modp2048>(12, 8, 127, Engine::Signed, 3), 1);
+        // 42 planes; a single key takes the bucket path, exact.
+        assert_eq!(
+            check_engine::<Ristretto255>(5, 9, 1 << 40, Engine::Signed, 4),
+            2
+        );
+        assert_eq!(
+            check_engine::<Ristretto255>(30, 1, 127, Engine::Signed, 5),
+            1
+        );
+        let g = Ristretto255::generator();
+        let wide = vec![i64::MIN + 1, i64::MAX];
+        let r = vartime_multiscalar_mul_shared_with::<Ristretto255>(
+            &[g; 2],
+            &[wide.as_slice(); 8],
+            Engine::Signed,
+        )
+        .unwrap();
+        assert!(r.sums.iter().all(Ristretto255::is_identity));
     }
 
     #[test]
