@@ -246,13 +246,36 @@ impl<G: Group> FunctionKey<G> {
 /// An encryption of x ∈ ℤⁿ: (ct₀, ct₁, …, ctₙ).
 ///
 /// Deserialization refuses n = 0 and anything but a JSON object.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Serialize)]
 #[serde(bound = "")]
 pub struct Ciphertext<G: Group> {
     group: GroupTag<G>,
     id: KeyId,
     ct0: G::Element,
     ct: Vec<G::Element>,
+    /// ct₀ ‖ ct₁ … ctₙ encoded, when the encryptor produced it in batches
+    /// ([`Group::BATCH_ENCODING`]); never part of equality or serde.
+    #[serde(skip)]
+    encoded: Option<Arc<[u8]>>,
+}
+
+impl<G: Group> PartialEq for Ciphertext<G> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.id, &self.ct0, &self.ct) == (other.id, &other.ct0, &other.ct)
+    }
+}
+
+impl<G: Group> Eq for Ciphertext<G> {}
+
+impl<G: Group> core::fmt::Debug for Ciphertext<G> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Ciphertext")
+            .field("group", &G::ID)
+            .field("id", &self.id)
+            .field("ct0", &self.ct0)
+            .field("ct", &self.ct)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The fields of [`Ciphertext`] as read, before the checks.
@@ -292,7 +315,15 @@ impl<G: Group> Ciphertext<G> {
             id,
             ct0,
             ct,
+            encoded: None,
         })
+    }
+
+    /// The canonical encodings of ct₀, ct₁, …, ctₙ back to back
+    /// (`ELEMENT_LEN` bytes each), when the encryptor computed them in
+    /// batches; encoders copy them instead of encoding element by element.
+    pub fn encoding(&self) -> Option<&[u8]> {
+        self.encoded.as_deref()
     }
 
     /// The master key it was encrypted under.
@@ -419,6 +450,7 @@ fn encrypt_with<G: Group>(
         id: mpk.id,
         ct0: G::mul_base(r),
         ct,
+        encoded: None,
     })
 }
 
@@ -477,7 +509,51 @@ impl<G: Group> Encryptor<G> {
     }
 
     fn encrypt_with_randomness(&self, x: &[i64], r: &G::Scalar) -> Result<Ciphertext<G>> {
+        if G::BATCH_ENCODING {
+            return self.encrypt_encoded(x, r);
+        }
         encrypt_with(&self.mpk, x, r, |i, r| G::mul_fixed(&self.tables[i], r))
+    }
+
+    /// The same ciphertext, with its encoding computed in batches: each
+    /// element is made as its half hᵢ = (r/2)·hᵢ' + (xᵢ)·(g/2), constant-time
+    /// as the direct way, and [`Group::encode_doubled`] encodes 2·hᵢ = ctᵢ
+    /// (the encodings are public, as the ciphertext is).
+    fn encrypt_encoded(&self, x: &[i64], r: &G::Scalar) -> Result<Ciphertext<G>> {
+        check_len(self.mpk.dim(), x.len())?;
+        let two = G::scalar_from_i64(2);
+        let half_r = G::scalar_invert(&two)
+            .map(|half| G::scalar_mul(r, &half))
+            .ok_or(Error::InvalidParameter("group order 2".into()))?;
+        let len = G::ELEMENT_LEN;
+        let ct0 = G::mul_base(r);
+        let mut encoded = vec![0u8; (x.len() + 1) * len];
+        let (head, body) = encoded.split_at_mut(len);
+        head.copy_from_slice(&G::element_to_bytes(&ct0));
+        let ct: Vec<G::Element> = body
+            .par_chunks_mut(ENCRYPT_CHUNK * len)
+            .zip(x.par_chunks(ENCRYPT_CHUNK))
+            .enumerate()
+            .flat_map_iter(|(c, (out, xs))| {
+                let halves: Vec<G::Element> = xs
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &xi)| {
+                        let table = &self.tables[c * ENCRYPT_CHUNK + j];
+                        G::add(&G::mul_fixed(table, &half_r), &G::mul_half_base_small(xi))
+                    })
+                    .collect();
+                G::encode_doubled(&halves, out);
+                halves.into_iter().map(|h| G::double(&h))
+            })
+            .collect();
+        Ok(Ciphertext {
+            group: GroupTag::default(),
+            id: self.mpk.id,
+            ct0,
+            ct,
+            encoded: Some(encoded.into()),
+        })
     }
 }
 
@@ -780,6 +856,41 @@ mod tests {
                 Err(Error::OutOfBound { bound: 1 << 24 })
             );
         }
+    }
+
+    /// The batched encoding is the element-by-element one, and the
+    /// ciphertext made through halves decrypts as the direct one.
+    #[test]
+    fn batch_encoding_matches_elementwise() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let n = 2 * ENCRYPT_CHUNK + 3;
+        let (msk, mpk) = setup::<Ristretto255, _>(n, &mut rng).unwrap();
+        let mut x: Vec<i64> = (0..n as i64).map(|i| (i * 37) % 511 - 255).collect();
+        x[0] = 0;
+        x[1] = (1 << 16) + 5;
+        x[2] = -(1 << 16);
+        let ct = Encryptor::new(&mpk).unwrap().encrypt(&x, &mut rng).unwrap();
+        let encoded = ct.encoding().unwrap();
+        let elementwise: Vec<u8> = core::iter::once(ct.commitment())
+            .chain(ct.elements())
+            .flat_map(Ristretto255::element_to_bytes)
+            .collect();
+        assert_eq!(encoded, elementwise.as_slice());
+        let y: Vec<i64> = (0..n as i64).map(|i| i % 3 - 1).collect();
+        let key = derive_key(&msk, &y).unwrap();
+        assert_eq!(ristretto().decrypt(&key, &ct), Ok(dot(&x, &y)));
+        // Equality ignores the cached encoding.
+        let parts =
+            Ciphertext::from_parts(ct.id(), *ct.commitment(), ct.elements().to_vec()).unwrap();
+        assert!(parts.encoding().is_none());
+        assert_eq!(parts, ct);
+        // MODP encodes element by element.
+        let (_, mpk) = setup::<Modp2048, _>(2, &mut rng).unwrap();
+        let ct = Encryptor::new(&mpk)
+            .unwrap()
+            .encrypt(&[1, 2], &mut rng)
+            .unwrap();
+        assert!(ct.encoding().is_none());
     }
 
     #[test]

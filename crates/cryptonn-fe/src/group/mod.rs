@@ -153,6 +153,11 @@ pub trait Group: Copy + Default + fmt::Debug + Send + Sync + 'static {
     /// curve (negate a coordinate), false in MODP (an inversion). Methods
     /// that negate freely are chosen only where it holds.
     const CHEAP_NEG: bool = false;
+    /// Whether [`Group::encode_doubled`] costs much less per element than
+    /// [`Group::element_to_bytes`] (Ristretto255: one inversion per batch
+    /// instead of an inverse square root per point), so that encrypting
+    /// halves and encoding their doubles pays.
+    const BATCH_ENCODING: bool = false;
 
     /// A group element. Its serde form is the canonical encoding in hex,
     /// validated on the way in.
@@ -189,6 +194,20 @@ pub trait Group: Copy + Default + fmt::Debug + Send + Sync + 'static {
     /// comb); the default is [`Group::mul_base`].
     fn mul_base_small(k: i64) -> Self::Element {
         Self::mul_base(&Self::scalar_from_i64(k))
+    }
+    /// k·(2⁻¹·g) for a small secret k, with the timing guarantees of
+    /// [`Group::mul_base_small`].
+    fn mul_half_base_small(k: i64) -> Self::Element {
+        let half = Self::scalar_invert(&Self::scalar_from_i64(2))
+            .unwrap_or_else(|| Self::scalar_from_i64(0));
+        Self::mul_base(&Self::scalar_mul(&Self::scalar_from_i64(k), &half))
+    }
+    /// The encodings of 2·hᵢ for each hᵢ in `halves`, into `out`
+    /// (`ELEMENT_LEN` bytes each, in order).
+    fn encode_doubled(halves: &[Self::Element], out: &mut [u8]) {
+        for (h, dst) in halves.iter().zip(out.chunks_exact_mut(Self::ELEMENT_LEN)) {
+            dst.copy_from_slice(&Self::element_to_bytes(&Self::double(h)));
+        }
     }
     /// Precomputes a table for repeated `mul_fixed` by the same element.
     fn fixed_base(a: &Self::Element) -> Self::FixedBase;
@@ -278,6 +297,22 @@ mod tests {
             assert_eq!(text, format!("\"{}\"", id.name()));
             assert_eq!(serde_json::from_str::<GroupId>(&text).ok(), Some(id));
         }
+    }
+
+    fn check_halves<G: Group>() {
+        for k in [0i64, 1, -1, 255, -70_000] {
+            let half = G::mul_half_base_small(k);
+            assert_eq!(G::double(&half), G::mul_base_small(k), "k = {k}");
+            let mut encoded = vec![0u8; G::ELEMENT_LEN];
+            G::encode_doubled(core::slice::from_ref(&half), &mut encoded);
+            assert_eq!(encoded, G::element_to_bytes(&G::mul_base_small(k)));
+        }
+    }
+
+    #[test]
+    fn halves_double_to_the_small_multiples() {
+        check_halves::<Ristretto255>();
+        check_halves::<Modp2048>();
     }
 
     #[test]

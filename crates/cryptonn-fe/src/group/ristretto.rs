@@ -58,20 +58,53 @@ hex_serde!([] RistrettoScalar, 32, Ristretto255::scalar_to_bytes, Ristretto255::
 /// A fixed-base table for one point (dalek's radix-16 comb, about 30 KiB).
 pub struct RistrettoTable(RistrettoBasepointTable);
 
-/// j·16ⁱ·g for i < 4 and j < 16.
-fn small_base_table() -> &'static [[RistrettoPoint; 16]; 4] {
-    static TABLE: OnceLock<[[RistrettoPoint; 16]; 4]> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut table = [[RistrettoPoint::identity(); 16]; 4];
-        let mut base = RISTRETTO_BASEPOINT_POINT;
-        for row in table.iter_mut() {
-            for j in 1..16 {
-                row[j] = row[j - 1] + base;
-            }
-            base = row[15] + base;
+/// A comb for small multiples of one base: j·16ⁱ·base for i < 4, j < 16.
+type SmallComb = [[RistrettoPoint; 16]; 4];
+
+fn small_comb(base: RistrettoPoint) -> SmallComb {
+    let mut table = [[RistrettoPoint::identity(); 16]; 4];
+    let mut base = base;
+    for row in table.iter_mut() {
+        for j in 1..16 {
+            row[j] = row[j - 1] + base;
         }
-        table
-    })
+        base = row[15] + base;
+    }
+    table
+}
+
+/// The comb of g.
+fn small_base_table() -> &'static SmallComb {
+    static TABLE: OnceLock<SmallComb> = OnceLock::new();
+    TABLE.get_or_init(|| small_comb(RISTRETTO_BASEPOINT_POINT))
+}
+
+/// 2⁻¹ mod q.
+fn half() -> Scalar {
+    Scalar::from(2u8).invert()
+}
+
+/// The comb of g/2 = 2⁻¹·g.
+fn half_base_table() -> &'static SmallComb {
+    static TABLE: OnceLock<SmallComb> = OnceLock::new();
+    TABLE.get_or_init(|| small_comb(RISTRETTO_BASEPOINT_POINT * half()))
+}
+
+/// k·base for |k| < 2¹⁶ from `comb`, with constant-time table selection:
+/// about 8 additions instead of a full 64-digit multiplication.
+fn comb_mul(comb: &SmallComb, k: i64) -> RistrettoPoint {
+    let mag = k.unsigned_abs();
+    let mut acc = RistrettoPoint::identity();
+    for (i, row) in comb.iter().enumerate() {
+        let digit = ((mag >> (4 * i)) & 15) as u8;
+        let mut selected = RistrettoPoint::identity();
+        for (j, p) in (0u8..).zip(row) {
+            selected.conditional_assign(p, j.ct_eq(&digit));
+        }
+        acc += selected;
+    }
+    acc.conditional_negate(Choice::from(((k >> 63) & 1) as u8));
+    acc
 }
 
 impl Group for Ristretto255 {
@@ -79,6 +112,7 @@ impl Group for Ristretto255 {
     const ELEMENT_LEN: usize = 32;
     const SCALAR_LEN: usize = 32;
     const CHEAP_NEG: bool = true;
+    const BATCH_ENCODING: bool = true;
 
     type Element = RistrettoElement;
     type Scalar = RistrettoScalar;
@@ -116,25 +150,30 @@ impl Group for Ristretto255 {
         RistrettoElement(&k.0 * RISTRETTO_BASEPOINT_TABLE)
     }
 
-    /// A radix-16 comb over four digits with constant-time table selection,
-    /// about 8 additions instead of a full 64-digit multiplication. Only
-    /// whether |k| ≥ 2¹⁶ (then the full multiplication runs) shows in timing.
+    /// A radix-16 comb over four digits ([`comb_mul`]). Only whether
+    /// |k| ≥ 2¹⁶ (then the full multiplication runs) shows in timing.
     fn mul_base_small(k: i64) -> RistrettoElement {
-        let mag = k.unsigned_abs();
-        if mag >= 1 << 16 {
+        if k.unsigned_abs() >= 1 << 16 {
             return Self::mul_base(&Self::scalar_from_i64(k));
         }
-        let mut acc = RistrettoPoint::identity();
-        for (i, row) in small_base_table().iter().enumerate() {
-            let digit = ((mag >> (4 * i)) & 15) as u8;
-            let mut selected = RistrettoPoint::identity();
-            for (j, p) in (0u8..).zip(row) {
-                selected.conditional_assign(p, j.ct_eq(&digit));
-            }
-            acc += selected;
+        RistrettoElement(comb_mul(small_base_table(), k))
+    }
+
+    /// The same comb over g/2.
+    fn mul_half_base_small(k: i64) -> RistrettoElement {
+        if k.unsigned_abs() >= 1 << 16 {
+            return Self::mul_base(&RistrettoScalar(Self::scalar_from_i64(k).0 * half()));
         }
-        acc.conditional_negate(Choice::from(((k >> 63) & 1) as u8));
-        RistrettoElement(acc)
+        RistrettoElement(comb_mul(half_base_table(), k))
+    }
+
+    /// dalek's `double_and_compress_batch`: one inversion for the batch
+    /// instead of an inverse square root per point.
+    fn encode_doubled(halves: &[RistrettoElement], out: &mut [u8]) {
+        let encoded = RistrettoPoint::double_and_compress_batch(halves.iter().map(|p| &p.0));
+        for (c, dst) in encoded.iter().zip(out.chunks_exact_mut(32)) {
+            dst.copy_from_slice(c.as_bytes());
+        }
     }
 
     fn fixed_base(a: &RistrettoElement) -> RistrettoTable {
@@ -296,11 +335,13 @@ mod tests {
             -70000,
             i64::MIN + 1,
         ] {
-            assert_eq!(
-                Ristretto255::mul_base_small(k),
-                Ristretto255::mul_base(&Ristretto255::scalar_from_i64(k)),
-                "k = {k}"
-            );
+            let full = Ristretto255::mul_base(&Ristretto255::scalar_from_i64(k));
+            assert_eq!(Ristretto255::mul_base_small(k), full, "k = {k}");
+            let half = Ristretto255::mul_half_base_small(k);
+            assert_eq!(Ristretto255::double(&half), full, "k = {k}");
+            let mut encoded = [0u8; 32];
+            Ristretto255::encode_doubled(&[half], &mut encoded);
+            assert_eq!(encoded.to_vec(), Ristretto255::element_to_bytes(&full));
         }
     }
 

@@ -499,6 +499,10 @@ fn put_feip<G: Group>(out: &mut Vec<u8>, cts: &[feip::Ciphertext<G>], dim: usize
             if ct.id() != id || ct.dim() != dim {
                 return Err(bad("ciphertexts of one section differ in key or dimension"));
             }
+            if let Some(encoded) = ct.encoding().filter(|e| e.len() == dst.len()) {
+                dst.copy_from_slice(encoded);
+                return Ok(());
+            }
             let (ct0, rest) = dst.split_at_mut(G::ELEMENT_LEN);
             put::<G>(ct0, ct.commitment())?;
             rest.par_chunks_exact_mut(G::ELEMENT_LEN)
