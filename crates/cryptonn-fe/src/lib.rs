@@ -10,6 +10,8 @@ pub mod febo;
 pub mod feip;
 pub mod group;
 pub mod ipfe;
+#[doc(hidden)]
+pub mod lanes;
 mod key_id;
 pub mod multiexp;
 pub mod rlwe;
