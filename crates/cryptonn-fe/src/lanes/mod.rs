@@ -23,4 +23,6 @@
 
 pub mod edwards;
 pub mod field;
+#[cfg(target_arch = "x86_64")]
+pub mod ifma;
 pub mod ristretto;
