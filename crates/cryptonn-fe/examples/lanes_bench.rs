@@ -87,7 +87,13 @@ fn scalar_adds(ext: &[Extended], idx: &[usize]) -> Vec<(&'static str, f64)> {
         ("scalar_add_chain_ns", ns_per(chain, n)),
         ("scalar_add_8streams_ns", ns_per(streams, n)),
         ("scalar_add_engine_ns", ns_per(engine, ACCS)),
-        ("scalar_double_ns", ns_per(median_seconds(REPS, || (0..n).fold(g, |a, _| a.double())), n)),
+        (
+            "scalar_double_ns",
+            ns_per(
+                median_seconds(REPS, || (0..n).fold(g, |a, _| a.double())),
+                n,
+            ),
+        ),
     ]
 }
 
@@ -101,17 +107,36 @@ fn lane_adds(v: Ifma, ext: &[Extended], idx: &[usize]) -> Vec<(&'static str, f64
     let calls = median_seconds(REPS, || (0..n).fold(p, |acc, _| v.add(&acc, &q)));
     let dbl = median_seconds(REPS, || (0..n).fold(p, |acc, _| v.double(&acc)));
     let table: Vec<Cached> = ext[..TABLE].iter().map(Extended::to_cached).collect();
-    let groups: Vec<[u32; 8]> =
-        idx.chunks_exact(8).map(|c| core::array::from_fn(|l| c[l] as u32)).collect();
+    let groups: Vec<[u32; 8]> = idx
+        .chunks_exact(8)
+        .map(|c| core::array::from_fn(|l| c[l] as u32))
+        .collect();
     let mut accs = vec![v.pack_extended(&[Extended::IDENTITY; 8]); ACCS / 8];
     let engine = median_seconds(REPS, || v.accumulate(&mut accs, &table, &groups));
+    let lane_table: Vec<_> = table
+        .chunks_exact(8)
+        .map(|c| v.pack_cached(&core::array::from_fn(|l| c[l])))
+        .collect();
+    let lane_idx: Vec<u32> = idx
+        .iter()
+        .take(ACCS / 8)
+        .map(|&i| (i % lane_table.len()) as u32)
+        .collect();
+    let lanewise = median_seconds(REPS, || {
+        for _ in 0..8 {
+            v.accumulate_lanewise(&mut accs, &lane_table, &lane_idx);
+        }
+    });
     let pack = median_seconds(REPS, || {
-        (0..n).map(|i| v.pack_cached(&core::array::from_fn(|l| table[(i + l) % TABLE]))).count()
+        for i in 0..n {
+            std::hint::black_box(v.pack_cached(&core::array::from_fn(|l| table[(i + l) % TABLE])));
+        }
     });
     vec![
         ("lanes_add_chain_ns", ns_per(chain, 8 * n)),
         ("lanes_add_call_ns", ns_per(calls, 8 * n)),
-        ("lanes_add_engine_ns", ns_per(engine, ACCS)),
+        ("lanes_add_engine_gather_ns", ns_per(engine, ACCS)),
+        ("lanes_add_engine_lanewise_ns", ns_per(lanewise, 8 * ACCS)),
         ("lanes_double_ns", ns_per(dbl, 8 * n)),
         ("lanes_pack_cached_ns", ns_per(pack, 8 * n)),
     ]
@@ -122,12 +147,27 @@ fn codecs(v: Option<Ifma>, pts: &[RistrettoPoint], ext: &[Extended]) -> Vec<(&'s
     let bytes: Vec<[u8; 32]> = pts.iter().map(|p| p.compress().to_bytes()).collect();
     let n = bytes.len();
     let dalek = median_seconds(REPS, || {
-        bytes.iter().filter_map(|b| CompressedRistretto(*b).decompress()).count()
+        bytes
+            .iter()
+            .filter_map(|b| CompressedRistretto(*b).decompress())
+            .count()
     });
-    let ours = median_seconds(REPS, || bytes.iter().filter_map(|b| vartime_decode(b).ok()).count());
-    let compress = median_seconds(REPS, || pts.iter().map(|p| p.compress()).count());
-    let batch = median_seconds(REPS, || RistrettoPoint::double_and_compress_batch(pts).len());
-    let encode = median_seconds(REPS, || ext.iter().map(vartime_encode).count());
+    let ours = median_seconds(REPS, || {
+        bytes.iter().filter_map(|b| vartime_decode(b).ok()).count()
+    });
+    let compress = median_seconds(REPS, || {
+        pts.iter()
+            .map(|p| p.compress().to_bytes()[0])
+            .fold(0u8, |a, b| a ^ b)
+    });
+    let batch = median_seconds(REPS, || {
+        RistrettoPoint::double_and_compress_batch(pts).len()
+    });
+    let encode = median_seconds(REPS, || {
+        ext.iter()
+            .map(|p| vartime_encode(p)[0])
+            .fold(0u8, |a, b| a ^ b)
+    });
     let mut out = vec![
         ("dalek_decompress_ns", ns_per(dalek, n)),
         ("scalar_decode_ns", ns_per(ours, n)),
@@ -136,10 +176,15 @@ fn codecs(v: Option<Ifma>, pts: &[RistrettoPoint], ext: &[Extended]) -> Vec<(&'s
         ("scalar_encode_ns", ns_per(encode, n)),
     ];
     if let Some(v) = v {
-        let groups: Vec<[[u8; 32]; 8]> =
-            bytes.chunks_exact(8).map(|c| core::array::from_fn(|l| c[l])).collect();
+        let groups: Vec<[[u8; 32]; 8]> = bytes
+            .chunks_exact(8)
+            .map(|c| core::array::from_fn(|l| c[l]))
+            .collect();
         let lanes = median_seconds(REPS, || {
-            groups.iter().map(|g| v.vartime_decode_masked(g).1.count_ones()).sum::<u32>()
+            groups
+                .iter()
+                .map(|g| v.vartime_decode_masked(g).1.count_ones())
+                .sum::<u32>()
         });
         out.push(("lanes_decode_ns", ns_per(lanes, 8 * groups.len())));
     }
@@ -162,13 +207,37 @@ fn main() {
         results.extend(lane_adds(v, &ext, &idx));
     }
     results.extend(codecs(ifma, &pts, &ext));
-    let get = |k: &str| results.iter().find(|(n, _)| *n == k).map_or(f64::NAN, |r| r.1);
+    let get = |k: &str| {
+        results
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map_or(f64::NAN, |r| r.1)
+    };
     let ratios = [
-        ("ratio_dalek_chain_over_lanes_chain", get("dalek_add_chain_ns") / get("lanes_add_chain_ns")),
-        ("ratio_dalek_engine_over_lanes_engine", get("dalek_add_engine_ns") / get("lanes_add_engine_ns")),
-        ("ratio_dalek_engine_over_scalar_engine", get("dalek_add_engine_ns") / get("scalar_add_engine_ns")),
-        ("ratio_dalek_decompress_over_lanes_decode", get("dalek_decompress_ns") / get("lanes_decode_ns")),
-        ("ratio_dalek_decompress_over_scalar_decode", get("dalek_decompress_ns") / get("scalar_decode_ns")),
+        (
+            "ratio_dalek_chain_over_lanes_chain",
+            get("dalek_add_chain_ns") / get("lanes_add_chain_ns"),
+        ),
+        (
+            "ratio_dalek_engine_over_lanes_gather",
+            get("dalek_add_engine_ns") / get("lanes_add_engine_gather_ns"),
+        ),
+        (
+            "ratio_dalek_engine_over_lanes_lanewise",
+            get("dalek_add_engine_ns") / get("lanes_add_engine_lanewise_ns"),
+        ),
+        (
+            "ratio_dalek_engine_over_scalar_engine",
+            get("dalek_add_engine_ns") / get("scalar_add_engine_ns"),
+        ),
+        (
+            "ratio_dalek_decompress_over_lanes_decode",
+            get("dalek_decompress_ns") / get("lanes_decode_ns"),
+        ),
+        (
+            "ratio_dalek_decompress_over_scalar_decode",
+            get("dalek_decompress_ns") / get("scalar_decode_ns"),
+        ),
     ];
     results.extend(ratios);
     results.push(("ifma", if ifma.is_some() { 1.0 } else { 0.0 }));

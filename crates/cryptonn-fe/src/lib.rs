@@ -10,9 +10,9 @@ pub mod febo;
 pub mod feip;
 pub mod group;
 pub mod ipfe;
+mod key_id;
 #[doc(hidden)]
 pub mod lanes;
-mod key_id;
 pub mod multiexp;
 pub mod rlwe;
 mod wire;

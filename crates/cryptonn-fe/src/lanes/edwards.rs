@@ -38,11 +38,21 @@ pub struct Cached {
 
 impl Extended {
     /// The neutral element (0 : 1 : 1 : 0).
-    pub const IDENTITY: Extended = Extended { x: Fe::ZERO, y: Fe::ONE, z: Fe::ONE, t: Fe::ZERO };
+    pub const IDENTITY: Extended = Extended {
+        x: Fe::ZERO,
+        y: Fe::ONE,
+        z: Fe::ONE,
+        t: Fe::ZERO,
+    };
 
     /// Completed (P1 × P1) coordinates to extended: 4 multiplications.
     fn from_completed(x: Fe, y: Fe, z: Fe, t: Fe) -> Extended {
-        Extended { x: x.mul(&t), y: y.mul(&z), z: z.mul(&t), t: x.mul(&y) }
+        Extended {
+            x: x.mul(&t),
+            y: y.mul(&z),
+            z: z.mul(&t),
+            t: x.mul(&y),
+        }
     }
 
     /// `self + q`: 9 multiplications (8 if q.z = 1 were exploited).
@@ -74,7 +84,12 @@ impl Extended {
 
     /// `−self` = (−X : Y : Z : −T).
     pub fn neg(&self) -> Extended {
-        Extended { x: self.x.neg(), y: self.y, z: self.z, t: self.t.neg() }
+        Extended {
+            x: self.x.neg(),
+            y: self.y,
+            z: self.z,
+            t: self.t.neg(),
+        }
     }
 
     /// The cached form of `self`, for use as an addend.
@@ -91,6 +106,11 @@ impl Extended {
 impl Cached {
     /// The cached form of `−P`: swap Y ± X and negate 2d·T.
     pub fn neg(&self) -> Cached {
-        Cached { y_plus_x: self.y_minus_x, y_minus_x: self.y_plus_x, z: self.z, t2d: self.t2d.neg() }
+        Cached {
+            y_plus_x: self.y_minus_x,
+            y_minus_x: self.y_plus_x,
+            z: self.z,
+            t2d: self.t2d.neg(),
+        }
     }
 }

@@ -95,7 +95,9 @@ impl Fe {
 
     /// `self − rhs`.
     pub fn sub(&self, rhs: &Fe) -> Fe {
-        Fe::carry(core::array::from_fn(|i| self.0[i] + SIXTEEN_P[i] - rhs.0[i]))
+        Fe::carry(core::array::from_fn(|i| {
+            self.0[i] + SIXTEEN_P[i] - rhs.0[i]
+        }))
     }
 
     /// `−self`.
@@ -108,8 +110,10 @@ impl Fe {
         let m = |x: u64, y: u64| (x as u128) * (y as u128);
         let (a, b) = (&self.0, &rhs.0);
         let b19: [u64; 5] = core::array::from_fn(|i| b[i] * 19);
-        let c0 = m(a[0], b[0]) + m(a[4], b19[1]) + m(a[3], b19[2]) + m(a[2], b19[3]) + m(a[1], b19[4]);
-        let c1 = m(a[1], b[0]) + m(a[0], b[1]) + m(a[4], b19[2]) + m(a[3], b19[3]) + m(a[2], b19[4]);
+        let c0 =
+            m(a[0], b[0]) + m(a[4], b19[1]) + m(a[3], b19[2]) + m(a[2], b19[3]) + m(a[1], b19[4]);
+        let c1 =
+            m(a[1], b[0]) + m(a[0], b[1]) + m(a[4], b19[2]) + m(a[3], b19[3]) + m(a[2], b19[4]);
         let c2 = m(a[2], b[0]) + m(a[1], b[1]) + m(a[0], b[2]) + m(a[4], b19[3]) + m(a[3], b19[4]);
         let c3 = m(a[3], b[0]) + m(a[2], b[1]) + m(a[1], b[2]) + m(a[0], b[3]) + m(a[4], b19[4]);
         let c4 = m(a[4], b[0]) + m(a[3], b[1]) + m(a[2], b[2]) + m(a[1], b[3]) + m(a[0], b[4]);
@@ -131,9 +135,17 @@ impl Fe {
         Fe::carry(out)
     }
 
-    /// `self²`.
+    /// `self²` (symmetric products counted once).
     pub fn square(&self) -> Fe {
-        self.mul(self)
+        let m = |x: u64, y: u64| (x as u128) * (y as u128);
+        let a = &self.0;
+        let (a3_19, a4_19) = (a[3] * 19, a[4] * 19);
+        let c0 = m(a[0], a[0]) + 2 * (m(a[1], a4_19) + m(a[2], a3_19));
+        let c1 = m(a[3], a3_19) + 2 * (m(a[0], a[1]) + m(a[2], a4_19));
+        let c2 = m(a[1], a[1]) + 2 * (m(a[0], a[2]) + m(a[4], a3_19));
+        let c3 = m(a[4], a4_19) + 2 * (m(a[0], a[3]) + m(a[1], a[2]));
+        let c4 = m(a[2], a[2]) + 2 * (m(a[0], a[4]) + m(a[1], a[3]));
+        Fe::carry_wide([c0, c1, c2, c3, c4])
     }
 
     /// `self^(2^k)`, k ≥ 1.
@@ -184,7 +196,11 @@ impl Fe {
         let correct = check.vartime_eq(u);
         let flipped = check.vartime_eq(&neg_u);
         let flipped_i = check.vartime_eq(&neg_u.mul(&Fe::SQRT_M1));
-        let r = if flipped || flipped_i { r.mul(&Fe::SQRT_M1) } else { r };
+        let r = if flipped || flipped_i {
+            r.mul(&Fe::SQRT_M1)
+        } else {
+            r
+        };
         (correct || flipped, r.abs())
     }
 
@@ -255,6 +271,10 @@ impl Fe {
 
     /// RFC 9496 `CT_ABS` (here variable time): `−self` if negative, else `self`.
     pub fn abs(&self) -> Fe {
-        if self.is_negative() { self.neg() } else { *self }
+        if self.is_negative() {
+            self.neg()
+        } else {
+            *self
+        }
     }
 }

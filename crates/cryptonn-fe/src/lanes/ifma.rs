@@ -82,7 +82,13 @@ impl F51x8 {
     #[inline]
     pub fn splat(fe: &Fe) -> F51x8 {
         let l = fe.0;
-        F51x8([splat(l[0]), splat(l[1]), splat(l[2]), splat(l[3]), splat(l[4])])
+        F51x8([
+            splat(l[0]),
+            splat(l[1]),
+            splat(l[2]),
+            splat(l[3]),
+            splat(l[4]),
+        ])
     }
 
     /// Lane `l` takes `fes[l]`.
@@ -92,8 +98,14 @@ impl F51x8 {
         let mut out = [_mm512_setzero_si512(); 5];
         for (i, limb) in out.iter_mut().enumerate() {
             *limb = from_lanes([
-                fes[0].0[i], fes[1].0[i], fes[2].0[i], fes[3].0[i], fes[4].0[i], fes[5].0[i],
-                fes[6].0[i], fes[7].0[i],
+                fes[0].0[i],
+                fes[1].0[i],
+                fes[2].0[i],
+                fes[3].0[i],
+                fes[4].0[i],
+                fes[5].0[i],
+                fes[6].0[i],
+                fes[7].0[i],
             ]);
         }
         F51x8(out)
@@ -112,7 +124,13 @@ impl F51x8 {
         ];
         let mut out = [Fe::ZERO; 8];
         for (l, fe) in out.iter_mut().enumerate() {
-            *fe = Fe([limbs[0][l], limbs[1][l], limbs[2][l], limbs[3][l], limbs[4][l]]);
+            *fe = Fe([
+                limbs[0][l],
+                limbs[1][l],
+                limbs[2][l],
+                limbs[3][l],
+                limbs[4][l],
+            ]);
         }
         out
     }
@@ -200,7 +218,10 @@ fn finish(lo: [__m512i; 10], hi: [__m512i; 10]) -> F51x8 {
     let mut r = [_mm512_setzero_si512(); 5];
     for (k, rk) in r.iter_mut().enumerate() {
         let u = z[k + 5];
-        let u19 = add64(add64(u, _mm512_slli_epi64::<1>(u)), _mm512_slli_epi64::<4>(u));
+        let u19 = add64(
+            add64(u, _mm512_slli_epi64::<1>(u)),
+            _mm512_slli_epi64::<4>(u),
+        );
         *rk = add64(z[k], u19);
     }
     F51x8::carry(r)
@@ -358,10 +379,20 @@ impl ExtendedX8 {
     /// The eight lanes as scalar points.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     fn unpack(&self) -> [Extended; 8] {
-        let (x, y, z, t) = (self.x.unpack(), self.y.unpack(), self.z.unpack(), self.t.unpack());
+        let (x, y, z, t) = (
+            self.x.unpack(),
+            self.y.unpack(),
+            self.z.unpack(),
+            self.t.unpack(),
+        );
         let mut out = [Extended::IDENTITY; 8];
         for (l, p) in out.iter_mut().enumerate() {
-            *p = Extended { x: x[l], y: y[l], z: z[l], t: t[l] };
+            *p = Extended {
+                x: x[l],
+                y: y[l],
+                z: z[l],
+                t: t[l],
+            };
         }
         out
     }
@@ -370,7 +401,12 @@ impl ExtendedX8 {
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     #[inline]
     fn from_completed(x: F51x8, y: F51x8, z: F51x8, t: F51x8) -> ExtendedX8 {
-        ExtendedX8 { x: x.mul(&t), y: y.mul(&z), z: z.mul(&t), t: x.mul(&y) }
+        ExtendedX8 {
+            x: x.mul(&t),
+            y: y.mul(&z),
+            z: z.mul(&t),
+            t: x.mul(&y),
+        }
     }
 
     /// Lane-wise `self + q` (the formulas of [`Extended::add`]).
@@ -408,13 +444,18 @@ impl ExtendedX8 {
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     #[inline]
     fn neg(&self) -> ExtendedX8 {
-        ExtendedX8 { x: self.x.neg(), y: self.y, z: self.z, t: self.t.neg() }
+        ExtendedX8 {
+            x: self.x.neg(),
+            y: self.y,
+            z: self.z,
+            t: self.t.neg(),
+        }
     }
 
     /// Lane-wise cached form.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     #[inline]
-    fn to_cached(&self) -> CachedX8 {
+    fn to_cached(self) -> CachedX8 {
         CachedX8 {
             y_plus_x: self.y.add(&self.x),
             y_minus_x: self.y.sub(&self.x),
@@ -472,7 +513,12 @@ impl CachedX8 {
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     #[inline]
     fn neg(&self) -> CachedX8 {
-        CachedX8 { y_plus_x: self.y_minus_x, y_minus_x: self.y_plus_x, z: self.z, t2d: self.t2d.neg() }
+        CachedX8 {
+            y_plus_x: self.y_minus_x,
+            y_minus_x: self.y_plus_x,
+            z: self.z,
+            t2d: self.t2d.neg(),
+        }
     }
 }
 
@@ -482,6 +528,16 @@ fn accumulate(accs: &mut [ExtendedX8], table: &[Cached], idx: &[[u32; 8]]) {
     for (acc, ix) in accs.iter_mut().zip(idx) {
         let q = CachedX8::pack(&ix.map(|i| table[i as usize]));
         *acc = acc.add(&q);
+    }
+}
+
+/// `accs[g] += table[idx[g]]`, one index for all lanes: `table` holds eight
+/// independent tables side by side (lane l = table l, e.g. one per sample of a
+/// batch), so no gather is needed.
+#[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+fn accumulate_lanewise(accs: &mut [ExtendedX8], table: &[CachedX8], idx: &[u32]) {
+    for (acc, &i) in accs.iter_mut().zip(idx) {
+        *acc = acc.add(&table[i as usize]);
     }
 }
 
@@ -593,6 +649,16 @@ impl Ifma {
         unsafe { accumulate(accs, table, idx) }
     }
 
+    /// For every group g: `accs[g] += table[idx[g]]` lane-wise (lane l reads lane l of
+    /// the entry: eight side-by-side tables, the layout without gathers).
+    ///
+    /// # Panics
+    /// If an index is out of `table`'s bounds.
+    pub fn accumulate_lanewise(self, accs: &mut [ExtendedX8], table: &[CachedX8], idx: &[u32]) {
+        // SAFETY: `self` exists only if `detect` found the features `accumulate_lanewise` enables.
+        unsafe { accumulate_lanewise(accs, table, idx) }
+    }
+
     /// RFC 9496 decoding of eight encodings in the lanes: the points and the mask of
     /// lanes that decoded (bit l set iff `CompressedRistretto(bytes[l]).decompress()`
     /// succeeds). An invalid lane holds an unspecified point.
@@ -610,7 +676,9 @@ impl Ifma {
         if ok == u8::MAX {
             Ok(points)
         } else {
-            Err(crate::Error::InvalidEncoding("ristretto255: invalid point in a lane batch"))
+            Err(crate::Error::InvalidEncoding(
+                "ristretto255: invalid point in a lane batch",
+            ))
         }
     }
 }
@@ -666,7 +734,12 @@ mod tests {
 
     /// Reduced limbs (< 2⁵²), biased towards the edges of the range.
     fn limbs() -> impl Strategy<Value = [u64; 5]> {
-        let limb = prop_oneof![0u64..(1 << 52), Just((1 << 52) - 1), Just(MASK51), Just(0u64)];
+        let limb = prop_oneof![
+            0u64..(1 << 52),
+            Just((1 << 52) - 1),
+            Just(MASK51),
+            Just(0u64)
+        ];
         proptest::array::uniform5(limb)
     }
 
@@ -751,7 +824,12 @@ mod tests {
         let points = v.unpack_extended(&points);
         for l in 0..8 {
             let theirs = CompressedRistretto(bytes[l]).decompress();
-            assert_eq!(ok >> l & 1 == 1, theirs.is_some(), "lane {l}: {:?}", bytes[l]);
+            assert_eq!(
+                ok >> l & 1 == 1,
+                theirs.is_some(),
+                "lane {l}: {:?}",
+                bytes[l]
+            );
             assert_eq!(ok >> l & 1 == 1, vartime_decode(&bytes[l]).is_ok());
             if let Some(p) = theirs {
                 assert_eq!(vartime_encode(&points[l]), p.compress().to_bytes());
@@ -775,12 +853,45 @@ mod tests {
     }
 
     #[test]
+    fn accumulate_lanewise_matches_scalar_additions() {
+        let Some(v) = ifma() else { return };
+        let scalar: Vec<[Cached; 8]> = (0u8..6)
+            .map(|i| {
+                core::array::from_fn(|l| {
+                    let p = point([i * 8 + l as u8; 32]).compress().to_bytes();
+                    vartime_decode(&p).unwrap().to_cached()
+                })
+            })
+            .collect();
+        let table: Vec<CachedX8> = scalar.iter().map(|e| v.pack_cached(e)).collect();
+        let idx = [5u32, 0, 3];
+        let mut accs = vec![v.pack_extended(&[Extended::IDENTITY; 8]); 3];
+        v.accumulate_lanewise(&mut accs, &table, &idx);
+        v.accumulate_lanewise(&mut accs, &table, &idx);
+        for (acc, &i) in accs.iter().zip(&idx) {
+            for (l, p) in v.unpack_extended(acc).iter().enumerate() {
+                let e = &scalar[i as usize][l];
+                assert_eq!(
+                    vartime_encode(p),
+                    vartime_encode(&Extended::IDENTITY.add(e).add(e))
+                );
+            }
+        }
+    }
+
+    #[test]
     fn accumulate_matches_scalar_additions() {
         let Some(v) = ifma() else { return };
         let table: Vec<Cached> = (0u8..16)
-            .map(|i| vartime_decode(&point([i; 32]).compress().to_bytes()).unwrap().to_cached())
+            .map(|i| {
+                vartime_decode(&point([i; 32]).compress().to_bytes())
+                    .unwrap()
+                    .to_cached()
+            })
             .collect();
-        let idx: Vec<[u32; 8]> = (0..3u32).map(|g| core::array::from_fn(|l| (g * 7 + l as u32 * 3) % 16)).collect();
+        let idx: Vec<[u32; 8]> = (0..3u32)
+            .map(|g| core::array::from_fn(|l| (g * 7 + l as u32 * 3) % 16))
+            .collect();
         let mut accs = vec![v.pack_extended(&[Extended::IDENTITY; 8]); 3];
         for _ in 0..4 {
             v.accumulate(&mut accs, &table, &idx);

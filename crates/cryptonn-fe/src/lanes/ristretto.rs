@@ -20,7 +20,9 @@ pub fn vartime_decode(bytes: &[u8; 32]) -> Result<Extended> {
     let s = Fe::from_bytes(bytes);
     let s_bytes = s.to_bytes();
     if s_bytes != *bytes {
-        return Err(Error::InvalidEncoding("ristretto255: non-canonical field element"));
+        return Err(Error::InvalidEncoding(
+            "ristretto255: non-canonical field element",
+        ));
     }
     if s.is_negative() {
         return Err(Error::InvalidEncoding("ristretto255: negative s"));
@@ -39,7 +41,12 @@ pub fn vartime_decode(bytes: &[u8; 32]) -> Result<Extended> {
     if !was_square || t.is_negative() || y.is_zero() {
         return Err(Error::InvalidEncoding("ristretto255: not a valid point"));
     }
-    Ok(Extended { x, y, z: Fe::ONE, t })
+    Ok(Extended {
+        x,
+        y,
+        z: Fe::ONE,
+        t,
+    })
 }
 
 /// Encodes an Edwards representative to its canonical 32-byte Ristretto255
@@ -58,7 +65,11 @@ pub fn vartime_encode(p: &Extended) -> [u8; 32] {
     } else {
         (p.x, p.y, den2)
     };
-    let y = if x.mul(&z_inv).is_negative() { y.neg() } else { y };
+    let y = if x.mul(&z_inv).is_negative() {
+        y.neg()
+    } else {
+        y
+    };
     den_inv.mul(&p.z.sub(&y)).abs().to_bytes()
 }
 
