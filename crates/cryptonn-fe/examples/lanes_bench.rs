@@ -187,6 +187,27 @@ fn codecs(v: Option<Ifma>, pts: &[RistrettoPoint], ext: &[Extended]) -> Vec<(&'s
                 .sum::<u32>()
         });
         out.push(("lanes_decode_ns", ns_per(lanes, 8 * groups.len())));
+        let packed: Vec<_> = ext
+            .chunks_exact(8)
+            .map(|c| v.pack_extended(&core::array::from_fn(|l| c[l])))
+            .collect();
+        let encode = median_seconds(REPS, || {
+            packed
+                .iter()
+                .map(|p| v.vartime_encode(p)[0][0])
+                .fold(0u8, |a, b| a ^ b)
+        });
+        let double_encode = median_seconds(REPS, || {
+            packed
+                .iter()
+                .map(|p| v.vartime_encode(&v.double(p))[0][0])
+                .fold(0u8, |a, b| a ^ b)
+        });
+        out.push(("lanes_encode_ns", ns_per(encode, 8 * packed.len())));
+        out.push((
+            "lanes_double_and_encode_ns",
+            ns_per(double_encode, 8 * packed.len()),
+        ));
     }
     out
 }

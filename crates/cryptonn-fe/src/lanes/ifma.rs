@@ -494,6 +494,28 @@ impl ExtendedX8 {
         let bad = !was_square | t.is_negative() | y.is_zero();
         (ExtendedX8 { x, y, z: one, t }, ok & !bad)
     }
+    /// RFC 9496 encoding in the lanes (the formulas of
+    /// [`super::ristretto::vartime_encode`]); the final bytes come from the
+    /// scalar canonical packing, lane by lane.
+    #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+    fn encode(&self) -> [[u8; 32]; 8] {
+        let one = F51x8::splat(&Fe::ONE);
+        let sqrt_m1 = F51x8::splat(&Fe::SQRT_M1);
+        let u1 = self.z.add(&self.y).mul(&self.z.sub(&self.y));
+        let u2 = self.x.mul(&self.y);
+        let (_, invsqrt) = F51x8::sqrt_ratio_i(&one, &u1.mul(&u2.square()));
+        let den1 = invsqrt.mul(&u1);
+        let den2 = invsqrt.mul(&u2);
+        let z_inv = den1.mul(&den2).mul(&self.t);
+        let rotate = self.t.mul(&z_inv).is_negative();
+        let x = F51x8::select(rotate, &self.y.mul(&sqrt_m1), &self.x);
+        let y = F51x8::select(rotate, &self.x.mul(&sqrt_m1), &self.y);
+        let enchanted = den1.mul(&F51x8::splat(&Fe::INVSQRT_A_MINUS_D));
+        let den_inv = F51x8::select(rotate, &enchanted, &den2);
+        let y = F51x8::select(x.mul(&z_inv).is_negative(), &y.neg(), &y);
+        let s = den_inv.mul(&self.z.sub(&y)).abs();
+        s.unpack().map(|fe| fe.to_bytes())
+    }
 }
 
 impl CachedX8 {
@@ -659,6 +681,12 @@ impl Ifma {
         unsafe { accumulate_lanewise(accs, table, idx) }
     }
 
+    /// RFC 9496 encoding of the eight lanes (canonical 32 bytes each).
+    pub fn vartime_encode(self, p: &ExtendedX8) -> [[u8; 32]; 8] {
+        // SAFETY: `self` exists only if `detect` found the features `encode` enables.
+        unsafe { p.encode() }
+    }
+
     /// RFC 9496 decoding of eight encodings in the lanes: the points and the mask of
     /// lanes that decoded (bit l set iff `CompressedRistretto(bytes[l]).decompress()`
     /// succeeds). An invalid lane holds an unspecified point.
@@ -792,7 +820,13 @@ mod tests {
             let dbl = v.unpack_extended(&v.double(&a));
             let neg = v.unpack_extended(&v.neg(&a));
             let zero = v.unpack_extended(&v.add(&a, &v.to_cached(&v.neg(&a))));
+            let lane_sum = v.vartime_encode(&v.add(&a, &bc));
+            let lane_id = v.vartime_encode(&v.add(&a, &v.to_cached(&v.neg(&a))));
+            let lane_dbl = v.vartime_encode(&v.double(&a));
             for l in 0..8 {
+                prop_assert_eq!(lane_sum[l], enc(&(pa[l] + pb[l])));
+                prop_assert_eq!(lane_id[l], [0u8; 32]);
+                prop_assert_eq!(lane_dbl[l], enc(&(pa[l] + pa[l])));
                 prop_assert_eq!(vartime_encode(&sum[l]), enc(&(pa[l] + pb[l])));
                 prop_assert_eq!(vartime_encode(&diff[l]), enc(&(pa[l] - pb[l])));
                 prop_assert_eq!(vartime_encode(&dbl[l]), enc(&(pa[l] + pa[l])));
