@@ -823,6 +823,9 @@ mod tests {
             let lane_sum = v.vartime_encode(&v.add(&a, &bc));
             let lane_id = v.vartime_encode(&v.add(&a, &v.to_cached(&v.neg(&a))));
             let lane_dbl = v.vartime_encode(&v.double(&a));
+            // The engine's fingerprints are dalek's encodings of 2P.
+            let batch = RistrettoPoint::double_and_compress_batch(&pa);
+            prop_assert!(batch.iter().zip(&lane_dbl).all(|(c, d)| c.as_bytes() == d));
             for l in 0..8 {
                 prop_assert_eq!(lane_sum[l], enc(&(pa[l] + pb[l])));
                 prop_assert_eq!(lane_id[l], [0u8; 32]);
