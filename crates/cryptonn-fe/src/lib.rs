@@ -11,6 +11,8 @@ pub mod feip;
 pub mod group;
 pub mod ipfe;
 mod key_id;
+#[doc(hidden)]
+pub mod lanes;
 pub mod multiexp;
 pub mod rlwe;
 mod wire;

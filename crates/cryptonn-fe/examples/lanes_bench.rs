@@ -1,0 +1,266 @@
+//! Lane prototype micro-benchmarks (stage 1 of the SIMD study):
+//! `cargo run --release -p cryptonn-fe --example lanes_bench -- --json`.
+//!
+//! Prints one JSON object of medians of wall time (the machine is shared: compare keys from one run), in nanoseconds
+//! per point operation (per lane for the lane code), plus the ratios against
+//! dalek. Single-threaded.
+
+use cryptonn_fe::bench::{median_seconds, print_results};
+use cryptonn_fe::lanes::edwards::{Cached, Extended};
+use cryptonn_fe::lanes::ifma::Ifma;
+use cryptonn_fe::lanes::ristretto::{vartime_decode, vartime_encode};
+use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::Identity;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+const REPS: usize = 21;
+/// Accumulators in the engine-shaped runs: keys × bit planes.
+const ACCS: usize = 512;
+/// Table entries the accumulators draw from.
+const TABLE: usize = 256;
+
+fn points(rng: &mut StdRng, n: usize) -> Vec<RistrettoPoint> {
+    (0..n)
+        .map(|_| {
+            let b: [u8; 32] = core::array::from_fn(|_| rng.random());
+            RistrettoPoint::mul_base(&Scalar::from_bytes_mod_order(b))
+        })
+        .collect()
+}
+
+fn ns_per(seconds: f64, ops: usize) -> f64 {
+    seconds * 1e9 / ops as f64
+}
+
+/// dalek: a chain of dependent additions, 8 independent streams, and the engine pattern.
+fn dalek_adds(pts: &[RistrettoPoint], idx: &[usize]) -> Vec<(&'static str, f64)> {
+    let n = 4000;
+    let (g, h) = (pts[0], pts[1]);
+    let chain = median_seconds(REPS, || (0..n).fold(g, |acc, _| acc + h));
+    let streams = median_seconds(REPS, || {
+        let mut acc = [g; 8];
+        for _ in 0..n / 8 {
+            for a in acc.iter_mut() {
+                *a += h;
+            }
+        }
+        acc
+    });
+    let table = &pts[..TABLE];
+    let mut accs = vec![RistrettoPoint::identity(); ACCS];
+    let engine = median_seconds(REPS, || {
+        for (a, &i) in accs.iter_mut().zip(idx) {
+            *a += table[i];
+        }
+    });
+    vec![
+        ("dalek_add_chain_ns", ns_per(chain, n)),
+        ("dalek_add_8streams_ns", ns_per(streams, n)),
+        ("dalek_add_engine_ns", ns_per(engine, ACCS)),
+    ]
+}
+
+/// Our scalar code: the same three shapes.
+fn scalar_adds(ext: &[Extended], idx: &[usize]) -> Vec<(&'static str, f64)> {
+    let n = 4000;
+    let (g, h) = (ext[0], ext[1].to_cached());
+    let chain = median_seconds(REPS, || (0..n).fold(g, |acc, _| acc.add(&h)));
+    let streams = median_seconds(REPS, || {
+        let mut acc = [g; 8];
+        for _ in 0..n / 8 {
+            for a in acc.iter_mut() {
+                *a = a.add(&h);
+            }
+        }
+        acc
+    });
+    let table: Vec<Cached> = ext[..TABLE].iter().map(Extended::to_cached).collect();
+    let mut accs = vec![Extended::IDENTITY; ACCS];
+    let engine = median_seconds(REPS, || {
+        for (a, &i) in accs.iter_mut().zip(idx) {
+            *a = a.add(&table[i]);
+        }
+    });
+    vec![
+        ("scalar_add_chain_ns", ns_per(chain, n)),
+        ("scalar_add_8streams_ns", ns_per(streams, n)),
+        ("scalar_add_engine_ns", ns_per(engine, ACCS)),
+        (
+            "scalar_double_ns",
+            ns_per(
+                median_seconds(REPS, || (0..n).fold(g, |a, _| a.double())),
+                n,
+            ),
+        ),
+    ]
+}
+
+/// The lanes: in-register chain, one call per lane addition, and the engine
+/// pattern (addends gathered from a scalar table, packed per addition).
+fn lane_adds(v: Ifma, ext: &[Extended], idx: &[usize]) -> Vec<(&'static str, f64)> {
+    let n = 500;
+    let p = v.pack_extended(&core::array::from_fn(|l| ext[l]));
+    let q = v.to_cached(&v.pack_extended(&core::array::from_fn(|l| ext[8 + l])));
+    let chain = median_seconds(REPS, || v.add_chain(&p, &q, n));
+    let calls = median_seconds(REPS, || (0..n).fold(p, |acc, _| v.add(&acc, &q)));
+    let dbl = median_seconds(REPS, || (0..n).fold(p, |acc, _| v.double(&acc)));
+    let table: Vec<Cached> = ext[..TABLE].iter().map(Extended::to_cached).collect();
+    let groups: Vec<[u32; 8]> = idx
+        .chunks_exact(8)
+        .map(|c| core::array::from_fn(|l| c[l] as u32))
+        .collect();
+    let mut accs = vec![v.pack_extended(&[Extended::IDENTITY; 8]); ACCS / 8];
+    let engine = median_seconds(REPS, || v.accumulate(&mut accs, &table, &groups));
+    let lane_table: Vec<_> = table
+        .chunks_exact(8)
+        .map(|c| v.pack_cached(&core::array::from_fn(|l| c[l])))
+        .collect();
+    let lane_idx: Vec<u32> = idx
+        .iter()
+        .take(ACCS / 8)
+        .map(|&i| (i % lane_table.len()) as u32)
+        .collect();
+    let lanewise = median_seconds(REPS, || {
+        for _ in 0..8 {
+            v.accumulate_lanewise(&mut accs, &lane_table, &lane_idx);
+        }
+    });
+    let pack = median_seconds(REPS, || {
+        for i in 0..n {
+            std::hint::black_box(v.pack_cached(&core::array::from_fn(|l| table[(i + l) % TABLE])));
+        }
+    });
+    vec![
+        ("lanes_add_chain_ns", ns_per(chain, 8 * n)),
+        ("lanes_add_call_ns", ns_per(calls, 8 * n)),
+        ("lanes_add_engine_gather_ns", ns_per(engine, ACCS)),
+        ("lanes_add_engine_lanewise_ns", ns_per(lanewise, 8 * ACCS)),
+        ("lanes_double_ns", ns_per(dbl, 8 * n)),
+        ("lanes_pack_cached_ns", ns_per(pack, 8 * n)),
+    ]
+}
+
+/// Decoding and encoding per point: dalek, our scalar code, our lanes.
+fn codecs(v: Option<Ifma>, pts: &[RistrettoPoint], ext: &[Extended]) -> Vec<(&'static str, f64)> {
+    let bytes: Vec<[u8; 32]> = pts.iter().map(|p| p.compress().to_bytes()).collect();
+    let n = bytes.len();
+    let dalek = median_seconds(REPS, || {
+        bytes
+            .iter()
+            .filter_map(|b| CompressedRistretto(*b).decompress())
+            .count()
+    });
+    let ours = median_seconds(REPS, || {
+        bytes.iter().filter_map(|b| vartime_decode(b).ok()).count()
+    });
+    let compress = median_seconds(REPS, || {
+        pts.iter()
+            .map(|p| p.compress().to_bytes()[0])
+            .fold(0u8, |a, b| a ^ b)
+    });
+    let batch = median_seconds(REPS, || {
+        RistrettoPoint::double_and_compress_batch(pts).len()
+    });
+    let encode = median_seconds(REPS, || {
+        ext.iter()
+            .map(|p| vartime_encode(p)[0])
+            .fold(0u8, |a, b| a ^ b)
+    });
+    let mut out = vec![
+        ("dalek_decompress_ns", ns_per(dalek, n)),
+        ("scalar_decode_ns", ns_per(ours, n)),
+        ("dalek_compress_ns", ns_per(compress, n)),
+        ("dalek_double_and_compress_batch_ns", ns_per(batch, n)),
+        ("scalar_encode_ns", ns_per(encode, n)),
+    ];
+    if let Some(v) = v {
+        let groups: Vec<[[u8; 32]; 8]> = bytes
+            .chunks_exact(8)
+            .map(|c| core::array::from_fn(|l| c[l]))
+            .collect();
+        let lanes = median_seconds(REPS, || {
+            groups
+                .iter()
+                .map(|g| v.vartime_decode_masked(g).1.count_ones())
+                .sum::<u32>()
+        });
+        out.push(("lanes_decode_ns", ns_per(lanes, 8 * groups.len())));
+        let packed: Vec<_> = ext
+            .chunks_exact(8)
+            .map(|c| v.pack_extended(&core::array::from_fn(|l| c[l])))
+            .collect();
+        let encode = median_seconds(REPS, || {
+            packed
+                .iter()
+                .map(|p| v.vartime_encode(p)[0][0])
+                .fold(0u8, |a, b| a ^ b)
+        });
+        let double_encode = median_seconds(REPS, || {
+            packed
+                .iter()
+                .map(|p| v.vartime_encode(&v.double(p))[0][0])
+                .fold(0u8, |a, b| a ^ b)
+        });
+        out.push(("lanes_encode_ns", ns_per(encode, 8 * packed.len())));
+        out.push((
+            "lanes_double_and_encode_ns",
+            ns_per(double_encode, 8 * packed.len()),
+        ));
+    }
+    out
+}
+
+fn main() {
+    let json = std::env::args().any(|a| a == "--json");
+    let mut rng = StdRng::seed_from_u64(7);
+    let pts = points(&mut rng, TABLE);
+    let ext: Vec<Extended> = pts
+        .iter()
+        .filter_map(|p| vartime_decode(&p.compress().to_bytes()).ok())
+        .collect();
+    let idx: Vec<usize> = (0..ACCS).map(|_| rng.random_range(0..TABLE)).collect();
+    let ifma = Ifma::detect();
+    let mut results = dalek_adds(&pts, &idx);
+    results.extend(scalar_adds(&ext, &idx));
+    if let Some(v) = ifma {
+        results.extend(lane_adds(v, &ext, &idx));
+    }
+    results.extend(codecs(ifma, &pts, &ext));
+    let get = |k: &str| {
+        results
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map_or(f64::NAN, |r| r.1)
+    };
+    let ratios = [
+        (
+            "ratio_dalek_chain_over_lanes_chain",
+            get("dalek_add_chain_ns") / get("lanes_add_chain_ns"),
+        ),
+        (
+            "ratio_dalek_engine_over_lanes_gather",
+            get("dalek_add_engine_ns") / get("lanes_add_engine_gather_ns"),
+        ),
+        (
+            "ratio_dalek_engine_over_lanes_lanewise",
+            get("dalek_add_engine_ns") / get("lanes_add_engine_lanewise_ns"),
+        ),
+        (
+            "ratio_dalek_engine_over_scalar_engine",
+            get("dalek_add_engine_ns") / get("scalar_add_engine_ns"),
+        ),
+        (
+            "ratio_dalek_decompress_over_lanes_decode",
+            get("dalek_decompress_ns") / get("lanes_decode_ns"),
+        ),
+        (
+            "ratio_dalek_decompress_over_scalar_decode",
+            get("dalek_decompress_ns") / get("scalar_decode_ns"),
+        ),
+    ];
+    results.extend(ratios);
+    results.push(("ifma", if ifma.is_some() { 1.0 } else { 0.0 }));
+    print_results(&results, json);
+}
