@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 use crate::dlog::DlogTable;
 use crate::group::Group;
 use crate::key_id::KeyId;
-use crate::multiexp::{Engine, ScaledSums, vartime_multiscalar_mul_shared_with};
+use crate::multiexp::{Engine, Method, ScaledSums, vartime_multiscalar_mul_shared_with};
 use crate::wire::{self, GroupTag};
 use crate::{Error, Result};
 
@@ -38,6 +38,10 @@ const ENCRYPT_CHUNK: usize = 256;
 /// Points of one ciphertext per parallel task of a decryption: one
 /// ciphertext of a whole batch spreads over the cores.
 const DECRYPT_CHUNK: usize = 4096;
+
+/// Below this many ciphertexts in a batch, the lane engine's eight lanes
+/// would run partly empty: the generic engine decrypts.
+const LANES_MIN_CIPHERTEXTS: usize = 8;
 
 /// The largest vector length accepted by [`setup`].
 pub const MAX_DIM: usize = 1 << 20;
@@ -317,6 +321,28 @@ impl<G: Group> Ciphertext<G> {
             ct,
             encoded: None,
         })
+    }
+
+    /// [`Ciphertext::from_parts`] for a decoder that also keeps the bytes it
+    /// decoded the elements from: `encoded` must be the canonical encodings
+    /// of ct₀, ct₁, …, ctₙ back to back (as read from a container, where
+    /// every element was decoded from exactly these bytes). The lane engine
+    /// decrypts from them; only their length is checked here.
+    ///
+    /// # Errors
+    /// As [`Ciphertext::from_parts`], and [`Error::LengthMismatch`] when
+    /// `encoded` is not (n + 1)·`ELEMENT_LEN` bytes.
+    pub fn from_parts_encoded(
+        id: KeyId,
+        ct0: G::Element,
+        ct: Vec<G::Element>,
+        encoded: Arc<[u8]>,
+    ) -> Result<Self> {
+        let expected = (ct.len() + 1) * G::ELEMENT_LEN;
+        check_len(expected, encoded.len())?;
+        let mut ciphertext = Self::from_parts(id, ct0, ct)?;
+        ciphertext.encoded = Some(encoded);
+        Ok(ciphertext)
     }
 
     /// The canonical encodings of ct₀, ct₁, …, ctₙ back to back
@@ -613,7 +639,17 @@ impl<G: Group> Decryptor<G> {
         for key in keys {
             Self::check_pair(key, ct)?;
         }
-        let ScaledSums { sums, scale } = self.inner_product_sums(keys, &ct.ct)?;
+        let sums = self.inner_product_sums(keys, &ct.ct)?;
+        Ok(Self::with_commitment(keys, ct, sums))
+    }
+
+    /// scale·(Σᵢ yⱼᵢ·ctᵢ − sk_yⱼ·ct₀) from the sums scale·Σᵢ yⱼᵢ·ctᵢ.
+    fn with_commitment(
+        keys: &[FunctionKey<G>],
+        ct: &Ciphertext<G>,
+        sums: ScaledSums<G::Element>,
+    ) -> ScaledSums<G::Element> {
+        let ScaledSums { sums, scale } = sums;
         let table = (keys.len() >= CT0_TABLE_MIN_KEYS).then(|| G::fixed_base(&ct.ct0));
         let minus_scale = G::scalar_from_i64(-i64::from(scale));
         let sums = sums
@@ -627,7 +663,38 @@ impl<G: Group> Decryptor<G> {
                 G::add(sum, &term)
             })
             .collect();
-        Ok(ScaledSums { sums, scale })
+        ScaledSums { sums, scale }
+    }
+
+    /// The lane engine's doubled sums for every ciphertext, where it
+    /// applies ([`Engine::Lanes`]): enough ciphertexts, keys dense enough
+    /// for the signed method, every ciphertext carrying its encoding, and a
+    /// group and CPU with lanes. `None` sends the caller to the generic path.
+    fn lane_sums(
+        &self,
+        keys: &[FunctionKey<G>],
+        cts: &[Ciphertext<G>],
+    ) -> Result<Option<Vec<Vec<G::Element>>>> {
+        if self.engine != Engine::Lanes || cts.len() < LANES_MIN_CIPHERTEXTS {
+            return Ok(None);
+        }
+        for ct in cts {
+            for key in keys {
+                Self::check_pair(key, ct)?;
+            }
+        }
+        let ys: Vec<&[i64]> = keys.iter().map(|k| k.y.as_slice()).collect();
+        if Method::plan::<G>(cts[0].dim(), &ys, self.engine) != Method::Signed {
+            return Ok(None);
+        }
+        let vectors: Option<Vec<&[u8]>> = cts
+            .iter()
+            .map(|ct| ct.encoding().map(|e| &e[G::ELEMENT_LEN..]))
+            .collect();
+        match vectors {
+            Some(vectors) => G::vartime_doubled_sums_encoded(&vectors, &ys).transpose(),
+            None => Ok(None),
+        }
     }
 
     /// scale·Σᵢ yⱼᵢ·ctᵢ for every key j, over chunks of the points in
@@ -686,10 +753,17 @@ impl<G: Group> Decryptor<G> {
         keys: &[FunctionKey<G>],
         cts: &[Ciphertext<G>],
     ) -> Result<Vec<i64>> {
-        let rows: Vec<ScaledSums<G::Element>> = cts
-            .par_iter()
-            .map(|ct| self.inner_product_points(keys, ct))
-            .collect::<Result<_>>()?;
+        let rows: Vec<ScaledSums<G::Element>> = match self.lane_sums(keys, cts)? {
+            Some(sums) => cts
+                .par_iter()
+                .zip(sums)
+                .map(|(ct, sums)| Self::with_commitment(keys, ct, ScaledSums { sums, scale: 2 }))
+                .collect(),
+            None => cts
+                .par_iter()
+                .map(|ct| self.inner_product_points(keys, ct))
+                .collect::<Result<_>>()?,
+        };
         let scale = rows.iter().map(|r| r.scale).max().unwrap_or(1);
         let points: Vec<G::Element> = rows
             .iter()
@@ -854,6 +928,57 @@ mod tests {
             assert_eq!(
                 d.decrypt_batch(&with_past, core::slice::from_ref(&ct)),
                 Err(Error::OutOfBound { bound: 1 << 24 })
+            );
+        }
+    }
+
+    /// Batches of encoded ciphertexts take the lane engine where the CPU has
+    /// it: every engine gives the plain inner products, with or without the
+    /// encodings, at boundary keys and pixels.
+    #[test]
+    fn every_engine_decrypts_batches_exactly() {
+        let (n, count) = (40, 11);
+        let mut rng = StdRng::seed_from_u64(12);
+        let (msk, mpk) = setup::<Ristretto255, _>(n, &mut rng).unwrap();
+        let xs: Vec<Vec<i64>> = (0..count as i64)
+            .map(|c| {
+                (0..n as i64)
+                    .map(|i| [0, 255, (c * 31 + i * 7) % 256][(i % 3) as usize])
+                    .collect()
+            })
+            .collect();
+        let ys: Vec<Vec<i64>> = (0..16i64)
+            .map(|k| {
+                (0..n as i64)
+                    .map(|i| [127, -127, 0, (k * 37 + i * 11) % 255 - 127][((k + i) % 4) as usize])
+                    .collect()
+            })
+            .collect();
+        let keys: Vec<_> = ys.iter().map(|y| derive_key(&msk, y).unwrap()).collect();
+        let cts = Encryptor::new(&mpk)
+            .unwrap()
+            .encrypt_many(&xs, &mut rng)
+            .unwrap();
+        assert!(cts.iter().all(|ct| ct.encoding().is_some()));
+        let bare: Vec<_> = cts
+            .iter()
+            .map(|ct| Ciphertext::from_parts(ct.id(), ct.ct0, ct.ct.clone()).unwrap())
+            .collect();
+        let expected: Vec<i64> = xs
+            .iter()
+            .flat_map(|x| ys.iter().map(|y| dot(x, y)))
+            .collect();
+        for engine in [Engine::FourRussians, Engine::Signed, Engine::Lanes] {
+            let d = ristretto().clone().with_engine(engine);
+            assert_eq!(
+                d.decrypt_batch(&keys, &cts),
+                Ok(expected.clone()),
+                "{engine:?}"
+            );
+            assert_eq!(
+                d.decrypt_batch(&keys, &bare),
+                Ok(expected.clone()),
+                "{engine:?}"
             );
         }
     }

@@ -209,6 +209,23 @@ pub trait Group: Copy + Default + fmt::Debug + Send + Sync + 'static {
             dst.copy_from_slice(&Self::element_to_bytes(&Self::double(h)));
         }
     }
+    /// 2·Σᵢ yⱼᵢ·Pᵢ for every vector of encoded points (`ELEMENT_LEN` bytes
+    /// each, back to back, n per vector) and every y (n entries, below 2⁶¹
+    /// in magnitude): row v holds vector v's results in the order of `ys`.
+    /// Groups with an engine faster than the generic one on this CPU run it
+    /// here (Ristretto255 on AVX-512 IFMA: eight vectors at a time in SIMD
+    /// lanes, see [`crate::multiexp::Engine::Lanes`]); the others return
+    /// `None`.
+    ///
+    /// # Errors
+    /// Lengths that differ, or an encoding that does not decode.
+    fn vartime_doubled_sums_encoded(
+        vectors: &[&[u8]],
+        ys: &[&[i64]],
+    ) -> Option<Result<Vec<Vec<Self::Element>>>> {
+        let _ = (vectors, ys);
+        None
+    }
     /// Precomputes a table for repeated `mul_fixed` by the same element.
     fn fixed_base(a: &Self::Element) -> Self::FixedBase;
     /// k·a using a table from [`Group::fixed_base`].

@@ -176,6 +176,21 @@ impl Group for Ristretto255 {
         }
     }
 
+    /// The lane engine ([`crate::multiexp::lanes`]); its encodings come
+    /// back through dalek's decompression (one per output).
+    fn vartime_doubled_sums_encoded(
+        vectors: &[&[u8]],
+        ys: &[&[i64]],
+    ) -> Option<Result<Vec<Vec<RistrettoElement>>>> {
+        use rayon::prelude::*;
+        let sums = crate::multiexp::lanes::doubled_sums_encoded(vectors, ys)?;
+        Some(sums.and_then(|rows| {
+            rows.par_iter()
+                .map(|row| row.iter().map(|e| Self::element_from_bytes(e)).collect())
+                .collect()
+        }))
+    }
+
     fn fixed_base(a: &RistrettoElement) -> RistrettoTable {
         RistrettoTable(RistrettoBasepointTable::create(&a.0))
     }

@@ -8,6 +8,7 @@
 use crate::group::Group;
 use crate::{Error, Result};
 
+pub(crate) mod lanes;
 mod signed;
 
 /// Σ kᵢ·Pᵢ, variable-time in the (public) kᵢ.
@@ -87,8 +88,13 @@ pub enum Engine {
     /// ±1 digit planes over tables of signed combinations, half of them by
     /// negation, chunk width by cost ([`signed`](self) module); on groups
     /// without cheap negation, four-Russians. Results are doubled.
-    #[default]
     Signed,
+    /// The signed method over eight ciphertexts at a time in SIMD lanes,
+    /// read from their encodings ([`Group::vartime_doubled_sums_encoded`]),
+    /// where the group and CPU have it (Ristretto255 on AVX-512 IFMA);
+    /// elsewhere the signed method.
+    #[default]
+    Lanes,
 }
 
 /// The results of a shared multi-exponentiation, each times `scale`.
@@ -141,43 +147,75 @@ pub fn vartime_multiscalar_mul_shared_with<G: Group>(
             got: y.len(),
         });
     }
-    let max = ys
-        .iter()
+    let max = max_magnitude(ys);
+    let exact = |sums| ScaledSums { sums, scale: 1 };
+    Ok(match Method::plan::<G>(points.len(), ys, engine) {
+        Method::Sparse => exact(vartime_multiscalar_mul_sparse::<G>(points, ys, max)),
+        Method::Bucket => exact(
+            ys.iter()
+                .map(|y| vartime_multiscalar_mul_small::<G>(points, y))
+                .collect::<Result<_>>()?,
+        ),
+        Method::Signed => ScaledSums {
+            sums: signed::doubled_sums::<G>(points, ys, max),
+            scale: 2,
+        },
+        Method::FourRussians => exact(four_russians::<G>(points, ys, max)),
+    })
+}
+
+/// The largest |yᵢ| over all vectors.
+fn max_magnitude(ys: &[&[i64]]) -> u64 {
+    ys.iter()
         .flat_map(|y| y.iter())
         .map(|k| k.unsigned_abs())
         .max()
-        .unwrap_or(0);
-    let signed = engine == Engine::Signed && G::CHEAP_NEG && max < 1 << 61;
-    let dense = if signed {
-        signed::best_chunk(points.len(), ys.len(), signed::planes(max)).1
-    } else {
-        shared_cost(points.len(), ys.len(), max)
-    };
-    let nonzero = nonzero_entries(ys);
-    let per_vector = per_vector_cost(nonzero, ys.len(), max);
-    let sparse = sparse_cost(points.len(), nonzero, ys.len(), max);
-    let exact = |sums| ScaledSums { sums, scale: 1 };
-    if ys.len() < SHARED_MIN_KEYS
-        || points.is_empty()
-        || max >= 1 << 61
-        || per_vector.min(sparse) < dense
-    {
-        if sparse < per_vector && ys.len() >= SHARED_MIN_KEYS {
-            return Ok(exact(vartime_multiscalar_mul_sparse::<G>(points, ys, max)));
+        .unwrap_or(0)
+}
+
+/// The method [`vartime_multiscalar_mul_shared_with`] runs for a shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// One bucket multiplication per vector.
+    Bucket,
+    /// Straus over a table of small multiples of the used points.
+    Sparse,
+    /// Shared subset-sum tables, offset-binary planes.
+    FourRussians,
+    /// Shared signed-combination tables, ±1 planes (doubled results).
+    Signed,
+}
+
+impl Method {
+    /// The cheapest method for `ys` over `points` points with `engine` as
+    /// the dense method (the lane engine counts as signed).
+    pub fn plan<G: Group>(points: usize, ys: &[&[i64]], engine: Engine) -> Method {
+        let max = max_magnitude(ys);
+        let signed = engine != Engine::FourRussians && G::CHEAP_NEG && max < 1 << 61;
+        let dense = if signed {
+            signed::best_chunk(points, ys.len(), signed::planes(max)).1
+        } else {
+            shared_cost(points, ys.len(), max)
+        };
+        let nonzero = nonzero_entries(ys);
+        let per_vector = per_vector_cost(nonzero, ys.len(), max);
+        let sparse = sparse_cost(points, nonzero, ys.len(), max);
+        if ys.len() < SHARED_MIN_KEYS
+            || points == 0
+            || max >= 1 << 61
+            || per_vector.min(sparse) < dense
+        {
+            if sparse < per_vector && ys.len() >= SHARED_MIN_KEYS {
+                return Method::Sparse;
+            }
+            return Method::Bucket;
         }
-        return ys
-            .iter()
-            .map(|y| vartime_multiscalar_mul_small::<G>(points, y))
-            .collect::<Result<_>>()
-            .map(exact);
+        if signed {
+            Method::Signed
+        } else {
+            Method::FourRussians
+        }
     }
-    if signed {
-        return Ok(ScaledSums {
-            sums: signed::doubled_sums::<G>(points, ys, max),
-            scale: 2,
-        });
-    }
-    Ok(exact(four_russians::<G>(points, ys, max)))
 }
 
 /// The four-Russians sums (see [`vartime_multiscalar_mul_shared_with`]).
@@ -402,11 +440,11 @@ fn window_bits(n: usize, bits: u32) -> u32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::group::{Modp2048, Ristretto255};
 
-    fn naive<G: Group>(points: &[G::Element], ks: &[i64]) -> G::Element {
+    pub(crate) fn naive<G: Group>(points: &[G::Element], ks: &[i64]) -> G::Element {
         points.iter().zip(ks).fold(G::identity(), |acc, (p, &k)| {
             G::add(&acc, &G::vartime_mul_small(p, k))
         })
@@ -565,7 +603,7 @@ mod tests {
 
     /// Keys with every boundary the engines treat specially: ±bound, zero
     /// keys and entries, −bound − 1 is not reachable (|y| ≤ bound).
-    fn boundary_keys(n: usize, keys: usize, bound: i64, seed: u64) -> Vec<Vec<i64>> {
+    pub(crate) fn boundary_keys(n: usize, keys: usize, bound: i64, seed: u64) -> Vec<Vec<i64>> {
         use rand::{RngExt, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         (0..keys)

@@ -334,7 +334,8 @@ fn decode_feip<G: Group>(
                 .enumerate()
                 .map(|(j, p)| point::<G>(p, what, i, j + 1))
                 .collect::<Result<Vec<_>>>()?;
-            feip::Ciphertext::from_parts(id, ct0, elements)
+            // The bytes stay beside the elements: the lane engine reads them.
+            feip::Ciphertext::from_parts_encoded(id, ct0, elements, ct.into())
                 .map_err(|e| bad(format!("{what} {i}: {e}")))
         })
         .collect()

@@ -1,0 +1,316 @@
+//! The signed engine ([`super::signed`]) over eight point vectors at once,
+//! one per AVX-512 IFMA lane ([`crate::lanes::ifma`]).
+//!
+//! The table indices depend on the keys only, so eight ciphertexts decrypted
+//! under the same keys walk exactly the same path: each lane holds its own
+//! ciphertext's tables and accumulators, and every lookup is a plain load.
+//! The points are decoded from their encodings in the lanes too (about a
+//! ninth of dalek's decompression), and the results leave as encodings.
+//!
+//! Variable time in public values only (ciphertext points and key vectors).
+
+use crate::{Error, Result};
+
+/// Encodings of 2·Σᵢ yᵢ·Pᵢ for every vector and every y: `vectors[v]` holds
+/// n canonical 32-byte Ristretto255 encodings back to back, every y has n
+/// entries of magnitude below 2⁶¹; the result's row v has one encoding per y.
+/// `None` when the CPU lacks AVX-512 IFMA.
+///
+/// # Errors
+/// [`Error::LengthMismatch`] for a vector or y of another length;
+/// [`Error::InvalidEncoding`] for a point that does not decode.
+pub fn doubled_sums_encoded(
+    vectors: &[&[u8]],
+    ys: &[&[i64]],
+) -> Option<Result<Vec<Vec<[u8; 32]>>>> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ifma = crate::lanes::ifma::Ifma::detect()?;
+        Some(imp::doubled_sums_encoded(ifma, vectors, ys))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (vectors, ys);
+        None
+    }
+}
+
+/// The shape every input must have: n points per vector, n entries per y.
+fn check_shape(vectors: &[&[u8]], ys: &[&[i64]]) -> Result<usize> {
+    let n = ys.first().map_or(0, |y| y.len());
+    if let Some(y) = ys.iter().find(|y| y.len() != n) {
+        return Err(Error::LengthMismatch {
+            expected: n,
+            got: y.len(),
+        });
+    }
+    if let Some(v) = vectors.iter().find(|v| v.len() != 32 * n) {
+        return Err(Error::LengthMismatch {
+            expected: 32 * n,
+            got: v.len(),
+        });
+    }
+    if ys
+        .iter()
+        .flat_map(|y| y.iter())
+        .any(|k| k.unsigned_abs() >= 1 << 61)
+    {
+        return Err(Error::InvalidParameter(
+            "lane engine: key entries must be below 2^61 in magnitude".into(),
+        ));
+    }
+    Ok(n)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod imp {
+    use rayon::prelude::*;
+
+    use super::check_shape;
+    use crate::Result;
+    use crate::lanes::edwards::Extended;
+    use crate::lanes::ifma::{CachedX8, ExtendedX8, Ifma};
+    use crate::multiexp::signed::{best_chunk, planes};
+
+    /// Widest chunk: 2^8 cached entries of 1,280 bytes stay in L2 beside
+    /// the accumulators.
+    const MAX_CHUNK: usize = 8;
+
+    /// The keys' plane patterns, which every lane shares: `index[c]` holds
+    /// the pattern of plane p of key k over chunk c at k·planes + p.
+    struct Plan {
+        n: usize,
+        chunk: usize,
+        planes: usize,
+        index: Vec<Vec<u32>>,
+    }
+
+    impl Plan {
+        fn new(n: usize, ys: &[&[i64]]) -> Plan {
+            let max = ys
+                .iter()
+                .flat_map(|y| y.iter())
+                .map(|k| k.unsigned_abs())
+                .max()
+                .unwrap_or(0);
+            let planes = planes(max);
+            let chunk = best_chunk(n, ys.len(), planes).0.clamp(1, MAX_CHUNK);
+            let offset = 1i128 << (planes - 1);
+            let index = (0..n.div_ceil(chunk))
+                .map(|c| {
+                    let range = c * chunk..(c * chunk + chunk).min(n);
+                    let mut idx = vec![0u32; ys.len() * planes];
+                    for (k, y) in ys.iter().enumerate() {
+                        for (bit, &v) in y[range.clone()].iter().enumerate() {
+                            let u = (i128::from(v) + offset) as u64;
+                            for p in 0..planes {
+                                idx[k * planes + p] |= (((u >> p) & 1) as u32) << bit;
+                            }
+                        }
+                    }
+                    idx
+                })
+                .collect();
+            Plan {
+                n,
+                chunk,
+                planes,
+                index,
+            }
+        }
+    }
+
+    pub(super) fn doubled_sums_encoded(
+        ifma: Ifma,
+        vectors: &[&[u8]],
+        ys: &[&[i64]],
+    ) -> Result<Vec<Vec<[u8; 32]>>> {
+        let n = check_shape(vectors, ys)?;
+        if ys.is_empty() || vectors.is_empty() {
+            return Ok(vec![Vec::new(); vectors.len()]);
+        }
+        let plan = Plan::new(n, ys);
+        let groups = vectors
+            .par_chunks(8)
+            .map(|group| eight(ifma, &plan, group, ys.len()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(groups.into_iter().flatten().collect())
+    }
+
+    /// Up to eight vectors in the lanes (missing lanes hold the identity).
+    fn eight(ifma: Ifma, plan: &Plan, group: &[&[u8]], keys: usize) -> Result<Vec<Vec<[u8; 32]>>> {
+        let identity = ifma.pack_extended(&[Extended::IDENTITY; 8]);
+        let mut acc = vec![identity; keys * plan.planes];
+        let mut total = identity;
+        for (c, idx) in plan.index.iter().enumerate() {
+            let start = c * plan.chunk;
+            let points = (start..(start + plan.chunk).min(plan.n))
+                .map(|i| decode(ifma, group, i))
+                .collect::<Result<Vec<_>>>()?;
+            let table = signed_table(ifma, &points);
+            total = ifma.add(&total, &table[table.len() - 1]);
+            ifma.accumulate_lanewise(&mut acc, &table, idx);
+        }
+        let minus_total = ifma.neg_cached(&ifma.to_cached(&total));
+        let mut out = vec![Vec::with_capacity(keys); group.len()];
+        for per_key in acc.chunks(plan.planes) {
+            // Horner over the planes, most significant first.
+            let mut sum = per_key[plan.planes - 1];
+            for plane in per_key[..plan.planes - 1].iter().rev() {
+                sum = ifma.add(&ifma.double(&sum), &ifma.to_cached(plane));
+            }
+            let encoded = ifma.vartime_encode(&ifma.add(&sum, &minus_total));
+            for (row, e) in out.iter_mut().zip(encoded) {
+                row.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Point i of every vector in the group, decoded in the lanes.
+    fn decode(ifma: Ifma, group: &[&[u8]], i: usize) -> Result<ExtendedX8> {
+        let mut bytes = [[0u8; 32]; 8];
+        for (lane, v) in bytes.iter_mut().zip(group) {
+            lane.copy_from_slice(&v[32 * i..32 * i + 32]);
+        }
+        ifma.vartime_decode(&bytes)
+    }
+
+    /// Every signed combination Σ ±Pᵢ of the chunk, indexed by its pattern
+    /// (bit i set ⇔ +Pᵢ), in cached form: the half with the top sign + by one
+    /// addition each from the all-positive sum (as [`super::super::signed`]),
+    /// the other half their negations.
+    fn signed_table(ifma: Ifma, points: &[ExtendedX8]) -> Vec<CachedX8> {
+        let width = points.len();
+        let half = 1usize << (width - 1);
+        let minus_twice: Vec<CachedX8> = points[..width - 1]
+            .iter()
+            .map(|p| ifma.neg_cached(&ifma.to_cached(&ifma.double(p))))
+            .collect();
+        let all = points[1..]
+            .iter()
+            .fold(points[0], |acc, p| ifma.add(&acc, &ifma.to_cached(p)));
+        let mut upper = vec![all; half];
+        for m in (half..2 * half - 1).rev() {
+            let low = m.trailing_ones() as usize;
+            upper[m - half] = ifma.add(&upper[(m | 1 << low) - half], &minus_twice[low]);
+        }
+        let upper: Vec<CachedX8> = upper.iter().map(|p| ifma.to_cached(p)).collect();
+        (0..2 * half)
+            .map(|m| {
+                if m >= half {
+                    upper[m - half]
+                } else {
+                    ifma.neg_cached(&upper[2 * half - 1 - m - half])
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::{Group, Ristretto255};
+    use crate::multiexp::tests::{boundary_keys, naive};
+
+    type G = Ristretto255;
+
+    /// `vectors` vectors of n points, the identity among them.
+    fn encoded(
+        vectors: usize,
+        n: usize,
+        seed: i64,
+    ) -> (Vec<Vec<<G as Group>::Element>>, Vec<Vec<u8>>) {
+        let g = G::generator();
+        let points: Vec<Vec<_>> = (0..vectors as i64)
+            .map(|v| {
+                (0..n as i64)
+                    .map(|i| {
+                        if (v + i) % 11 == 3 {
+                            G::identity()
+                        } else {
+                            G::vartime_mul_small(&g, seed * (v * 1009 + i) + 5)
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let bytes = points
+            .iter()
+            .map(|ps| ps.iter().flat_map(G::element_to_bytes).collect())
+            .collect();
+        (points, bytes)
+    }
+
+    fn check(vectors: usize, n: usize, keys: usize, bound: i64, seed: u64) {
+        let (points, bytes) = encoded(vectors, n, seed as i64 % 997 + 1);
+        let ys = boundary_keys(n, keys, bound, seed);
+        let refs: Vec<&[i64]> = ys.iter().map(Vec::as_slice).collect();
+        let vecs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+        let Some(out) = doubled_sums_encoded(&vecs, &refs) else {
+            eprintln!("no AVX-512 IFMA on this CPU: the lane engine is not exercised");
+            return;
+        };
+        let out = out.unwrap();
+        assert_eq!(out.len(), vectors);
+        for (ps, row) in points.iter().zip(&out) {
+            assert_eq!(row.len(), keys);
+            for (y, e) in ys.iter().zip(row) {
+                let expected = G::double(&naive::<G>(ps, y));
+                assert_eq!(
+                    e.to_vec(),
+                    G::element_to_bytes(&expected),
+                    "n {n} bound {bound}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+        #[test]
+        fn lanes_match_naive(
+            vectors in 1usize..19,
+            n in 1usize..40,
+            keys in 1usize..12,
+            bound in proptest::sample::select(vec![1i64, 2, 127, 128, 2047, 1 << 30]),
+            seed: u64,
+        ) {
+            check(vectors, n, keys, bound, seed);
+        }
+    }
+
+    #[test]
+    fn main_shapes_match_naive() {
+        check(9, 100, 16, 127, 1);
+        check(8, 256, 8, 127, 2);
+    }
+
+    #[test]
+    fn rejects_bad_lengths_and_points() {
+        let (_, bytes) = encoded(3, 4, 7);
+        let y = [1i64, -2, 3, 0];
+        let vecs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+        let Some(ok) = doubled_sums_encoded(&vecs, &[&y]) else {
+            return;
+        };
+        assert!(ok.is_ok());
+        let short = [&bytes[0][..96]];
+        assert!(matches!(
+            doubled_sums_encoded(&short, &[&y]),
+            Some(Err(Error::LengthMismatch { .. }))
+        ));
+        let mut bad = bytes[1].clone();
+        bad[31] |= 0x80; // top bit: never canonical
+        assert!(matches!(
+            doubled_sums_encoded(&[&bad], &[&y]),
+            Some(Err(Error::InvalidEncoding(_)))
+        ));
+        let wide = [1i64 << 62, 0, 0, 0];
+        assert!(matches!(
+            doubled_sums_encoded(&vecs, &[&wide]),
+            Some(Err(Error::InvalidParameter(_)))
+        ));
+    }
+}
