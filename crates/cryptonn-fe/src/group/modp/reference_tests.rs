@@ -66,7 +66,7 @@ fn check_group_ops<P: ModpParams>(raw_a: &[u8], raw_b: &[u8]) {
     assert_eq!(value(&Modp::<P>::sub(&a, &b)), &va * inv_b % &c.p);
     assert!(Modp::<P>::is_identity(&Modp::<P>::sub(&a, &a)));
     assert_eq!(
-        Modp::<P>::fingerprints(&[a.clone()]),
+        Modp::<P>::fingerprints(core::slice::from_ref(&a)),
         [old_fingerprint(&va)]
     );
     assert_eq!(
