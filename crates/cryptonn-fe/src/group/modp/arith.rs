@@ -15,10 +15,11 @@
 use core::marker::PhantomData;
 
 use crypto_bigint::modular::{ConstMontyForm, ConstMontyParams};
-use crypto_bigint::{Choice, CtLt, CtSelect, JacobiSymbol, Uint};
+use crypto_bigint::{Choice, CtLt, CtSelect, Uint};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::comb::{Comb, SmallTable};
+use super::fingerprint;
 use crate::{Error, Result};
 
 mod sealed {
@@ -83,15 +84,16 @@ pub trait ModpArith: sealed::Sealed + Send + Sync + 'static {
 
     /// The big-endian encoding of the element's value, `Uint::BYTES` bytes.
     fn fe_to_be(a: &Self::Fe) -> Vec<u8>;
-    /// Decodes and validates a big-endian value of `Uint::BYTES` bytes.
+    /// Decodes a big-endian value of `Uint::BYTES` bytes in [1, p) (the
+    /// caller checks that it is a quadratic residue).
     ///
     /// # Errors
-    /// [`Error::NonCanonical`] for 0 or a value ≥ p,
-    /// [`Error::InvalidEncoding`] for a non-residue.
+    /// [`Error::NonCanonical`] for 0 or a value ≥ p.
     fn fe_from_be(bytes: &[u8]) -> Result<Self::Fe>;
-    /// The value's 64-bit digits, least significant first, without the
-    /// zero digits at the top (num-bigint's `iter_u64_digits`).
-    fn fe_digits(a: &Self::Fe) -> Vec<u64>;
+    /// The fingerprint of the element: the hash of its Montgomery form's
+    /// limbs, least significant first. The form is fully reduced, so this is
+    /// a function of the value (v·2ⁿ mod p) without a conversion out.
+    fn fe_fingerprint(a: &Self::Fe) -> u128;
 
     /// v mod q.
     fn int_from_i64(v: i64) -> Self::Int;
@@ -209,29 +211,16 @@ where
 
     fn fe_from_be(bytes: &[u8]) -> Result<Fe<M, L>> {
         let v = Uint::<L>::from_be_slice(bytes);
-        let p = M::PARAMS.modulus();
-        if v.is_zero_vartime() || v.cmp_vartime(p.as_ref()).is_ge() {
+        let p = M::PARAMS.modulus().as_ref();
+        if v.is_zero_vartime() || v.cmp_vartime(p).is_ge() {
             return Err(Error::NonCanonical("MODP element not in [1, p)"));
-        }
-        if v.jacobi_symbol_vartime(p) != JacobiSymbol::One {
-            return Err(Error::InvalidEncoding(
-                "MODP element is not a quadratic residue",
-            ));
         }
         Ok(Fe::<M, L>::new(&v))
     }
 
-    fn fe_digits(a: &Fe<M, L>) -> Vec<u64> {
-        let le = a.retrieve().to_le_bytes();
-        let mut digits: Vec<u64> = le
-            .as_ref()
-            .chunks(8)
-            .map(|c| c.iter().rev().fold(0u64, |d, &b| (d << 8) | u64::from(b)))
-            .collect();
-        while digits.last() == Some(&0) {
-            digits.pop();
-        }
-        digits
+    fn fe_fingerprint(a: &Fe<M, L>) -> u128 {
+        #[allow(clippy::useless_conversion, reason = "Word is u32 on 32-bit targets")]
+        fingerprint(a.as_montgomery().as_words().iter().map(|&w| u64::from(w)))
     }
 
     fn int_from_i64(v: i64) -> ScalarInt<L> {
