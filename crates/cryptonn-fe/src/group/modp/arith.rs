@@ -90,9 +90,9 @@ pub trait ModpArith: sealed::Sealed + Send + Sync + 'static {
     /// # Errors
     /// [`Error::NonCanonical`] for 0 or a value ≥ p.
     fn fe_from_be(bytes: &[u8]) -> Result<Self::Fe>;
-    /// The fingerprint of the element: the hash of its Montgomery form's
-    /// limbs, least significant first. The form is fully reduced, so this is
-    /// a function of the value (v·2ⁿ mod p) without a conversion out.
+    /// The fingerprint of the element: the hash of its value's 64-bit
+    /// digits, least significant first, without zero digits at the top (the
+    /// digits num-bigint gave, so the map is the one before crypto-bigint).
     fn fe_fingerprint(a: &Self::Fe) -> u128;
 
     /// v mod q.
@@ -218,9 +218,21 @@ where
         Ok(Fe::<M, L>::new(&v))
     }
 
+    /// Hashing the Montgomery form instead would skip a reduction, but the
+    /// forms of g^j and g^(j+29) (x ↦ 2²⁹·x mod p) collided in the low 64
+    /// bits of this multiply-rotate hash: the value it is.
     fn fe_fingerprint(a: &Fe<M, L>) -> u128 {
-        #[allow(clippy::useless_conversion, reason = "Word is u32 on 32-bit targets")]
-        fingerprint(a.as_montgomery().as_words().iter().map(|&w| u64::from(w)))
+        let le = a.retrieve().to_le_bytes();
+        let digits = le
+            .as_ref()
+            .chunks(8)
+            .map(|c| c.iter().rev().fold(0u64, |d, &b| (d << 8) | u64::from(b)));
+        let used = le
+            .as_ref()
+            .iter()
+            .rposition(|&b| b != 0)
+            .map_or(0, |i| i / 8 + 1);
+        fingerprint(digits.take(used))
     }
 
     fn int_from_i64(v: i64) -> ScalarInt<L> {

@@ -7,9 +7,9 @@
 //! Montgomery form, so the group operation is one Montgomery multiplication
 //! and doubling one squaring. `mul_base` and `mul_fixed` use a Lim–Lee comb
 //! table ([`comb`]); the generator's is built once per process. num-bigint
-//! parses the constants ([`ModpContext`]), computes the Jacobi symbol that
-//! decoding checks (faster here than crypto-bigint's), prints elements, and
-//! is the reference every fast path is tested against.
+//! parses the constants ([`ModpContext`]), prints elements, and is the
+//! reference every fast path is tested against. Decoding checks residuosity
+//! with a binary Jacobi symbol on 64-bit digits ([`jacobi`]).
 //!
 //! # Security
 //! Constant-time in secret inputs: `mul` (crypto-bigint's 4-bit fixed-window
@@ -23,8 +23,8 @@
 //! `scalar_from_bytes`).
 //!
 //! Not constant-time, on public inputs only: `vartime_mul_small` (its k, and
-//! its inversion for k < 0), element decoding (range check, num-bigint
-//! Jacobi symbol), `fingerprints`, `is_identity` and element equality, and
+//! its inversion for k < 0), element decoding (range check, Jacobi
+//! symbol), `fingerprints`, `is_identity` and element equality, and
 //! element `Debug` (num-bigint). `fixed_base` runs the same operations
 //! whatever the element.
 //!
@@ -38,6 +38,7 @@
 
 mod arith;
 mod comb;
+mod jacobi;
 #[cfg(test)]
 mod reference_tests;
 
@@ -54,6 +55,7 @@ use super::{Group, GroupId, hex_serde};
 use crate::{Error, Result};
 use arith::{ModpArith, MontyArith};
 
+#[cfg(test)]
 use num_traits::{One, Zero};
 
 /// The constants of one MODP group, in num-bigint: the reference.
@@ -62,6 +64,9 @@ pub struct ModpContext {
     p: BigUint,
     q: BigUint,
     g: BigUint,
+    /// p's 64-bit digits, least significant first, for decoding's Jacobi
+    /// symbol.
+    p_digits: Vec<u64>,
 }
 
 impl ModpContext {
@@ -116,6 +121,7 @@ fn context_from_hex(hex: &str) -> ModpContext {
     let p = BigUint::parse_bytes(hex.as_bytes(), 16).unwrap_or_default();
     let q = &p >> 1u32;
     ModpContext {
+        p_digits: p.iter_u64_digits().collect(),
         p,
         q,
         g: BigUint::from(2u32),
@@ -331,10 +337,10 @@ fn fixed_be(v: &BigUint, len: usize) -> Vec<u8> {
     out
 }
 
-/// The Jacobi symbol (a/n) for odd n, by quadratic reciprocity; for prime n
-/// it is the Legendre symbol, far cheaper than a^((n−1)/2). (num-bigint's
-/// divisions make this about 3× faster than crypto-bigint 0.7's binary
-/// `jacobi_symbol_vartime` at 2048 bits.)
+/// The Jacobi symbol (a/n) for odd n, by quadratic reciprocity with
+/// num-bigint divisions: the reference for [`jacobi::jacobi`], which
+/// decoding uses.
+#[cfg(test)]
 fn jacobi(a: &BigUint, n: &BigUint) -> i8 {
     let mut a = a % n;
     let mut n = n.clone();
@@ -363,9 +369,7 @@ fn finalize(mut z: u64) -> u64 {
 }
 
 /// Two independent multiply-rotate hashes over 64-bit digits. Raw low bits
-/// would not do: the small multiples 2ʲ of g = 2 share their low limbs (in
-/// value; their Montgomery forms, which are hashed, do not, but the hash
-/// does not rely on that).
+/// would not do: the small multiples 2ʲ of g = 2 share their low limbs.
 fn fingerprint(digits: impl IntoIterator<Item = u64>) -> u128 {
     // Non-zero seeds, so that zero limbs still move the state.
     let (mut lo, mut hi) = (0x243F_6A88_85A3_08D3u64, 0x1319_8A2E_0370_7344u64);
@@ -475,7 +479,8 @@ impl<P: ModpParams> Group for Modp<P> {
             return Err(Error::InvalidEncoding("MODP element has the wrong length"));
         }
         let fe = P::Arith::fe_from_be(bytes)?;
-        if jacobi(&BigUint::from_bytes_be(bytes), &P::context().p) != 1 {
+        let p = &P::context().p_digits;
+        if jacobi::jacobi(&jacobi::digits_from_be(bytes), p) != 1 {
             return Err(Error::InvalidEncoding(
                 "MODP element is not a quadratic residue",
             ));
@@ -496,9 +501,8 @@ impl<P: ModpParams> Group for Modp<P> {
             .ok_or(Error::NonCanonical("scalar not reduced mod q"))
     }
 
-    /// Hashes the limbs of the Montgomery form ([`fingerprint`]): a function
-    /// of the value (v·2ⁿ mod p, fully reduced) that skips the conversion
-    /// out of Montgomery form. Not the map of the num-bigint version.
+    /// Hashes the value's 64-bit digits ([`fingerprint`]), the same map
+    /// num-bigint's limbs gave.
     fn fingerprints(points: &[ModpElement<P>]) -> Vec<u128> {
         points
             .iter()
