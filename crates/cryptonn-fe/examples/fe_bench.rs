@@ -34,8 +34,9 @@ fn weights(rng: &mut StdRng, n: usize) -> Vec<i64> {
     (0..n).map(|_| rng.random_range(-4095..4096)).collect()
 }
 
-/// The MODP group (RFC 3526 group 14): one group operation, one full-size
-/// exponentiation by g and by another element, and FEIP over 784 entries.
+/// The MODP group (RFC 3526 group 14): one group operation, full-size
+/// exponentiations (by an element, by g, by a fixed-base table and the cost
+/// of that table), decoding one element, and FEIP over 784 entries.
 fn modp2048(
     rng: &mut StdRng,
     x: &[i64],
@@ -50,6 +51,11 @@ fn modp2048(
     let k = M::scalar_random(rng);
     let mul = median_seconds(5, || M::mul(&h, &k));
     let mul_base = median_seconds(5, || M::mul_base(&k));
+    let fixed_base = median_seconds(5, || M::fixed_base(&h));
+    let fixed = M::fixed_base(&h);
+    let mul_fixed = median_seconds(5, || M::mul_fixed(&fixed, &k));
+    let bytes = M::element_to_bytes(&h);
+    let decode = median_seconds(21, || M::element_from_bytes(&bytes));
 
     let (msk, mpk) = feip::setup::<M, _>(N, rng)?;
     let encryptor = Encryptor::new(&mpk)?;
@@ -62,6 +68,9 @@ fn modp2048(
         ("modp2048_add_ns", add * 1e9),
         ("modp2048_mul_ms", mul * 1e3),
         ("modp2048_mul_base_ms", mul_base * 1e3),
+        ("modp2048_fixed_base_ms", fixed_base * 1e3),
+        ("modp2048_mul_fixed_ms", mul_fixed * 1e3),
+        ("modp2048_decode_us", decode * 1e6),
         ("modp2048_encrypt_784_ms", encrypt * 1e3),
         ("modp2048_decrypt_784_ms", decrypt * 1e3),
     ])
