@@ -501,7 +501,7 @@ impl<P: ModpParams> Group for Modp<P> {
             .ok_or(Error::NonCanonical("scalar not reduced mod q"))
     }
 
-    /// Hashes the value's 64-bit digits ([`fingerprint`]), the same map
+    /// Hashes the value's 64-bit digits (`fingerprint`), the same map
     /// num-bigint's limbs gave.
     fn fingerprints(points: &[ModpElement<P>]) -> Vec<u128> {
         points
