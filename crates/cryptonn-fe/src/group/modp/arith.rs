@@ -278,7 +278,7 @@ where
     }
 
     fn int_to_be(a: &ScalarInt<L>) -> Vec<u8> {
-        a.0.to_be_bytes().as_ref().to_vec()
+        Zeroizing::new(a.0.to_be_bytes()).as_ref().to_vec()
     }
 
     fn int_from_be(bytes: &[u8]) -> Option<ScalarInt<L>> {
