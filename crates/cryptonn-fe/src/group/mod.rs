@@ -7,8 +7,9 @@
 //!   the default. Scalar multiplications by secrets are constant-time.
 //! - [`Modp2048`] and [`Modp3072`]: the quadratic residues modulo the RFC 3526
 //!   safe primes (groups 14 and 15), q = (p − 1)/2. This is the option
-//!   faithful to the CryptoNN paper; arithmetic is num-bigint and is **not**
-//!   constant-time.
+//!   faithful to the CryptoNN paper; fixed-size crypto-bigint Montgomery
+//!   arithmetic, constant-time in secret scalars (see the module's
+//!   `# Security` for the exact list).
 //!
 //! Everything is written additively: `add` is the group operation, `mul`
 //! is scalar multiplication (exponentiation in MODP notation).
