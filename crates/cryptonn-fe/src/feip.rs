@@ -13,7 +13,7 @@
 //! The holder of sk_y learns ⟨x, y⟩ and nothing else about x — but n keys
 //! for independent y determine s and so every x (see `docs/THREAT_MODEL.md`).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rand_core::CryptoRng;
 use rayon::prelude::*;
@@ -250,22 +250,25 @@ impl<G: Group> FunctionKey<G> {
 /// An encryption of x ∈ ℤⁿ: (ct₀, ct₁, …, ctₙ).
 ///
 /// Deserialization refuses n = 0 and anything but a JSON object.
-#[derive(Clone, Serialize)]
-#[serde(bound = "")]
+///
+/// A ciphertext read from validated encodings ([`Ciphertext::from_encoding`])
+/// decodes ct₁ … ctₙ only when they are first asked for: the lane engine
+/// decrypts from the encodings and never needs them.
+#[derive(Clone)]
 pub struct Ciphertext<G: Group> {
-    group: GroupTag<G>,
     id: KeyId,
     ct0: G::Element,
-    ct: Vec<G::Element>,
+    ct: OnceLock<Vec<G::Element>>,
+    dim: usize,
     /// ct₀ ‖ ct₁ … ctₙ encoded, when the encryptor produced it in batches
-    /// ([`Group::BATCH_ENCODING`]); never part of equality or serde.
-    #[serde(skip)]
+    /// ([`Group::BATCH_ENCODING`]) or a decoder kept it; never part of
+    /// equality or serde.
     encoded: Option<Arc<[u8]>>,
 }
 
 impl<G: Group> PartialEq for Ciphertext<G> {
     fn eq(&self, other: &Self) -> bool {
-        (self.id, &self.ct0, &self.ct) == (other.id, &other.ct0, &other.ct)
+        (self.id, &self.ct0, self.elements()) == (other.id, &other.ct0, other.elements())
     }
 }
 
@@ -277,8 +280,20 @@ impl<G: Group> core::fmt::Debug for Ciphertext<G> {
             .field("group", &G::ID)
             .field("id", &self.id)
             .field("ct0", &self.ct0)
-            .field("ct", &self.ct)
+            .field("ct", &self.elements())
             .finish_non_exhaustive()
+    }
+}
+
+impl<G: Group> Serialize for Ciphertext<G> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> core::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("Ciphertext", 4)?;
+        out.serialize_field("group", &GroupTag::<G>::default())?;
+        out.serialize_field("id", &self.id)?;
+        out.serialize_field("ct0", &self.ct0)?;
+        out.serialize_field("ct", self.elements())?;
+        out.end()
     }
 }
 
@@ -315,10 +330,10 @@ impl<G: Group> Ciphertext<G> {
             ));
         }
         Ok(Self {
-            group: GroupTag::default(),
             id,
             ct0,
-            ct,
+            dim: ct.len(),
+            ct: OnceLock::from(ct),
             encoded: None,
         })
     }
@@ -345,6 +360,43 @@ impl<G: Group> Ciphertext<G> {
         Ok(ciphertext)
     }
 
+    /// A ciphertext from its encoding ct₀ ‖ ct₁ … ctₙ, every element
+    /// validated now. Where the group validates in batches much faster than
+    /// it decodes ([`Group::vartime_validate_encodings`]: SIMD lanes for
+    /// Ristretto255), ct₁ … ctₙ are decoded only when first asked for;
+    /// elsewhere now.
+    ///
+    /// # Errors
+    /// [`Error::InvalidEncoding`] for an element that does not decode, or a
+    /// length that is not (n + 1)·`ELEMENT_LEN` with n ≥ 1.
+    pub fn from_encoding(id: KeyId, encoded: Arc<[u8]>) -> Result<Self> {
+        let len = G::ELEMENT_LEN;
+        if encoded.len() < 2 * len || encoded.len() % len != 0 {
+            return Err(Error::InvalidEncoding(
+                "FEIP ciphertext encoding is not n + 1 ≥ 2 whole elements",
+            ));
+        }
+        let ct0 = G::element_from_bytes(&encoded[..len])?;
+        let ct = OnceLock::new();
+        match G::vartime_validate_encodings(&encoded[len..]) {
+            Some(valid) => valid?,
+            None => {
+                let elements = encoded[len..]
+                    .par_chunks_exact(len)
+                    .map(G::element_from_bytes)
+                    .collect::<Result<Vec<_>>>()?;
+                let _ = ct.set(elements);
+            }
+        }
+        Ok(Self {
+            id,
+            ct0,
+            dim: encoded.len() / len - 1,
+            ct,
+            encoded: Some(encoded),
+        })
+    }
+
     /// The canonical encodings of ct₀, ct₁, …, ctₙ back to back
     /// (`ELEMENT_LEN` bytes each), when the encryptor computed them in
     /// batches; encoders copy them instead of encoding element by element.
@@ -359,7 +411,7 @@ impl<G: Group> Ciphertext<G> {
 
     /// The vector length n.
     pub fn dim(&self) -> usize {
-        self.ct.len()
+        self.dim
     }
 
     /// ct₀ = r·g.
@@ -367,9 +419,18 @@ impl<G: Group> Ciphertext<G> {
         &self.ct0
     }
 
-    /// ct₁ … ctₙ.
+    /// ct₁ … ctₙ (decoded on first use for a ciphertext read with
+    /// [`Ciphertext::from_encoding`]; the encodings were validated then).
     pub fn elements(&self) -> &[G::Element] {
-        &self.ct
+        self.ct.get_or_init(|| {
+            let bytes = self.encoded.as_deref().unwrap_or_default();
+            bytes[G::ELEMENT_LEN.min(bytes.len())..]
+                .par_chunks_exact(G::ELEMENT_LEN)
+                // Validated in from_encoding, which is the only way here
+                // without elements; the identity is unreachable.
+                .map(|b| G::element_from_bytes(b).unwrap_or_else(|_| G::identity()))
+                .collect()
+        })
     }
 }
 
@@ -471,13 +532,7 @@ fn encrypt_with<G: Group>(
         .enumerate()
         .map(|(i, &xi)| G::add(&r_times_h(i, r), &G::mul_base_small(xi)))
         .collect();
-    Ok(Ciphertext {
-        group: GroupTag::default(),
-        id: mpk.id,
-        ct0: G::mul_base(r),
-        ct,
-        encoded: None,
-    })
+    Ciphertext::from_parts(mpk.id, G::mul_base(r), ct)
 }
 
 /// Encrypts many vectors under one public key, with a fixed-base table per hᵢ.
@@ -573,13 +628,7 @@ impl<G: Group> Encryptor<G> {
                 halves.into_iter().map(|h| G::double(&h))
             })
             .collect();
-        Ok(Ciphertext {
-            group: GroupTag::default(),
-            id: self.mpk.id,
-            ct0,
-            ct,
-            encoded: Some(encoded.into()),
-        })
+        Ciphertext::from_parts_encoded(self.mpk.id, ct0, ct, encoded.into())
     }
 }
 
@@ -622,7 +671,7 @@ impl<G: Group> Decryptor<G> {
                 "function key and ciphertext are under different master keys",
             ));
         }
-        check_len(key.y.len(), ct.ct.len())
+        check_len(key.y.len(), ct.dim())
     }
 
     /// The points scale·⟨x, yⱼ⟩·g = scale·(Σ yⱼᵢ·ctᵢ − sk_yⱼ·ct₀) of one
@@ -639,7 +688,7 @@ impl<G: Group> Decryptor<G> {
         for key in keys {
             Self::check_pair(key, ct)?;
         }
-        let sums = self.inner_product_sums(keys, &ct.ct)?;
+        let sums = self.inner_product_sums(keys, ct.elements())?;
         Ok(Self::with_commitment(keys, ct, sums))
     }
 
@@ -962,7 +1011,7 @@ mod tests {
         assert!(cts.iter().all(|ct| ct.encoding().is_some()));
         let bare: Vec<_> = cts
             .iter()
-            .map(|ct| Ciphertext::from_parts(ct.id(), ct.ct0, ct.ct.clone()).unwrap())
+            .map(|ct| Ciphertext::from_parts(ct.id(), ct.ct0, ct.elements().to_vec()).unwrap())
             .collect();
         let expected: Vec<i64> = xs
             .iter()
@@ -981,6 +1030,40 @@ mod tests {
                 "{engine:?}"
             );
         }
+    }
+
+    /// A ciphertext read from its encoding equals the one written, decodes
+    /// its elements on demand, and refuses bad points and lengths.
+    #[test]
+    fn from_encoding_validates_and_decodes_on_demand() {
+        let mut rng = StdRng::seed_from_u64(14);
+        let (_, mpk) = setup::<Ristretto255, _>(19, &mut rng).unwrap();
+        let x: Vec<i64> = (0..19).collect();
+        let ct = Encryptor::new(&mpk).unwrap().encrypt(&x, &mut rng).unwrap();
+        let bytes: Arc<[u8]> = ct.encoding().unwrap().into();
+        let read = Ciphertext::<Ristretto255>::from_encoding(ct.id(), bytes.clone()).unwrap();
+        assert_eq!(read.dim(), 19);
+        assert_eq!(read, ct);
+        let mut bad = bytes.to_vec();
+        bad[32 * 7 + 31] |= 0x80;
+        assert!(Ciphertext::<Ristretto255>::from_encoding(ct.id(), bad.into()).is_err());
+        for len in [0, 32, 33, 32 * 20 - 1] {
+            let short: Arc<[u8]> = bytes[..len].into();
+            assert!(
+                Ciphertext::<Ristretto255>::from_encoding(ct.id(), short).is_err(),
+                "{len}"
+            );
+        }
+        let (_, mpk) = setup::<Modp2048, _>(2, &mut rng).unwrap();
+        let ct = encrypt(&mpk, &[3, 4], &mut rng).unwrap();
+        let bytes: Vec<u8> = core::iter::once(ct.commitment())
+            .chain(ct.elements())
+            .flat_map(Modp2048::element_to_bytes)
+            .collect();
+        assert_eq!(
+            Ciphertext::<Modp2048>::from_encoding(ct.id(), bytes.into()).unwrap(),
+            ct
+        );
     }
 
     /// The batched encoding is the element-by-element one, and the

@@ -191,6 +191,13 @@ impl Group for Ristretto255 {
         }))
     }
 
+    /// Eight at a time in the lanes ([`crate::lanes`]), about nine times
+    /// faster than dalek's decompression; the lane decoder accepts exactly
+    /// what dalek accepts (tested on random and near-valid encodings).
+    fn vartime_validate_encodings(bytes: &[u8]) -> Option<Result<()>> {
+        crate::multiexp::lanes::validate_encodings(bytes)
+    }
+
     fn fixed_base(a: &RistrettoElement) -> RistrettoTable {
         RistrettoTable(RistrettoBasepointTable::create(&a.0))
     }

@@ -35,6 +35,39 @@ pub fn doubled_sums_encoded(
     }
 }
 
+/// Checks that `bytes` holds whole valid 32-byte encodings, eight at a time
+/// in the lanes; `None` when the CPU lacks AVX-512 IFMA.
+///
+/// # Errors
+/// [`Error::InvalidEncoding`] for a wrong length or a point that does not
+/// decode.
+pub fn validate_encodings(bytes: &[u8]) -> Option<Result<()>> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use rayon::prelude::*;
+        let ifma = crate::lanes::ifma::Ifma::detect()?;
+        if bytes.len() % 32 != 0 {
+            return Some(Err(Error::InvalidEncoding(
+                "ristretto255: not whole 32-byte elements",
+            )));
+        }
+        Some(bytes.par_chunks(8 * 256).try_for_each(|part| {
+            part.chunks(8 * 32).try_for_each(|eight| {
+                let mut lanes = [[0u8; 32]; 8];
+                for (lane, b) in lanes.iter_mut().zip(eight.chunks_exact(32)) {
+                    lane.copy_from_slice(b);
+                }
+                ifma.vartime_decode(&lanes).map(drop)
+            })
+        }))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = bytes;
+        None
+    }
+}
+
 /// The shape every input must have: n points per vector, n entries per y.
 fn check_shape(vectors: &[&[u8]], ys: &[&[i64]]) -> Result<usize> {
     let n = ys.first().map_or(0, |y| y.len());

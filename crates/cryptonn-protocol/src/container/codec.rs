@@ -325,20 +325,33 @@ fn decode_feip<G: Group>(
     body.par_chunks_exact(ct_len)
         .enumerate()
         .map(|(i, ct)| {
-            let (ct0, rest) = ct
-                .split_at_checked(G::ELEMENT_LEN)
-                .ok_or_else(|| bad(format!("{what} {i} is empty")))?;
-            let ct0 = point::<G>(ct0, what, i, 0)?;
-            let elements = rest
-                .par_chunks_exact(G::ELEMENT_LEN)
-                .enumerate()
-                .map(|(j, p)| point::<G>(p, what, i, j + 1))
-                .collect::<Result<Vec<_>>>()?;
-            // The bytes stay beside the elements: the lane engine reads them.
-            feip::Ciphertext::from_parts_encoded(id, ct0, elements, ct.into())
-                .map_err(|e| bad(format!("{what} {i}: {e}")))
+            // Validated in batches, decoded when first needed; on failure the
+            // element-by-element decoding names the bad element.
+            feip::Ciphertext::from_encoding(id, ct.into())
+                .or_else(|_| decode_ciphertext::<G>(id, ct, what, i))
         })
         .collect()
+}
+
+/// One ciphertext decoded element by element, with the position of the
+/// first element that does not decode in the error.
+fn decode_ciphertext<G: Group>(
+    id: KeyId,
+    ct: &[u8],
+    what: &str,
+    i: usize,
+) -> Result<feip::Ciphertext<G>> {
+    let (ct0, rest) = ct
+        .split_at_checked(G::ELEMENT_LEN)
+        .ok_or_else(|| bad(format!("{what} {i} is empty")))?;
+    let ct0 = point::<G>(ct0, what, i, 0)?;
+    let elements = rest
+        .par_chunks_exact(G::ELEMENT_LEN)
+        .enumerate()
+        .map(|(j, p)| point::<G>(p, what, i, j + 1))
+        .collect::<Result<Vec<_>>>()?;
+    feip::Ciphertext::from_parts_encoded(id, ct0, elements, ct.into())
+        .map_err(|e| bad(format!("{what} {i}: {e}")))
 }
 
 /// The labels section at `layout.labels`, decoded in parallel.
