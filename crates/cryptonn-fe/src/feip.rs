@@ -371,7 +371,7 @@ impl<G: Group> Ciphertext<G> {
     /// length that is not (n + 1)·`ELEMENT_LEN` with n ≥ 1.
     pub fn from_encoding(id: KeyId, encoded: Arc<[u8]>) -> Result<Self> {
         let len = G::ELEMENT_LEN;
-        if encoded.len() < 2 * len || encoded.len() % len != 0 {
+        if encoded.len() < 2 * len || !encoded.len().is_multiple_of(len) {
             return Err(Error::InvalidEncoding(
                 "FEIP ciphertext encoding is not n + 1 ≥ 2 whole elements",
             ));

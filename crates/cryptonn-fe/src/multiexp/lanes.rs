@@ -46,7 +46,7 @@ pub fn validate_encodings(bytes: &[u8]) -> Option<Result<()>> {
     {
         use rayon::prelude::*;
         let ifma = crate::lanes::ifma::Ifma::detect()?;
-        if bytes.len() % 32 != 0 {
+        if !bytes.len().is_multiple_of(32) {
             return Some(Err(Error::InvalidEncoding(
                 "ristretto255: not whole 32-byte elements",
             )));
