@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 use crate::dlog::DlogTable;
 use crate::group::Group;
 use crate::key_id::KeyId;
+use crate::lanes::bases::{LaneBases, SMALL_BOUND};
 use crate::multiexp::{Engine, Method, ScaledSums, vartime_multiscalar_mul_shared_with};
 use crate::wire::{self, GroupTag};
 use crate::{Error, Result};
@@ -397,6 +398,18 @@ impl<G: Group> Ciphertext<G> {
         })
     }
 
+    /// A ciphertext from an encoding this crate just wrote (not validated
+    /// again), its elements decoded only when asked for.
+    fn from_trusted_encoding(id: KeyId, ct0: G::Element, encoded: Arc<[u8]>) -> Self {
+        Self {
+            id,
+            ct0,
+            dim: encoded.len() / G::ELEMENT_LEN - 1,
+            ct: OnceLock::new(),
+            encoded: Some(encoded),
+        }
+    }
+
     /// The canonical encodings of ct₀, ct₁, …, ctₙ back to back
     /// (`ELEMENT_LEN` bytes each), when the encryptor computed them in
     /// batches; encoders copy them instead of encoding element by element.
@@ -538,10 +551,15 @@ fn encrypt_with<G: Group>(
 /// Encrypts many vectors under one public key, with a fixed-base table per hᵢ.
 ///
 /// Building the tables costs about as much as a few plain encryptions; each
-/// encryption after that costs n table multiplications.
+/// encryption after that costs n table multiplications. Where the group and
+/// CPU have SIMD lanes ([`Group::lane_bases`]: Ristretto255 on AVX-512
+/// IFMA), the tables are lane combs of eight bases each and encryption
+/// writes the wire encoding directly; the per-element tables are then built
+/// only if an entry needs them (|xᵢ| ≥ 2¹⁶).
 pub struct Encryptor<G: Group> {
     mpk: MasterPublicKey<G>,
-    tables: Vec<G::FixedBase>,
+    tables: OnceLock<Vec<G::FixedBase>>,
+    lanes: Option<LaneBases>,
 }
 
 impl<G: Group> Encryptor<G> {
@@ -551,11 +569,25 @@ impl<G: Group> Encryptor<G> {
     /// [`Error::Identity`] if mpk holds the identity.
     pub fn new(mpk: &MasterPublicKey<G>) -> Result<Self> {
         check_public_key(mpk)?;
-        let tables = mpk.h.par_iter().map(G::fixed_base).collect();
+        let lanes = G::lane_bases(&mpk.h);
+        let tables = OnceLock::new();
+        if lanes.is_none() {
+            let _ = tables.set(Self::fixed_bases(mpk));
+        }
         Ok(Self {
             mpk: mpk.clone(),
             tables,
+            lanes,
         })
+    }
+
+    fn fixed_bases(mpk: &MasterPublicKey<G>) -> Vec<G::FixedBase> {
+        mpk.h.par_iter().map(G::fixed_base).collect()
+    }
+
+    /// The per-element tables, built on first use.
+    fn tables(&self) -> &[G::FixedBase] {
+        self.tables.get_or_init(|| Self::fixed_bases(&self.mpk))
     }
 
     /// The public key encrypted to.
@@ -583,17 +615,97 @@ impl<G: Group> Encryptor<G> {
         rng: &mut R,
     ) -> Result<Vec<Ciphertext<G>>> {
         let rs: Vec<G::Scalar> = xs.iter().map(|_| G::scalar_random(rng)).collect();
+        if let Some(cts) = self.encrypt_many_in_lanes(xs, &rs)? {
+            return Ok(cts);
+        }
         xs.par_iter()
             .zip(rs.par_iter())
             .map(|(x, r)| self.encrypt_with_randomness(x, r))
             .collect()
     }
 
+    /// All of `xs` by the lane combs, comb by comb (each stays in cache for
+    /// every vector); `None` as for [`Self::encrypt_in_lanes`].
+    fn encrypt_many_in_lanes(
+        &self,
+        xs: &[Vec<i64>],
+        rs: &[G::Scalar],
+    ) -> Result<Option<Vec<Ciphertext<G>>>> {
+        let Some(lanes) = &self.lanes else {
+            return Ok(None);
+        };
+        for x in xs {
+            check_len(self.mpk.dim(), x.len())?;
+        }
+        let bytes: Vec<Zeroizing<Vec<u8>>> = rs
+            .iter()
+            .map(|r| Zeroizing::new(G::scalar_to_bytes(r)))
+            .collect();
+        let Ok(r_bytes) = bytes
+            .iter()
+            .map(|b| <&[u8; 32]>::try_from(b.as_slice()))
+            .collect::<core::result::Result<Vec<_>, _>>()
+        else {
+            return Ok(None);
+        };
+        if xs.iter().flatten().any(|v| v.unsigned_abs() >= SMALL_BOUND) {
+            return Ok(None);
+        }
+        let items: Vec<(&[u8; 32], &[i64])> = r_bytes
+            .into_iter()
+            .zip(xs.iter().map(Vec::as_slice))
+            .collect();
+        let bodies = lanes.encode_linear_many(&items)?;
+        let len = G::ELEMENT_LEN;
+        Ok(Some(
+            rs.par_iter()
+                .zip(bodies)
+                .map(|(r, body)| {
+                    let ct0 = G::mul_base(r);
+                    let mut encoded = Vec::with_capacity(len + body.len());
+                    encoded.extend(G::element_to_bytes(&ct0));
+                    encoded.extend(body);
+                    Ciphertext::from_trusted_encoding(self.mpk.id, ct0, encoded.into())
+                })
+                .collect(),
+        ))
+    }
+
     fn encrypt_with_randomness(&self, x: &[i64], r: &G::Scalar) -> Result<Ciphertext<G>> {
+        if let Some(ct) = self.encrypt_in_lanes(x, r)? {
+            return Ok(ct);
+        }
         if G::BATCH_ENCODING {
             return self.encrypt_encoded(x, r);
         }
-        encrypt_with(&self.mpk, x, r, |i, r| G::mul_fixed(&self.tables[i], r))
+        encrypt_with(&self.mpk, x, r, |i, r| G::mul_fixed(&self.tables()[i], r))
+    }
+
+    /// The ciphertext by the lane combs, straight to its encoding (elements
+    /// decoded only if asked for); `None` without lanes or when an entry is
+    /// outside the small comb's range.
+    fn encrypt_in_lanes(&self, x: &[i64], r: &G::Scalar) -> Result<Option<Ciphertext<G>>> {
+        let Some(lanes) = &self.lanes else {
+            return Ok(None);
+        };
+        check_len(self.mpk.dim(), x.len())?;
+        let bytes = Zeroizing::new(G::scalar_to_bytes(r));
+        let Ok(r_bytes) = <&[u8; 32]>::try_from(bytes.as_slice()) else {
+            return Ok(None);
+        };
+        if x.iter().any(|v| v.unsigned_abs() >= SMALL_BOUND) {
+            return Ok(None);
+        }
+        let len = G::ELEMENT_LEN;
+        let ct0 = G::mul_base(r);
+        let mut encoded = vec![0u8; (x.len() + 1) * len];
+        encoded[..len].copy_from_slice(&G::element_to_bytes(&ct0));
+        lanes.encode_linear(r_bytes, x, &mut encoded[len..])?;
+        Ok(Some(Ciphertext::from_trusted_encoding(
+            self.mpk.id,
+            ct0,
+            encoded.into(),
+        )))
     }
 
     /// The same ciphertext, with its encoding computed in batches: each
@@ -620,7 +732,7 @@ impl<G: Group> Encryptor<G> {
                     .iter()
                     .enumerate()
                     .map(|(j, &xi)| {
-                        let table = &self.tables[c * ENCRYPT_CHUNK + j];
+                        let table = &self.tables()[c * ENCRYPT_CHUNK + j];
                         G::add(&G::mul_fixed(table, &half_r), &G::mul_half_base_small(xi))
                     })
                     .collect();
@@ -1064,6 +1176,42 @@ mod tests {
             Ciphertext::<Modp2048>::from_encoding(ct.id(), bytes.into()).unwrap(),
             ct
         );
+    }
+
+    /// With the same randomness, the lane combs, the batched halves and the
+    /// plain multiplications make the same ciphertext and encoding.
+    #[test]
+    fn every_encryption_path_agrees() {
+        let mut rng = StdRng::seed_from_u64(15);
+        let n = 21;
+        let (_, mpk) = setup::<Ristretto255, _>(n, &mut rng).unwrap();
+        let encryptor = Encryptor::new(&mpk).unwrap();
+        let mut x: Vec<i64> = (0..n as i64).map(|i| (i * 97) % 511 - 255).collect();
+        x[0] = 65_535;
+        x[1] = -65_535;
+        let r = Ristretto255::scalar_random(&mut rng);
+        let plain = encrypt_with(&mpk, &x, &r, |i, r| Ristretto255::mul(&mpk.h[i], r)).unwrap();
+        let halves = encryptor.encrypt_encoded(&x, &r).unwrap();
+        let main = encryptor.encrypt_with_randomness(&x, &r).unwrap();
+        assert_eq!(halves, plain);
+        assert_eq!(main, plain);
+        assert_eq!(main.encoding(), halves.encoding());
+        if encryptor.lanes.is_some() {
+            assert!(encryptor.encrypt_in_lanes(&x, &r).unwrap().is_some());
+            let zeros = vec![0i64; n];
+            let r2 = Ristretto255::scalar_random(&mut rng);
+            let many = encryptor
+                .encrypt_many_in_lanes(&[x.clone(), zeros.clone()], &[r.clone(), r2.clone()])
+                .unwrap()
+                .unwrap();
+            assert_eq!(many[0], plain);
+            assert_eq!(many[0].encoding(), halves.encoding());
+            let plain2 =
+                encrypt_with(&mpk, &zeros, &r2, |i, r| Ristretto255::mul(&mpk.h[i], r)).unwrap();
+            assert_eq!(many[1], plain2);
+            x[2] = 1 << 16;
+            assert!(encryptor.encrypt_in_lanes(&x, &r).unwrap().is_none());
+        }
     }
 
     /// The batched encoding is the element-by-element one, and the

@@ -227,6 +227,13 @@ pub trait Group: Copy + Default + fmt::Debug + Send + Sync + 'static {
         let _ = (vectors, ys);
         None
     }
+    /// Combs for encrypting under `bases` eight at a time in SIMD lanes
+    /// ([`crate::lanes::bases`]), where the group and CPU have them
+    /// (Ristretto255 on AVX-512 IFMA); `None` elsewhere.
+    fn lane_bases(bases: &[Self::Element]) -> Option<crate::lanes::bases::LaneBases> {
+        let _ = bases;
+        None
+    }
     /// Checks that `bytes` holds valid encodings (`ELEMENT_LEN` bytes each)
     /// without keeping the elements, where the group does that much faster
     /// than decoding them (Ristretto255 on AVX-512 IFMA); `None` where it

@@ -198,6 +198,16 @@ impl Group for Ristretto255 {
         crate::multiexp::lanes::validate_encodings(bytes)
     }
 
+    fn lane_bases(bases: &[RistrettoElement]) -> Option<crate::lanes::bases::LaneBases> {
+        use rayon::prelude::*;
+        let encoded: Vec<[u8; 32]> = bases
+            .par_iter()
+            .map(|b| b.0.compress().to_bytes())
+            .collect();
+        let g = RISTRETTO_BASEPOINT_POINT.compress().to_bytes();
+        crate::lanes::bases::LaneBases::new(&encoded, &g)?.ok()
+    }
+
     fn fixed_base(a: &RistrettoElement) -> RistrettoTable {
         RistrettoTable(RistrettoBasepointTable::create(&a.0))
     }

@@ -21,6 +21,7 @@
 //! values. Decryption is variable time by design and handles public group
 //! elements only; nothing here may touch secrets.
 
+pub mod bases;
 pub mod edwards;
 pub mod field;
 #[cfg(target_arch = "x86_64")]

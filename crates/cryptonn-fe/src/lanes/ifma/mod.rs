@@ -18,6 +18,9 @@ use core::arch::x86_64::*;
 use super::edwards::{Cached, Extended};
 use super::field::{Fe, MASK51};
 
+mod comb;
+pub use comb::{CombX8, SmallCombX8, radix16};
+
 /// Eight field elements, one per lane, as five limb vectors.
 #[derive(Clone, Copy, Debug)]
 pub struct F51x8([__m512i; 5]);
@@ -679,6 +682,32 @@ impl Ifma {
     pub fn accumulate_lanewise(self, accs: &mut [ExtendedX8], table: &[CachedX8], idx: &[u32]) {
         // SAFETY: `self` exists only if `detect` found the features `accumulate_lanewise` enables.
         unsafe { accumulate_lanewise(accs, table, idx) }
+    }
+
+    /// The radix-16 comb of each lane's base (512 additions and doublings).
+    pub fn comb(self, base: &ExtendedX8) -> CombX8 {
+        // SAFETY: `self` exists only if `detect` found the features `CombX8::new` enables.
+        unsafe { CombX8::new(base) }
+    }
+
+    /// s·Pₗ in every lane l for the scalar s with digits `digits`
+    /// ([`radix16`]), constant-time in the digits.
+    pub fn comb_mul(self, comb: &CombX8, digits: &[i8; 64]) -> ExtendedX8 {
+        // SAFETY: `self` exists only if `detect` found the features `CombX8::mul` enables.
+        unsafe { comb.mul(digits) }
+    }
+
+    /// The small comb of `base` (the same base in every lane).
+    pub fn small_comb(self, base: &ExtendedX8) -> SmallCombX8 {
+        // SAFETY: `self` exists only if `detect` found the features `SmallCombX8::new` enables.
+        unsafe { SmallCombX8::new(base) }
+    }
+
+    /// kₗ·B in lane l, constant-time in the kₗ; |kₗ| < 2¹⁶ (the caller
+    /// checks: larger values give wrong points).
+    pub fn small_comb_mul(self, comb: &SmallCombX8, ks: &[i64; 8]) -> ExtendedX8 {
+        // SAFETY: `self` exists only if `detect` found the features `SmallCombX8::mul` enables.
+        unsafe { comb.mul(ks) }
     }
 
     /// RFC 9496 encoding of the eight lanes (canonical 32 bytes each).
