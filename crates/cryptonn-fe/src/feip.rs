@@ -828,9 +828,10 @@ impl<G: Group> Decryptor<G> {
     }
 
     /// The lane engine's doubled sums for every ciphertext, where it
-    /// applies ([`Engine::Lanes`]): enough ciphertexts, keys dense enough
-    /// for the signed method, every ciphertext carrying its encoding, and a
-    /// group and CPU with lanes. `None` sends the caller to the generic path.
+    /// applies ([`Engine::Lanes`]): enough ciphertexts, keys for which it
+    /// beats the per-vector methods ([`Method::lanes_win`]), every
+    /// ciphertext carrying its encoding, and a group and CPU with lanes.
+    /// `None` sends the caller to the generic path.
     fn lane_sums(
         &self,
         keys: &[FunctionKey<G>],
@@ -845,7 +846,7 @@ impl<G: Group> Decryptor<G> {
             }
         }
         let ys: Vec<&[i64]> = keys.iter().map(|k| k.y.as_slice()).collect();
-        if Method::plan::<G>(cts[0].dim(), &ys, self.engine) != Method::Signed {
+        if !Method::lanes_win(cts[0].dim(), &ys) {
             return Ok(None);
         }
         let vectors: Option<Vec<&[u8]>> = cts
