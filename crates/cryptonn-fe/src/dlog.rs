@@ -200,24 +200,86 @@ impl<G: Group> DlogTable<G> {
             .collect()
     }
 
+    /// [`Self::solve_batch_scaled`] for targets given by their encodings
+    /// (`ELEMENT_LEN` bytes each) and fingerprints: the fingerprints are
+    /// looked up first, and only targets not found there are decoded and
+    /// walked outward.
+    pub(crate) fn solve_encoded(
+        &self,
+        fingerprints: &[u128],
+        encodings: &[u8],
+        scale: u32,
+    ) -> Vec<Result<i64>> {
+        let scale = i128::from(scale.max(1));
+        let mut results: Vec<Result<i64>> = fingerprints
+            .par_iter()
+            .map(|&fp| match self.lookup(fp) {
+                Some(j) => self.accept(i128::from(j), scale),
+                // Walked outward below.
+                None => Err(Error::OutOfBound {
+                    bound: self.config.bound,
+                }),
+            })
+            .collect();
+        let misses: Vec<usize> = (0..results.len())
+            .filter(|&i| self.lookup(fingerprints[i]).is_none())
+            .collect();
+        let len = G::ELEMENT_LEN;
+        let decoded: Vec<Result<G::Element>> = misses
+            .par_iter()
+            .map(|&i| {
+                encodings
+                    .get(i * len..(i + 1) * len)
+                    .ok_or(Error::LengthMismatch {
+                        expected: fingerprints.len() * len,
+                        got: encodings.len(),
+                    })
+                    .and_then(G::element_from_bytes)
+            })
+            .collect();
+        let targets: Vec<G::Element> = decoded
+            .iter()
+            .filter_map(|d| d.as_ref().ok().cloned())
+            .collect();
+        let mut solved = self
+            .solve_batch_scaled(&targets, u32::try_from(scale).unwrap_or(1))
+            .into_iter();
+        for (&i, d) in misses.iter().zip(decoded) {
+            results[i] = match d {
+                Ok(_) => solved.next().unwrap_or(Err(Error::OutOfBound {
+                    bound: self.config.bound,
+                })),
+                Err(e) => Err(e),
+            };
+        }
+        results
+    }
+
+    /// v = w / scale when |w| ≤ scale·bound and scale divides w.
+    fn accept(&self, w: i128, scale: i128) -> Result<i64> {
+        if w.abs() <= i128::from(self.config.bound) * scale && w % scale == 0 {
+            Ok((w / scale) as i64)
+        } else {
+            Err(Error::OutOfBound {
+                bound: self.config.bound,
+            })
+        }
+    }
+
     /// Walks all targets of a chunk outward together, so each round shares
     /// one batched fingerprint computation.
     fn solve_chunk(&self, targets: &[G::Element], scale: i128) -> Vec<Result<i64>> {
         // i128: scale·bound may pass i64 (bound ≤ 2⁶²).
         let m = i128::from(self.config.half_width);
         let step = 2 * m + 1;
-        let out_of_bound = || Error::OutOfBound {
-            bound: self.config.bound,
-        };
         let wide = i128::from(self.config.bound) * scale;
-        let mut results: Vec<Result<i64>> = vec![Err(out_of_bound()); targets.len()];
-        let accept = |w: i128| {
-            if w.abs() <= wide && w % scale == 0 {
-                Ok((w / scale) as i64)
-            } else {
-                Err(out_of_bound())
-            }
-        };
+        let mut results: Vec<Result<i64>> = vec![
+            Err(Error::OutOfBound {
+                bound: self.config.bound,
+            });
+            targets.len()
+        ];
+        let accept = |w: i128| self.accept(w, scale);
 
         // Round 0: the targets themselves.
         let mut pending: Vec<(usize, G::Element, G::Element)> = Vec::new();
@@ -316,6 +378,41 @@ mod tests {
             .map(|&v| Ristretto255::vartime_mul_small(&g, v))
             .collect();
         assert!(table.solve_batch_scaled(&odd, 2).iter().all(|r| *r == out));
+    }
+
+    #[test]
+    fn encoded_targets_solve_as_points() {
+        let config = DlogConfig::new(16, 500);
+        let table = DlogTable::<Ristretto255>::new(config).unwrap();
+        let g = Ristretto255::generator();
+        // In the table, found by giant steps, out of bound, odd (not 2·v).
+        let values = [3i64, -16, 200, -499, 500, 501, 1000];
+        let mut points: Vec<_> = values
+            .iter()
+            .map(|&v| Ristretto255::vartime_mul_small(&g, 2 * v))
+            .collect();
+        points.push(Ristretto255::vartime_mul_small(&g, 7));
+        let encodings: Vec<u8> = points
+            .iter()
+            .flat_map(Ristretto255::element_to_bytes)
+            .collect();
+        let fps = Ristretto255::fingerprints(&points);
+        let got = table.solve_encoded(&fps, &encodings, 2);
+        assert_eq!(got, table.solve_batch_scaled(&points, 2));
+        assert_eq!(got[..5], [Ok(3), Ok(-16), Ok(200), Ok(-499), Ok(500)]);
+        assert!(got[5..].iter().all(Result::is_err));
+        // A target that misses and does not decode is an error, not a panic.
+        let mut bad = encodings.clone();
+        bad[32 * 2 + 31] |= 0x80;
+        let got = table.solve_encoded(&fps, &bad, 2);
+        assert!(matches!(got[2], Err(Error::NonCanonical(_))), "{got:?}");
+        assert!(
+            table
+                .solve_encoded(&fps, &encodings[..40], 2)
+                .iter()
+                .skip(1)
+                .all(Result::is_err)
+        );
     }
 
     #[test]

@@ -827,16 +827,16 @@ impl<G: Group> Decryptor<G> {
         ScaledSums { sums, scale }
     }
 
-    /// The lane engine's doubled sums for every ciphertext, where it
-    /// applies ([`Engine::Lanes`]): enough ciphertexts, keys for which it
-    /// beats the per-vector methods ([`Method::lanes_win`]), every
-    /// ciphertext carrying its encoding, and a group and CPU with lanes.
+    /// ⟨xᵢ, yⱼ⟩ by the lane engine, where it applies ([`Engine::Lanes`]):
+    /// enough ciphertexts, keys for which it beats the per-vector methods
+    /// ([`Method::lanes_win`]), every ciphertext carrying its encoding, and
+    /// a group and CPU with lanes ([`Group::vartime_doubled_decryptions`]).
     /// `None` sends the caller to the generic path.
-    fn lane_sums(
+    fn lane_decryptions(
         &self,
         keys: &[FunctionKey<G>],
         cts: &[Ciphertext<G>],
-    ) -> Result<Option<Vec<Vec<G::Element>>>> {
+    ) -> Result<Option<Vec<i64>>> {
         if self.engine != Engine::Lanes || cts.len() < LANES_MIN_CIPHERTEXTS {
             return Ok(None);
         }
@@ -849,14 +849,23 @@ impl<G: Group> Decryptor<G> {
         if !Method::lanes_win(cts[0].dim(), &ys) {
             return Ok(None);
         }
-        let vectors: Option<Vec<&[u8]>> = cts
+        let Some(encodings) = cts
             .iter()
-            .map(|ct| ct.encoding().map(|e| &e[G::ELEMENT_LEN..]))
-            .collect();
-        match vectors {
-            Some(vectors) => G::vartime_doubled_sums_encoded(&vectors, &ys).transpose(),
-            None => Ok(None),
-        }
+            .map(Ciphertext::encoding)
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Ok(None);
+        };
+        let sks: Vec<&G::Scalar> = keys.iter().map(|k| &k.sk).collect();
+        let Some(points) = G::vartime_doubled_decryptions(&encodings, &ys, &sks).transpose()?
+        else {
+            return Ok(None);
+        };
+        self.table
+            .solve_encoded(&points.fingerprints, &points.encodings, 2)
+            .into_iter()
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
     }
 
     /// scale·Σᵢ yⱼᵢ·ctᵢ for every key j, over chunks of the points in
@@ -915,17 +924,13 @@ impl<G: Group> Decryptor<G> {
         keys: &[FunctionKey<G>],
         cts: &[Ciphertext<G>],
     ) -> Result<Vec<i64>> {
-        let rows: Vec<ScaledSums<G::Element>> = match self.lane_sums(keys, cts)? {
-            Some(sums) => cts
-                .par_iter()
-                .zip(sums)
-                .map(|(ct, sums)| Self::with_commitment(keys, ct, ScaledSums { sums, scale: 2 }))
-                .collect(),
-            None => cts
-                .par_iter()
-                .map(|ct| self.inner_product_points(keys, ct))
-                .collect::<Result<_>>()?,
-        };
+        if let Some(values) = self.lane_decryptions(keys, cts)? {
+            return Ok(values);
+        }
+        let rows: Vec<ScaledSums<G::Element>> = cts
+            .par_iter()
+            .map(|ct| self.inner_product_points(keys, ct))
+            .collect::<Result<_>>()?;
         let scale = rows.iter().map(|r| r.scale).max().unwrap_or(1);
         let points: Vec<G::Element> = rows
             .iter()
@@ -1076,20 +1081,32 @@ mod tests {
         past[5] += 1;
         let key = |y: &Vec<i64>| derive_key(&msk, y).unwrap();
         let keys: Vec<_> = ys.iter().map(key).collect();
-        let ct = encrypt(&mpk, &x, &mut rng).unwrap();
-        let expected: Vec<i64> = ys.iter().map(|y| dot(&x, y)).collect();
-        assert_eq!(expected[..2], [bound, -bound]);
-        for engine in [Engine::FourRussians, Engine::Signed] {
+        // Eight encoded ciphertexts: enough for the lane engine.
+        let cts = Encryptor::new(&mpk)
+            .unwrap()
+            .encrypt_many(&vec![x.clone(); 8], &mut rng)
+            .unwrap();
+        let one: Vec<i64> = ys.iter().map(|y| dot(&x, y)).collect();
+        assert_eq!(one[..2], [bound, -bound]);
+        let expected = one.repeat(8);
+        for engine in [Engine::FourRussians, Engine::Signed, Engine::Lanes] {
             let d = ristretto().clone().with_engine(engine);
             assert_eq!(
-                d.decrypt_batch(&keys, core::slice::from_ref(&ct)),
-                Ok(expected.clone())
+                d.decrypt_batch(&keys, &cts),
+                Ok(expected.clone()),
+                "{engine:?}"
+            );
+            assert_eq!(
+                d.decrypt_batch(&keys, &cts[..1]),
+                Ok(one.clone()),
+                "{engine:?}"
             );
             let mut with_past = keys.clone();
             with_past.push(key(&past));
             assert_eq!(
-                d.decrypt_batch(&with_past, core::slice::from_ref(&ct)),
-                Err(Error::OutOfBound { bound: 1 << 24 })
+                d.decrypt_batch(&with_past, &cts),
+                Err(Error::OutOfBound { bound: 1 << 24 }),
+                "{engine:?}"
             );
         }
     }

@@ -92,6 +92,16 @@ impl GroupId {
     }
 }
 
+/// Group elements as their encodings (`ELEMENT_LEN` bytes each) and
+/// fingerprints ([`Group::fingerprints`]), in the same order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncodedPoints {
+    /// The canonical encodings, back to back.
+    pub encodings: Vec<u8>,
+    /// One fingerprint per element.
+    pub fingerprints: Vec<u128>,
+}
+
 /// Code generic over the group, run for a group chosen at run time with
 /// [`GroupId::dispatch`]: the one place a run-time choice becomes a type.
 pub trait ForGroup {
@@ -210,21 +220,22 @@ pub trait Group: Copy + Default + fmt::Debug + Send + Sync + 'static {
             dst.copy_from_slice(&Self::element_to_bytes(&Self::double(h)));
         }
     }
-    /// 2·Σᵢ yⱼᵢ·Pᵢ for every vector of encoded points (`ELEMENT_LEN` bytes
-    /// each, back to back, n per vector) and every y (n entries, below 2⁶¹
-    /// in magnitude): row v holds vector v's results in the order of `ys`.
-    /// Groups with an engine faster than the generic one on this CPU run it
-    /// here (Ristretto255 on AVX-512 IFMA: eight vectors at a time in SIMD
-    /// lanes, see [`crate::multiexp::Engine::Lanes`]); the others return
-    /// `None`.
+    /// The decryption points 2·(Σᵢ yⱼᵢ·ctᵢ − sk_yⱼ·ct₀) = 2·⟨x, yⱼ⟩·g of
+    /// every ciphertext (its encoding ct₀ ‖ ct₁ … ctₙ) and key j (y, sk),
+    /// row-major, as encodings with their [`Group::fingerprints`], by an
+    /// engine faster than the generic one where the group and CPU have it
+    /// (Ristretto255 on AVX-512 IFMA: SIMD lanes, see
+    /// [`crate::multiexp::Engine::Lanes`]); `None` elsewhere. Variable-time
+    /// in the ciphertexts and y, constant-time in the sk.
     ///
     /// # Errors
     /// Lengths that differ, or an encoding that does not decode.
-    fn vartime_doubled_sums_encoded(
-        vectors: &[&[u8]],
+    fn vartime_doubled_decryptions(
+        cts: &[&[u8]],
         ys: &[&[i64]],
-    ) -> Option<Result<Vec<Vec<Self::Element>>>> {
-        let _ = (vectors, ys);
+        sks: &[&Self::Scalar],
+    ) -> Option<Result<EncodedPoints>> {
+        let _ = (cts, ys, sks);
         None
     }
     /// Combs for encrypting under `bases` eight at a time in SIMD lanes

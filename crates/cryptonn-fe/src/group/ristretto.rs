@@ -176,18 +176,38 @@ impl Group for Ristretto255 {
         }
     }
 
-    /// The lane engine ([`crate::multiexp::lanes`]); its encodings come
-    /// back through dalek's decompression (one per output).
-    fn vartime_doubled_sums_encoded(
-        vectors: &[&[u8]],
+    /// The lane engine ([`crate::multiexp::lanes`]) with the −2·sk·ct₀
+    /// term in the lanes' constant-time comb; fingerprints from the lanes'
+    /// encoding of 2·D, the bytes `double_and_compress_batch` gives.
+    fn vartime_doubled_decryptions(
+        cts: &[&[u8]],
         ys: &[&[i64]],
-    ) -> Option<Result<Vec<Vec<RistrettoElement>>>> {
-        use rayon::prelude::*;
-        let sums = crate::multiexp::lanes::doubled_sums_encoded(vectors, ys)?;
-        Some(sums.and_then(|rows| {
-            rows.par_iter()
-                .map(|row| row.iter().map(|e| Self::element_from_bytes(e)).collect())
-                .collect()
+        sks: &[&RistrettoScalar],
+    ) -> Option<Result<super::EncodedPoints>> {
+        let commitments: Option<Vec<[u8; 32]>> = cts
+            .iter()
+            .map(|c| c.get(..32).and_then(|b| b.try_into().ok()))
+            .collect();
+        let vectors: Vec<&[u8]> = cts.iter().map(|c| &c[32.min(c.len())..]).collect();
+        let mut digits: Vec<[i8; 64]> = sks
+            .iter()
+            .map(|sk| {
+                let minus_twice = Zeroizing::new(-(sk.0 + sk.0));
+                crate::lanes::radix16(minus_twice.as_bytes())
+            })
+            .collect();
+        let rows =
+            crate::multiexp::lanes::decryption_encodings(&vectors, &commitments?, ys, &digits);
+        digits.zeroize();
+        Some(rows?.map(|rows| {
+            let mut points = super::EncodedPoints::default();
+            for both in rows.iter().flatten() {
+                points.encodings.extend_from_slice(&both[..32]);
+                let mut low = [0u8; 16];
+                low.copy_from_slice(&both[32..48]);
+                points.fingerprints.push(u128::from_le_bytes(low));
+            }
+            points
         }))
     }
 

@@ -94,8 +94,7 @@ impl LaneBases {
         }
         #[cfg(target_arch = "x86_64")]
         {
-            let mut digits: Vec<[i8; 64]> =
-                items.iter().map(|(r, _)| super::ifma::radix16(r)).collect();
+            let mut digits: Vec<[i8; 64]> = items.iter().map(|(r, _)| super::radix16(r)).collect();
             let xs: Vec<&[i64]> = items.iter().map(|(_, xs)| *xs).collect();
             let out = self.inner.encode_linear(&digits, &xs);
             digits.zeroize();
@@ -261,7 +260,7 @@ mod tests {
             Scalar::from(0x8888_8888u64),
             -Scalar::from(12345u64),
         ] {
-            let digits = crate::lanes::ifma::radix16(r.as_bytes());
+            let digits = crate::lanes::radix16(r.as_bytes());
             assert!(digits.iter().all(|d| (-8..=8).contains(d)));
             let sum = digits.iter().rev().fold(Scalar::ZERO, |acc, &d| {
                 let d = if d < 0 {

@@ -14,11 +14,13 @@ use crate::{Error, Result};
 /// Encodings of 2·Σᵢ yᵢ·Pᵢ for every vector and every y: `vectors[v]` holds
 /// n canonical 32-byte Ristretto255 encodings back to back, every y has n
 /// entries of magnitude below 2⁶¹; the result's row v has one encoding per y.
-/// `None` when the CPU lacks AVX-512 IFMA.
+/// `None` when the CPU lacks AVX-512 IFMA. The engine without the
+/// commitment term, for the tests against the naive sums.
 ///
 /// # Errors
 /// [`Error::LengthMismatch`] for a vector or y of another length;
 /// [`Error::InvalidEncoding`] for a point that does not decode.
+#[cfg(test)]
 pub fn doubled_sums_encoded(
     vectors: &[&[u8]],
     ys: &[&[i64]],
@@ -31,6 +33,41 @@ pub fn doubled_sums_encoded(
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = (vectors, ys);
+        None
+    }
+}
+
+/// For every vector v and every y (index k): the encodings of
+/// D = 2·Σᵢ yᵢ·Pᵢ + sₖ·Cᵥ and of 2·D back to back (64 bytes), where Cᵥ is
+/// `commitments[v]` and sₖ the scalar with radix-16 digits `digits[k]`
+/// ([`crate::lanes::radix16`]); the multiplication by sₖ is
+/// constant-time in the digits. For FEIP, sₖ = −2·sk and D = 2·⟨x, y⟩·g;
+/// 2·D's encoding is the discrete-log fingerprint's source. `None` when the
+/// CPU lacks AVX-512 IFMA.
+///
+/// # Errors
+/// As [`doubled_sums_encoded`], and [`Error::LengthMismatch`] unless there
+/// is one commitment per vector and one digit string per y.
+pub fn decryption_encodings(
+    vectors: &[&[u8]],
+    commitments: &[[u8; 32]],
+    ys: &[&[i64]],
+    digits: &[[i8; 64]],
+) -> Option<Result<Vec<Vec<[u8; 64]>>>> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ifma = crate::lanes::ifma::Ifma::detect()?;
+        Some(imp::decryption_encodings(
+            ifma,
+            vectors,
+            commitments,
+            ys,
+            digits,
+        ))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (vectors, commitments, ys, digits);
         None
     }
 }
@@ -100,10 +137,10 @@ mod imp {
     use rayon::prelude::*;
 
     use super::check_shape;
-    use crate::Result;
     use crate::lanes::edwards::Extended;
     use crate::lanes::ifma::{CachedX8, ExtendedX8, Ifma};
     use crate::multiexp::signed::{best_chunk, planes};
+    use crate::{Error, Result};
 
     /// Widest chunk: 2^8 cached entries of 1,280 bytes stay in L2 beside
     /// the accumulators.
@@ -153,6 +190,7 @@ mod imp {
         }
     }
 
+    #[cfg(test)]
     pub(super) fn doubled_sums_encoded(
         ifma: Ifma,
         vectors: &[&[u8]],
@@ -165,13 +203,76 @@ mod imp {
         let plan = Plan::new(n, ys);
         let groups = vectors
             .par_chunks(8)
-            .map(|group| eight(ifma, &plan, group, ys.len()))
+            .map(|group| {
+                let sums = eight(ifma, &plan, group, ys.len())?;
+                Ok(spread(
+                    group.len(),
+                    sums.iter().map(|s| ifma.vartime_encode(s)),
+                ))
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(groups.into_iter().flatten().collect())
     }
 
-    /// Up to eight vectors in the lanes (missing lanes hold the identity).
-    fn eight(ifma: Ifma, plan: &Plan, group: &[&[u8]], keys: usize) -> Result<Vec<Vec<[u8; 32]>>> {
+    pub(super) fn decryption_encodings(
+        ifma: Ifma,
+        vectors: &[&[u8]],
+        commitments: &[[u8; 32]],
+        ys: &[&[i64]],
+        digits: &[[i8; 64]],
+    ) -> Result<Vec<Vec<[u8; 64]>>> {
+        let n = check_shape(vectors, ys)?;
+        if commitments.len() != vectors.len() || digits.len() != ys.len() {
+            return Err(Error::LengthMismatch {
+                expected: vectors.len(),
+                got: commitments.len(),
+            });
+        }
+        if ys.is_empty() || vectors.is_empty() {
+            return Ok(vec![Vec::new(); vectors.len()]);
+        }
+        let plan = Plan::new(n, ys);
+        let groups = vectors
+            .par_chunks(8)
+            .zip(commitments.par_chunks(8))
+            .map(|(group, commitments)| {
+                let sums = eight(ifma, &plan, group, ys.len())?;
+                let mut lanes = [[0u8; 32]; 8];
+                lanes[..commitments.len()].copy_from_slice(commitments);
+                let comb = ifma.comb(&ifma.vartime_decode(&lanes)?);
+                let points = sums.iter().zip(digits).map(|(sum, d)| {
+                    let point = ifma.add(sum, &ifma.to_cached(&ifma.comb_mul(&comb, d)));
+                    let (once, twice) = (
+                        ifma.vartime_encode(&point),
+                        ifma.vartime_encode(&ifma.double(&point)),
+                    );
+                    core::array::from_fn::<[u8; 64], 8, _>(|l| {
+                        let mut both = [0u8; 64];
+                        both[..32].copy_from_slice(&once[l]);
+                        both[32..].copy_from_slice(&twice[l]);
+                        both
+                    })
+                });
+                Ok(spread(group.len(), points))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(groups.into_iter().flatten().collect())
+    }
+
+    /// Per-key lane values to per-vector rows, for the `used` lanes.
+    fn spread<T: Copy>(used: usize, per_key: impl Iterator<Item = [T; 8]>) -> Vec<Vec<T>> {
+        let mut out: Vec<Vec<T>> = vec![Vec::new(); used];
+        for lanes in per_key {
+            for (row, value) in out.iter_mut().zip(lanes) {
+                row.push(value);
+            }
+        }
+        out
+    }
+
+    /// 2·Σᵢ yᵢ·Pᵢ for each key, one lane per vector of the group (missing
+    /// lanes hold the identity).
+    fn eight(ifma: Ifma, plan: &Plan, group: &[&[u8]], keys: usize) -> Result<Vec<ExtendedX8>> {
         let identity = ifma.pack_extended(&[Extended::IDENTITY; 8]);
         let mut acc = vec![identity; keys * plan.planes];
         let mut total = identity;
@@ -185,19 +286,17 @@ mod imp {
             ifma.accumulate_lanewise(&mut acc, &table, idx);
         }
         let minus_total = ifma.neg_cached(&ifma.to_cached(&total));
-        let mut out = vec![Vec::with_capacity(keys); group.len()];
-        for per_key in acc.chunks(plan.planes) {
-            // Horner over the planes, most significant first.
-            let mut sum = per_key[plan.planes - 1];
-            for plane in per_key[..plan.planes - 1].iter().rev() {
-                sum = ifma.add(&ifma.double(&sum), &ifma.to_cached(plane));
-            }
-            let encoded = ifma.vartime_encode(&ifma.add(&sum, &minus_total));
-            for (row, e) in out.iter_mut().zip(encoded) {
-                row.push(e);
-            }
-        }
-        Ok(out)
+        Ok(acc
+            .chunks(plan.planes)
+            .map(|per_key| {
+                // Horner over the planes, most significant first.
+                let mut sum = per_key[plan.planes - 1];
+                for plane in per_key[..plan.planes - 1].iter().rev() {
+                    sum = ifma.add(&ifma.double(&sum), &ifma.to_cached(plane));
+                }
+                ifma.add(&sum, &minus_total)
+            })
+            .collect())
     }
 
     /// Point i of every vector in the group, decoded in the lanes.

@@ -9,24 +9,6 @@ use core::arch::x86_64::*;
 use super::{CachedX8, ExtendedX8, F51x8, from_lanes, splat};
 use crate::lanes::field::Fe;
 
-/// Signed radix-16 digits d₀ … d₆₃ ∈ [−8, 8] with Σ dⱼ·16ʲ = s for a scalar
-/// s < 2²⁵³ given as 32 little-endian bytes; branch-free (the recoding of
-/// curve25519-dalek's `as_radix_16`).
-pub fn radix16(bytes: &[u8; 32]) -> [i8; 64] {
-    let mut d = [0i8; 64];
-    for (i, b) in bytes.iter().enumerate() {
-        d[2 * i] = (b & 15) as i8;
-        d[2 * i + 1] = (b >> 4) as i8;
-    }
-    for i in 0..63 {
-        // d[i] ∈ [0, 16]: carry 1 when it is 8 or more.
-        let carry = (d[i] + 8) >> 4;
-        d[i] -= carry << 4;
-        d[i + 1] += carry;
-    }
-    d
-}
-
 /// d·16ʲ·Pₗ for d = 1 … 8 and j = 0 … 63, lane l holding its own base Pₗ:
 /// 512 cached entries (640 KiB).
 #[derive(Clone, Debug)]

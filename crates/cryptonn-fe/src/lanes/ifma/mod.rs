@@ -19,7 +19,7 @@ use super::edwards::{Cached, Extended};
 use super::field::{Fe, MASK51};
 
 mod comb;
-pub use comb::{CombX8, SmallCombX8, radix16};
+pub use comb::{CombX8, SmallCombX8};
 
 /// Eight field elements, one per lane, as five limb vectors.
 #[derive(Clone, Copy, Debug)]
@@ -691,7 +691,7 @@ impl Ifma {
     }
 
     /// s·Pₗ in every lane l for the scalar s with digits `digits`
-    /// ([`radix16`]), constant-time in the digits.
+    /// ([`super::radix16`]), constant-time in the digits.
     pub fn comb_mul(self, comb: &CombX8, digits: &[i8; 64]) -> ExtendedX8 {
         // SAFETY: `self` exists only if `detect` found the features `CombX8::mul` enables.
         unsafe { comb.mul(digits) }
