@@ -70,7 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (batch, encrypt_batch, encrypt_image) = client(&authority, &pixels, &mut rng)?;
     let table = Arc::new(DlogTable::<Ristretto255>::new(DlogConfig::default())?);
     let (group_add, dlog) = primitives(&table, &mut rng);
-    let keys = EngineKeys::draw(&authority, &batch, &args, &mut rng)?;
+    let keys = EngineKeys::draw(&authority, &batch, &args, group_add, &mut rng)?;
     let threads = rayon::current_num_threads() as f64;
     let floor = FEATURES as f64 * group_add;
 
@@ -81,32 +81,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     let mut runs = Vec::new();
     for &engine in &args.engines {
-        let ctx = SecureContext::builder(authority.clone())
-            .table(table.clone())
-            .engine(engine)
-            .quantization(
-                QuantizationConfig::new()
-                    .with_weight_bits(args.weight_bits)
-                    .with_delta_bits(args.delta_bits),
-            )
-            .build()?;
-        let (secure_step, plain_step) = steps(&batch, &ctx, &pixels, &labels, &args)?;
-        let decryptor = Decryptor::new(table.clone()).with_engine(engine);
-        let (forward, backward) = keys.time(&batch, &decryptor, args.hidden);
-        let name = engine_name(engine);
-        results.extend([
-            (format!("forward_per_output_us_{name}"), forward * 1e6),
-            (
-                format!("forward_vs_floor_{name}"),
-                forward * threads / floor,
-            ),
-            (format!("backward_per_output_us_{name}"), backward * 1e6),
-            (format!("secure_step_ms_{name}"), secure_step * 1e3),
-            (
-                format!("secure_samples_per_s_{name}"),
-                BATCH as f64 / secure_step,
-            ),
-        ]);
+        let setup = Setup {
+            authority: &authority,
+            table: &table,
+            batch: &batch,
+            pixels: &pixels,
+            labels: &labels,
+            keys: &keys,
+        };
+        let (measured, secure_step, plain_step) = setup.measure(engine, &args)?;
+        results.extend(measured);
         runs.push((engine, secure_step, plain_step));
     }
     if let Some(&(_, old, _)) = runs.iter().find(|r| r.0 == Engine::FourRussians) {
@@ -147,6 +131,55 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
+}
+
+/// What every engine's measurement shares.
+struct Setup<'a> {
+    authority: &'a Arc<Authority<Ristretto255>>,
+    table: &'a Arc<DlogTable<Ristretto255>>,
+    batch: &'a EncryptedBatch<Ristretto255>,
+    pixels: &'a [i64],
+    labels: &'a [usize],
+    keys: &'a EngineKeys,
+}
+
+/// An engine's results, secure step and plain step (seconds).
+type Measured = (Vec<(String, f64)>, f64, f64);
+
+impl Setup<'_> {
+    /// One engine: the secure step through the Burn layer, and its two
+    /// shapes on their own.
+    fn measure(&self, engine: Engine, args: &Args) -> Result<Measured, Box<dyn std::error::Error>> {
+        let ctx = SecureContext::builder(self.authority.clone())
+            .table(self.table.clone())
+            .engine(engine)
+            .quantization(
+                QuantizationConfig::new()
+                    .with_weight_bits(args.weight_bits)
+                    .with_delta_bits(args.delta_bits),
+            )
+            .build()?;
+        let (secure_step, plain_step) = steps(self.batch, &ctx, self.pixels, self.labels, args)?;
+        let decryptor = Decryptor::new(self.table.clone()).with_engine(engine);
+        let (forward, backward) = self.keys.time(self.batch, &decryptor, args.hidden);
+        let threads = rayon::current_num_threads() as f64;
+        let floor = FEATURES as f64 * self.keys.group_add;
+        let name = engine_name(engine);
+        let results = vec![
+            (format!("forward_per_output_us_{name}"), forward * 1e6),
+            (
+                format!("forward_vs_floor_{name}"),
+                forward * threads / floor,
+            ),
+            (format!("backward_per_output_us_{name}"), backward * 1e6),
+            (format!("secure_step_ms_{name}"), secure_step * 1e3),
+            (
+                format!("secure_samples_per_s_{name}"),
+                BATCH as f64 / secure_step,
+            ),
+        ];
+        Ok((results, secure_step, plain_step))
+    }
 }
 
 /// An engine's name in the result keys: `signed`, `four_russians`.
@@ -240,6 +273,8 @@ const NAIVE_SAMPLE: usize = 64;
 struct EngineKeys {
     forward: Vec<feip::FunctionKey<Ristretto255>>,
     backward: Vec<feip::FunctionKey<Ristretto255>>,
+    /// Seconds per dalek addition, for the forward floor.
+    group_add: f64,
 }
 
 impl EngineKeys {
@@ -247,6 +282,7 @@ impl EngineKeys {
         authority: &Authority<Ristretto255>,
         batch: &EncryptedBatch<Ristretto255>,
         args: &Args,
+        group_add: f64,
         rng: &mut StdRng,
     ) -> Result<Self, Box<dyn std::error::Error>> {
         let mut ys = |n: usize, bits: u32| {
@@ -260,6 +296,7 @@ impl EngineKeys {
         Ok(Self {
             forward: authority_keys(authority, batch.row_key(), forward)?,
             backward: authority_keys(authority, batch.col_key(), backward)?,
+            group_add,
         })
     }
 
