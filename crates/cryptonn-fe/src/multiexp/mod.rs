@@ -244,10 +244,7 @@ fn four_russians<G: Group>(points: &[G::Element], ys: &[&[i64]], max: u64) -> Ve
     let bits = 65 - max.leading_zeros();
     let offset = 1i128 << (bits - 1);
     let planes = bits as usize;
-    let digits: Vec<Vec<u64>> = ys
-        .iter()
-        .map(|y| y.iter().map(|&v| (i128::from(v) + offset) as u64).collect())
-        .collect();
+    let digits = offset_digits(ys, offset);
     // acc[k·planes + p]: Σ over chunks of the subset sum selected by bit plane p of vector k.
     // Chunk-major order keeps one small table hot in cache for all vectors.
     let mut acc: Vec<Option<G::Element>> = vec![None; ys.len() * planes];
@@ -257,12 +254,7 @@ fn four_russians<G: Group>(points: &[G::Element], ys: &[&[i64]], max: u64) -> Ve
         let table = subset_sums::<G>(chunk);
         total = G::add(&total, &table[table.len() - 1]);
         for (k, u) in digits.iter().enumerate() {
-            index.fill(0);
-            for (bit, d) in u[c * CHUNK..c * CHUNK + chunk.len()].iter().enumerate() {
-                for (p, idx) in index.iter_mut().enumerate() {
-                    *idx |= (((d >> p) & 1) as usize) << bit;
-                }
-            }
+            plane_patterns(&mut index, &u[c * CHUNK..c * CHUNK + chunk.len()]);
             for (p, &idx) in index.iter().enumerate() {
                 if idx != 0 {
                     accumulate::<G>(&mut acc[k * planes + p], &table[idx]);
@@ -287,17 +279,35 @@ fn combine_planes<G: Group>(
         &(1..planes).fold(total, |acc, _| G::double(&acc)),
     );
     acc.chunks(planes)
-        .map(|per_plane| {
-            // Horner over the planes, most significant first.
-            let sum = per_plane.iter().rev().fold(G::identity(), |a, plane| {
-                let doubled = G::double(&a);
-                plane
-                    .as_ref()
-                    .map_or(doubled.clone(), |p| G::add(&doubled, p))
-            });
-            G::add(&sum, &correction)
-        })
+        .map(|per_plane| G::add(&horner::<G>(per_plane), &correction))
         .collect()
+}
+
+/// Σₚ 2^p·planeₚ, most significant first (an empty plane adds nothing).
+fn horner<G: Group>(per_plane: &[Option<G::Element>]) -> G::Element {
+    per_plane.iter().rev().fold(G::identity(), |a, plane| {
+        let doubled = G::double(&a);
+        plane
+            .as_ref()
+            .map_or(doubled.clone(), |p| G::add(&doubled, p))
+    })
+}
+
+/// Offset-binary digits u = y + `offset` of every vector.
+fn offset_digits(ys: &[&[i64]], offset: i128) -> Vec<Vec<u64>> {
+    ys.iter()
+        .map(|y| y.iter().map(|&v| (i128::from(v) + offset) as u64).collect())
+        .collect()
+}
+
+/// `index[p]` = the pattern of bit p over `digits` (bit i from digit i).
+fn plane_patterns(index: &mut [usize], digits: &[u64]) {
+    index.fill(0);
+    for (bit, d) in digits.iter().enumerate() {
+        for (p, idx) in index.iter_mut().enumerate() {
+            *idx |= (((d >> p) & 1) as usize) << bit;
+        }
+    }
 }
 
 /// Additions of the bucket method over `vectors` vectors holding `nonzero`

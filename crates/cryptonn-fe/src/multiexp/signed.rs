@@ -15,7 +15,7 @@
 
 use crate::group::Group;
 
-use super::accumulate;
+use super::{accumulate, horner, offset_digits, plane_patterns};
 
 /// Widest chunk considered: 2^(MAX_CHUNK−1) table entries.
 const MAX_CHUNK: usize = 12;
@@ -49,10 +49,7 @@ pub(super) fn doubled_sums<G: Group>(
     let planes = planes(max);
     let (chunk, _) = best_chunk(points.len(), ys.len(), planes);
     let offset = 1i128 << (planes - 1);
-    let digits: Vec<Vec<u64>> = ys
-        .iter()
-        .map(|y| y.iter().map(|&v| (i128::from(v) + offset) as u64).collect())
-        .collect();
+    let digits = offset_digits(ys, offset);
     // acc[k·planes + p]: Σ over chunks of the signed combination selected by plane p of vector k.
     let mut acc: Vec<Option<G::Element>> = vec![None; ys.len() * planes];
     let mut total: Option<G::Element> = None;
@@ -61,12 +58,7 @@ pub(super) fn doubled_sums<G: Group>(
         let table = SignedTable::<G>::new(part);
         accumulate::<G>(&mut total, table.all_positive());
         for (k, u) in digits.iter().enumerate() {
-            index.fill(0);
-            for (bit, d) in u[c * chunk..c * chunk + part.len()].iter().enumerate() {
-                for (p, idx) in index.iter_mut().enumerate() {
-                    *idx |= (((d >> p) & 1) as usize) << bit;
-                }
-            }
+            plane_patterns(&mut index, &u[c * chunk..c * chunk + part.len()]);
             for (p, &idx) in index.iter().enumerate() {
                 table.accumulate(&mut acc[k * planes + p], idx);
             }
@@ -74,17 +66,7 @@ pub(super) fn doubled_sums<G: Group>(
     }
     let total = total.unwrap_or_else(G::identity);
     acc.chunks(planes)
-        .map(|per_plane| {
-            // Horner over the planes, most significant first; every plane
-            // holds one lookup per chunk, so None only without points.
-            let sum = per_plane.iter().rev().fold(G::identity(), |a, plane| {
-                let doubled = G::double(&a);
-                plane
-                    .as_ref()
-                    .map_or(doubled.clone(), |p| G::add(&doubled, p))
-            });
-            G::sub(&sum, &total)
-        })
+        .map(|per_plane| G::sub(&horner::<G>(per_plane), &total))
         .collect()
 }
 
