@@ -184,11 +184,13 @@ impl Group for Ristretto255 {
         ys: &[&[i64]],
         sks: &[&RistrettoScalar],
     ) -> Option<Result<super::EncodedPoints>> {
-        let commitments: Option<Vec<[u8; 32]>> = cts
+        // Shapes first: nothing returns between making the secret digits
+        // and zeroizing them.
+        let commitments: Vec<[u8; 32]> = cts
             .iter()
             .map(|c| c.get(..32).and_then(|b| b.try_into().ok()))
-            .collect();
-        let vectors: Vec<&[u8]> = cts.iter().map(|c| &c[32.min(c.len())..]).collect();
+            .collect::<Option<_>>()?;
+        let vectors: Vec<&[u8]> = cts.iter().map(|c| &c[32..]).collect();
         let mut digits: Vec<[i8; 64]> = sks
             .iter()
             .map(|sk| {
@@ -197,7 +199,7 @@ impl Group for Ristretto255 {
             })
             .collect();
         let rows =
-            crate::multiexp::lanes::decryption_encodings(&vectors, &commitments?, ys, &digits);
+            crate::multiexp::lanes::decryption_encodings(&vectors, &commitments, ys, &digits);
         digits.zeroize();
         Some(rows?.map(|rows| {
             let mut points = super::EncodedPoints::default();
