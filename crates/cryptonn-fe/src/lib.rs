@@ -11,7 +11,6 @@ pub mod feip;
 pub mod group;
 pub mod ipfe;
 mod key_id;
-#[doc(hidden)]
 pub mod lanes;
 pub mod multiexp;
 pub mod rlwe;

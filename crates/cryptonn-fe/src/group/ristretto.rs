@@ -150,7 +150,7 @@ impl Group for Ristretto255 {
         RistrettoElement(&k.0 * RISTRETTO_BASEPOINT_TABLE)
     }
 
-    /// A radix-16 comb over four digits ([`comb_mul`]). Only whether
+    /// A radix-16 comb over four digits (`comb_mul`). Only whether
     /// |k| ≥ 2¹⁶ (then the full multiplication runs) shows in timing.
     fn mul_base_small(k: i64) -> RistrettoElement {
         if k.unsigned_abs() >= 1 << 16 {
@@ -176,7 +176,7 @@ impl Group for Ristretto255 {
         }
     }
 
-    /// The lane engine ([`crate::multiexp::lanes`]) with the −2·sk·ct₀
+    /// The lane engine (`multiexp::lanes`) with the −2·sk·ct₀
     /// term in the lanes' constant-time comb; fingerprints from the lanes'
     /// encoding of 2·D, the bytes `double_and_compress_batch` gives.
     fn vartime_doubled_decryptions(

@@ -1,10 +1,9 @@
-//! Stage-1 feasibility prototype: Ristretto255 point additions over 8 independent
-//! SIMD lanes with AVX-512 IFMA, with a scalar reference.
+//! Ristretto255 arithmetic over 8 independent SIMD lanes with AVX-512 IFMA, with a
+//! scalar reference: the fast paths of decryption (one ciphertext per lane:
+//! [`crate::multiexp::Engine::Lanes`]) and encryption ([`bases`]). Runtime detection
+//! ([`ifma::Ifma::detect`]) decides; without IFMA the callers run dalek's arithmetic.
 //!
-//! Not wired into the product. The decryption engine's per-step work is thousands
-//! of *independent* point additions (one accumulator per key and bit plane), which
-//! this module computes eight at a time.
-//!
+//! - [`bases`]: encryption's r·bᵢ + xᵢ·g by constant-time combs, straight to encodings.
 //! - [`field`]: GF(2²⁵⁵ − 19) in five 51-bit limbs with `u128` products: the oracle
 //!   and the fallback.
 //! - [`edwards`]: extended/cached twisted Edwards points (HWCD 2008, a = −1).
@@ -17,9 +16,11 @@
 //! carry one spare bit per limb, and scalar and lane values share one layout.
 //!
 //! # Security
-//! **Variable time throughout.** Decoding, encoding and comparisons branch on the
-//! values. Decryption is variable time by design and handles public group
-//! elements only; nothing here may touch secrets.
+//! **Variable time** in decoding, encoding and comparisons, which branch on the
+//! values: they handle public group elements only (ciphertexts, public keys).
+//! The exceptions that take secrets are the combs ([`ifma::CombX8`],
+//! [`ifma::SmallCombX8`]): every table entry of a window is read and blended by
+//! mask, with no secret-dependent address, branch or instruction.
 
 pub mod bases;
 pub mod edwards;

@@ -3,7 +3,11 @@
 //! This is the inner loop of FEIP decryption (∏ ctᵢ^{yᵢ}). The exponents are
 //! quantized weights of a few bits, so a bucket method (Pippenger) with one
 //! or two windows beats both separate double-and-add and a generic 256-bit
-//! multi-scalar multiplication by a wide margin.
+//! multi-scalar multiplication by a wide margin. Many keys over the same
+//! points share tables ([`vartime_multiscalar_mul_shared_with`]): the
+//! four-Russians engine, the signed-digit one, and on AVX-512 IFMA the same
+//! signed method eight ciphertexts at a time in SIMD lanes ([`Engine`]);
+//! [`Method::plan`] and [`Method::lanes_win`] pick by cost.
 
 use crate::group::Group;
 use crate::{Error, Result};
@@ -90,7 +94,7 @@ pub enum Engine {
     /// without cheap negation, four-Russians. Results are doubled.
     Signed,
     /// The signed method over eight ciphertexts at a time in SIMD lanes,
-    /// read from their encodings ([`Group::vartime_doubled_sums_encoded`]),
+    /// read from their encodings ([`Group::vartime_doubled_decryptions`]),
     /// where the group and CPU have it (Ristretto255 on AVX-512 IFMA);
     /// elsewhere the signed method.
     #[default]
@@ -123,7 +127,7 @@ pub fn vartime_multiscalar_mul_shared<G: Group>(
 /// Σᵢ yᵢ·Pᵢ for many vectors y sharing the same points P, times a scale.
 ///
 /// Dense vectors share tables built from the points. Four-Russians: the
-/// points are cut into chunks of [`CHUNK`], every subset sum of each chunk
+/// points are cut into chunks of 8, every subset sum of each chunk
 /// is tabulated once (one addition per entry), and each y then costs one
 /// table lookup and addition per chunk and bit plane of its offset-binary
 /// digits: about n·2^CHUNK/(CHUNK·H) + b·n/CHUNK additions per vector for
