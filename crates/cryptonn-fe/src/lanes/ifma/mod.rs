@@ -83,7 +83,7 @@ impl F51x8 {
     /// The same element in every lane.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     #[inline]
-    pub fn splat(fe: &Fe) -> F51x8 {
+    pub(crate) fn splat(fe: &Fe) -> F51x8 {
         let l = fe.0;
         F51x8([
             splat(l[0]),
@@ -97,7 +97,7 @@ impl F51x8 {
     /// Lane `l` takes `fes[l]`.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     #[inline]
-    pub fn pack(fes: &[Fe; 8]) -> F51x8 {
+    pub(crate) fn pack(fes: &[Fe; 8]) -> F51x8 {
         let mut out = [_mm512_setzero_si512(); 5];
         for (i, limb) in out.iter_mut().enumerate() {
             *limb = from_lanes([
@@ -117,7 +117,7 @@ impl F51x8 {
     /// The eight lanes as scalar elements.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     #[inline]
-    pub fn unpack(&self) -> [Fe; 8] {
+    pub(crate) fn unpack(&self) -> [Fe; 8] {
         let limbs = [
             lanes_of(self.0[0]),
             lanes_of(self.0[1]),
@@ -162,7 +162,7 @@ impl F51x8 {
     /// `self + rhs`.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     #[inline]
-    pub fn add(&self, rhs: &F51x8) -> F51x8 {
+    pub(crate) fn add(&self, rhs: &F51x8) -> F51x8 {
         let (a, b) = (&self.0, &rhs.0);
         F51x8::carry([
             add64(a[0], b[0]),
@@ -176,7 +176,7 @@ impl F51x8 {
     /// `self − rhs` (adds 16·p first so that no limb underflows).
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     #[inline]
-    pub fn sub(&self, rhs: &F51x8) -> F51x8 {
+    pub(crate) fn sub(&self, rhs: &F51x8) -> F51x8 {
         let (a, b) = (&self.0, &rhs.0);
         let p0 = splat(16 * (MASK51 - 18));
         let pi = splat(16 * MASK51);
@@ -192,14 +192,14 @@ impl F51x8 {
     /// `−self`.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     #[inline]
-    pub fn neg(&self) -> F51x8 {
+    pub(crate) fn neg(&self) -> F51x8 {
         F51x8([_mm512_setzero_si512(); 5]).sub(self)
     }
 
     /// Lane-wise select: lanes whose bit is set in `mask` take `if_set`.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     #[inline]
-    pub fn select(mask: __mmask8, if_set: &F51x8, otherwise: &F51x8) -> F51x8 {
+    pub(crate) fn select(mask: __mmask8, if_set: &F51x8, otherwise: &F51x8) -> F51x8 {
         let mut out = otherwise.0;
         for (o, s) in out.iter_mut().zip(if_set.0) {
             *o = _mm512_mask_blend_epi64(mask, *o, s);
@@ -234,7 +234,7 @@ impl F51x8 {
     /// `self · rhs`: 50 `vpmadd52` per eight products.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     #[inline]
-    pub fn mul(&self, rhs: &F51x8) -> F51x8 {
+    pub(crate) fn mul(&self, rhs: &F51x8) -> F51x8 {
         let (a, b) = (&self.0, &rhs.0);
         let mut lo = [_mm512_setzero_si512(); 10];
         let mut hi = [_mm512_setzero_si512(); 10];
@@ -250,7 +250,7 @@ impl F51x8 {
     /// `self²`: cross products once, doubled, then the diagonal (30 `vpmadd52`).
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     #[inline]
-    pub fn square(&self) -> F51x8 {
+    pub(crate) fn square(&self) -> F51x8 {
         let a = &self.0;
         let mut lo = [_mm512_setzero_si512(); 10];
         let mut hi = [_mm512_setzero_si512(); 10];
@@ -273,7 +273,7 @@ impl F51x8 {
 
     /// `self^(2^k)`, k ≥ 1.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
-    pub fn pow2k(&self, k: u32) -> F51x8 {
+    pub(crate) fn pow2k(&self, k: u32) -> F51x8 {
         let mut x = self.square();
         for _ in 1..k {
             x = x.square();
@@ -283,7 +283,7 @@ impl F51x8 {
 
     /// `self^(2^252 − 3)` (same addition chain as [`Fe::pow_p58`]).
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
-    pub fn pow_p58(&self) -> F51x8 {
+    pub(crate) fn pow_p58(&self) -> F51x8 {
         let t0 = self.square();
         let t2 = self.mul(&t0.pow2k(2));
         let t3 = t0.mul(&t2);
@@ -320,14 +320,14 @@ impl F51x8 {
     /// Lanes whose element is negative (odd canonical encoding), RFC 9496 `IS_NEGATIVE`.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     #[inline]
-    pub fn is_negative(&self) -> __mmask8 {
+    pub(crate) fn is_negative(&self) -> __mmask8 {
         _mm512_test_epi64_mask(self.canonical()[0], splat(1))
     }
 
     /// Lanes whose element is zero.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     #[inline]
-    pub fn is_zero(&self) -> __mmask8 {
+    pub(crate) fn is_zero(&self) -> __mmask8 {
         let c = self.canonical();
         let any = _mm512_or_si512(
             _mm512_or_si512(c[0], c[1]),
@@ -339,20 +339,20 @@ impl F51x8 {
     /// Lanes where `self == rhs` mod p.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     #[inline]
-    pub fn eq(&self, rhs: &F51x8) -> __mmask8 {
+    pub(crate) fn eq(&self, rhs: &F51x8) -> __mmask8 {
         self.sub(rhs).is_zero()
     }
 
     /// RFC 9496 `CT_ABS`, lane-wise.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     #[inline]
-    pub fn abs(&self) -> F51x8 {
+    pub(crate) fn abs(&self) -> F51x8 {
         F51x8::select(self.is_negative(), &self.neg(), self)
     }
 
     /// RFC 9496 `SQRT_RATIO_M1(u, v)` lane-wise: (lanes where u/v was square, root).
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
-    pub fn sqrt_ratio_i(u: &F51x8, v: &F51x8) -> (__mmask8, F51x8) {
+    pub(crate) fn sqrt_ratio_i(u: &F51x8, v: &F51x8) -> (__mmask8, F51x8) {
         let sqrt_m1 = F51x8::splat(&Fe::SQRT_M1);
         let v3 = v.square().mul(v);
         let v7 = v3.square().mul(v);
