@@ -140,6 +140,7 @@ mod imp {
     use crate::lanes::edwards::Extended;
     use crate::lanes::ifma::{CachedX8, ExtendedX8, Ifma};
     use crate::multiexp::signed::{best_chunk, planes};
+    use crate::multiexp::{max_magnitude, offset_digits, plane_patterns};
     use crate::{Error, Result};
 
     /// Widest chunk: 2^8 cached entries of 1,280 bytes stay in L2 beside
@@ -157,26 +158,17 @@ mod imp {
 
     impl Plan {
         fn new(n: usize, ys: &[&[i64]]) -> Plan {
-            let max = ys
-                .iter()
-                .flat_map(|y| y.iter())
-                .map(|k| k.unsigned_abs())
-                .max()
-                .unwrap_or(0);
-            let planes = planes(max);
+            let planes = planes(max_magnitude(ys));
             let chunk = best_chunk(n, ys.len(), planes).0.clamp(1, MAX_CHUNK);
-            let offset = 1i128 << (planes - 1);
+            let digits = offset_digits(ys, 1i128 << (planes - 1));
+            let mut patterns = vec![0usize; planes];
             let index = (0..n.div_ceil(chunk))
                 .map(|c| {
                     let range = c * chunk..(c * chunk + chunk).min(n);
-                    let mut idx = vec![0u32; ys.len() * planes];
-                    for (k, y) in ys.iter().enumerate() {
-                        for (bit, &v) in y[range.clone()].iter().enumerate() {
-                            let u = (i128::from(v) + offset) as u64;
-                            for p in 0..planes {
-                                idx[k * planes + p] |= (((u >> p) & 1) as u32) << bit;
-                            }
-                        }
+                    let mut idx = Vec::with_capacity(ys.len() * planes);
+                    for u in &digits {
+                        plane_patterns(&mut patterns, &u[range.clone()]);
+                        idx.extend(patterns.iter().map(|&m| m as u32));
                     }
                     idx
                 })
