@@ -211,19 +211,18 @@ impl<G: Group> DlogTable<G> {
         scale: u32,
     ) -> Vec<Result<i64>> {
         let scale = i128::from(scale.max(1));
-        let mut results: Vec<Result<i64>> = fingerprints
-            .par_iter()
-            .map(|&fp| match self.lookup(fp) {
-                Some(j) => self.accept(i128::from(j), scale),
+        let found: Vec<Option<i64>> = fingerprints.par_iter().map(|&fp| self.lookup(fp)).collect();
+        let mut results: Vec<Result<i64>> = found
+            .iter()
+            .map(|j| match j {
+                Some(j) => self.accept(i128::from(*j), scale),
                 // Walked outward below.
                 None => Err(Error::OutOfBound {
                     bound: self.config.bound,
                 }),
             })
             .collect();
-        let misses: Vec<usize> = (0..results.len())
-            .filter(|&i| self.lookup(fingerprints[i]).is_none())
-            .collect();
+        let misses: Vec<usize> = (0..found.len()).filter(|&i| found[i].is_none()).collect();
         let len = G::ELEMENT_LEN;
         let decoded: Vec<Result<G::Element>> = misses
             .par_iter()
