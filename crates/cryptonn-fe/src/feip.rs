@@ -615,7 +615,8 @@ impl<G: Group> Encryptor<G> {
         rng: &mut R,
     ) -> Result<Vec<Ciphertext<G>>> {
         let rs: Vec<G::Scalar> = xs.iter().map(|_| G::scalar_random(rng)).collect();
-        if let Some(cts) = self.encrypt_many_in_lanes(xs, &rs)? {
+        let views: Vec<&[i64]> = xs.iter().map(Vec::as_slice).collect();
+        if let Some(cts) = self.encrypt_many_in_lanes(&views, &rs)? {
             return Ok(cts);
         }
         xs.par_iter()
@@ -628,7 +629,7 @@ impl<G: Group> Encryptor<G> {
     /// every vector); `None` as for [`Self::encrypt_in_lanes`].
     fn encrypt_many_in_lanes(
         &self,
-        xs: &[Vec<i64>],
+        xs: &[&[i64]],
         rs: &[G::Scalar],
     ) -> Result<Option<Vec<Ciphertext<G>>>> {
         let Some(lanes) = &self.lanes else {
@@ -648,13 +649,14 @@ impl<G: Group> Encryptor<G> {
         else {
             return Ok(None);
         };
-        if xs.iter().flatten().any(|v| v.unsigned_abs() >= SMALL_BOUND) {
+        if xs
+            .iter()
+            .flat_map(|x| x.iter())
+            .any(|v| v.unsigned_abs() >= SMALL_BOUND)
+        {
             return Ok(None);
         }
-        let items: Vec<(&[u8; 32], &[i64])> = r_bytes
-            .into_iter()
-            .zip(xs.iter().map(Vec::as_slice))
-            .collect();
+        let items: Vec<(&[u8; 32], &[i64])> = r_bytes.into_iter().zip(xs.iter().copied()).collect();
         let bodies = lanes.encode_linear_many(&items)?;
         let len = G::ELEMENT_LEN;
         Ok(Some(
@@ -685,27 +687,8 @@ impl<G: Group> Encryptor<G> {
     /// decoded only if asked for); `None` without lanes or when an entry is
     /// outside the small comb's range.
     fn encrypt_in_lanes(&self, x: &[i64], r: &G::Scalar) -> Result<Option<Ciphertext<G>>> {
-        let Some(lanes) = &self.lanes else {
-            return Ok(None);
-        };
-        check_len(self.mpk.dim(), x.len())?;
-        let bytes = Zeroizing::new(G::scalar_to_bytes(r));
-        let Ok(r_bytes) = <&[u8; 32]>::try_from(bytes.as_slice()) else {
-            return Ok(None);
-        };
-        if x.iter().any(|v| v.unsigned_abs() >= SMALL_BOUND) {
-            return Ok(None);
-        }
-        let len = G::ELEMENT_LEN;
-        let ct0 = G::mul_base(r);
-        let mut encoded = vec![0u8; (x.len() + 1) * len];
-        encoded[..len].copy_from_slice(&G::element_to_bytes(&ct0));
-        lanes.encode_linear(r_bytes, x, &mut encoded[len..])?;
-        Ok(Some(Ciphertext::from_trusted_encoding(
-            self.mpk.id,
-            ct0,
-            encoded.into(),
-        )))
+        let many = self.encrypt_many_in_lanes(&[x], core::slice::from_ref(r))?;
+        Ok(many.and_then(|cts| cts.into_iter().next()))
     }
 
     /// The same ciphertext, with its encoding computed in batches: each
@@ -1219,7 +1202,7 @@ mod tests {
             let zeros = vec![0i64; n];
             let r2 = Ristretto255::scalar_random(&mut rng);
             let many = encryptor
-                .encrypt_many_in_lanes(&[x.clone(), zeros.clone()], &[r.clone(), r2.clone()])
+                .encrypt_many_in_lanes(&[&x, &zeros], &[r.clone(), r2.clone()])
                 .unwrap()
                 .unwrap();
             assert_eq!(many[0], plain);

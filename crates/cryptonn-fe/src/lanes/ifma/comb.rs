@@ -82,24 +82,36 @@ impl ExtendedX8 {
     }
 }
 
+/// d·16ʲ·B for d = 1 … `per_window` and j < `count`, window by window, in
+/// cached form; `per_window` ≥ 8, so 16·b is one doubling of 8·b.
+#[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+fn windows(base: &ExtendedX8, count: usize, per_window: usize) -> Vec<CachedX8> {
+    let mut entries = Vec::with_capacity(count * per_window);
+    let mut b = *base;
+    for _ in 0..count {
+        let cached = b.to_cached();
+        let mut multiple = b;
+        let mut eight = b;
+        entries.push(cached);
+        for d in 2..=per_window {
+            multiple = multiple.add(&cached);
+            if d == 8 {
+                eight = multiple;
+            }
+            entries.push(multiple.to_cached());
+        }
+        b = eight.double();
+    }
+    entries
+}
+
 impl CombX8 {
     /// The comb of the eight bases.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     pub(super) fn new(base: &ExtendedX8) -> CombX8 {
-        let mut entries = Vec::with_capacity(64 * 8);
-        let mut b = *base;
-        for _ in 0..64 {
-            let cached = b.to_cached();
-            let mut multiple = b;
-            entries.push(cached);
-            for _ in 2..=8 {
-                multiple = multiple.add(&cached);
-                entries.push(multiple.to_cached());
-            }
-            // 16·b = 2·(8·b).
-            b = multiple.double();
+        CombX8 {
+            entries: windows(base, 64, 8),
         }
-        CombX8 { entries }
     }
 
     /// Σⱼ dⱼ·16ʲ·Pₗ in every lane l, the same digits in all lanes: 64
@@ -118,19 +130,9 @@ impl SmallCombX8 {
     /// The small comb of `base` (the same in every lane).
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     pub(super) fn new(base: &ExtendedX8) -> SmallCombX8 {
-        let mut entries = Vec::with_capacity(4 * 15);
-        let mut b = *base;
-        for _ in 0..4 {
-            let cached = b.to_cached();
-            let mut multiple = b;
-            entries.push(cached);
-            for _ in 2..=15 {
-                multiple = multiple.add(&cached);
-                entries.push(multiple.to_cached());
-            }
-            b = multiple.add(&cached);
+        SmallCombX8 {
+            entries: windows(base, 4, 15),
         }
-        SmallCombX8 { entries }
     }
 
     /// kₗ·B in lane l for |kₗ| < 2¹⁶ (the caller checks the range): four
