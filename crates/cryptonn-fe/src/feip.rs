@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::dlog::DlogTable;
-use crate::group::{DecodedPoints, Group};
+use crate::group::{DecodedPoints, EncodedPoints, Group};
 use crate::key_id::KeyId;
 use crate::lanes::bases::{LaneBases, SMALL_BOUND};
 use crate::multiexp::{Engine, Method, ScaledSums, vartime_multiscalar_mul_shared_with};
@@ -821,8 +821,9 @@ impl<G: Group> Decryptor<G> {
 
     /// ⟨xᵢ, yⱼ⟩ by the lane engine, where it applies ([`Engine::Lanes`]):
     /// enough ciphertexts, keys for which it beats the per-vector methods
-    /// ([`Method::lanes_win`]), every ciphertext carrying its encoding, and
-    /// a group and CPU with lanes ([`Group::vartime_doubled_decryptions`]).
+    /// ([`Method::lanes_win`]), and a group and CPU with lanes: from the
+    /// encodings ([`Group::vartime_doubled_decryptions`], Ristretto255) or
+    /// from the elements ([`Group::vartime_lane_inner_products`], MODP).
     /// `None` sends the caller to the generic path.
     fn lane_decryptions(
         &self,
@@ -841,30 +842,43 @@ impl<G: Group> Decryptor<G> {
         if !Method::lanes_win(cts[0].dim(), &ys) {
             return Ok(None);
         }
-        let Some(encodings) = cts
-            .iter()
-            .map(Ciphertext::encoding)
-            .collect::<Option<Vec<_>>>()
-        else {
+        let sks: Vec<&G::Scalar> = keys.iter().map(|k| &k.sk).collect();
+        if let Some(points) = Self::encoded_lanes(cts, &ys, &sks).transpose()? {
+            return self
+                .table
+                .solve_encoded(&points.fingerprints, &points.encodings, 2)
+                .into_iter()
+                .collect::<Result<Vec<_>>>()
+                .map(Some);
+        }
+        let ct0s: Vec<&G::Element> = cts.iter().map(|ct| &ct.ct0).collect();
+        let elements: Vec<&[G::Element]> = cts.iter().map(Ciphertext::elements).collect();
+        let Some(points) = G::vartime_lane_inner_products(&ct0s, &elements, &ys, &sks) else {
             return Ok(None);
         };
-        // Points decoded when read, if every ciphertext has them.
+        self.table
+            .solve_batch_scaled(&points?, 1)
+            .into_iter()
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    /// The lane engine on encodings, if every ciphertext carries its
+    /// encoding (and, if every one has them, its points decoded when read).
+    fn encoded_lanes(
+        cts: &[Ciphertext<G>],
+        ys: &[&[i64]],
+        sks: &[&G::Scalar],
+    ) -> Option<Result<EncodedPoints>> {
+        let encodings = cts
+            .iter()
+            .map(Ciphertext::encoding)
+            .collect::<Option<Vec<_>>>()?;
         let decoded = cts
             .iter()
             .map(|ct| ct.decoded.as_deref())
             .collect::<Option<Vec<_>>>();
-        let sks: Vec<&G::Scalar> = keys.iter().map(|k| &k.sk).collect();
-        let Some(points) =
-            G::vartime_doubled_decryptions(&encodings, decoded.as_deref(), &ys, &sks)
-                .transpose()?
-        else {
-            return Ok(None);
-        };
-        self.table
-            .solve_encoded(&points.fingerprints, &points.encodings, 2)
-            .into_iter()
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
+        G::vartime_doubled_decryptions(&encodings, decoded.as_deref(), ys, sks)
     }
 
     /// scale·Σᵢ yⱼᵢ·ctᵢ for every key j, over chunks of the points in

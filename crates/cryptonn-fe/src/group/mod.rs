@@ -257,6 +257,24 @@ pub trait Group: Copy + Default + fmt::Debug + Send + Sync + 'static {
         let _ = (cts, decoded, ys, sks);
         None
     }
+    /// ⟨xᵥ, yⱼ⟩·g = Σᵢ yⱼᵢ·ctᵥᵢ − skⱼ·ct₀ᵥ for every ciphertext v (its
+    /// commitment `ct0s[v]` and elements `cts[v]`) and key j, row-major, in
+    /// SIMD lanes where the group and CPU have them (MODP on AVX-512 IFMA);
+    /// `None` elsewhere. Variable-time in the public elements and y,
+    /// constant-time in the skⱼ.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] unless every ciphertext has one element per
+    /// entry of every y.
+    fn vartime_lane_inner_products(
+        ct0s: &[&Self::Element],
+        cts: &[&[Self::Element]],
+        ys: &[&[i64]],
+        sks: &[&Self::Scalar],
+    ) -> Option<Result<Vec<Self::Element>>> {
+        let _ = (ct0s, cts, ys, sks);
+        None
+    }
     /// Combs for encrypting under `bases` eight at a time in SIMD lanes
     /// ([`crate::lanes::bases`]), where the group and CPU have them
     /// (Ristretto255 on AVX-512 IFMA); `None` elsewhere.

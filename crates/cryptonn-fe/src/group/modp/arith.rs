@@ -94,6 +94,14 @@ pub trait ModpArith: sealed::Sealed + Send + Sync + 'static {
     /// digits, least significant first, without zero digits at the top (the
     /// digits num-bigint gave, so the map is the one before crypto-bigint).
     fn fe_fingerprint(a: &Self::Fe) -> u128;
+    /// The Montgomery form's little-endian 64-bit words (x·2^(64L) mod p,
+    /// fully reduced), into `out` (L words): what the SIMD lanes pack.
+    fn fe_montgomery_words(a: &Self::Fe, out: &mut [u64]);
+    /// The element whose Montgomery form has the words `words` (L words,
+    /// fully reduced: as the lanes unpack them).
+    fn fe_from_montgomery_words(words: &[u64]) -> Self::Fe;
+    /// The scalar's little-endian 64-bit words (L), into `out`.
+    fn int_words(a: &Self::Int, out: &mut [u64]);
 
     /// v mod q.
     fn int_from_i64(v: i64) -> Self::Int;
@@ -207,6 +215,26 @@ where
 
     fn fe_to_be(a: &Fe<M, L>) -> Vec<u8> {
         a.retrieve().to_be_bytes().as_ref().to_vec()
+    }
+
+    fn fe_montgomery_words(a: &Fe<M, L>, out: &mut [u64]) {
+        for (o, w) in out.iter_mut().zip(a.as_montgomery().as_words()) {
+            *o = *w;
+        }
+    }
+
+    fn fe_from_montgomery_words(words: &[u64]) -> Fe<M, L> {
+        let mut limbs = [0u64; L];
+        for (l, w) in limbs.iter_mut().zip(words) {
+            *l = *w;
+        }
+        Fe::<M, L>::from_montgomery(Uint::from_words(limbs))
+    }
+
+    fn int_words(a: &ScalarInt<L>, out: &mut [u64]) {
+        for (o, w) in out.iter_mut().zip(a.0.as_words()) {
+            *o = *w;
+        }
     }
 
     fn fe_from_be(bytes: &[u8]) -> Result<Fe<M, L>> {

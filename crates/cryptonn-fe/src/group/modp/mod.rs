@@ -39,6 +39,8 @@
 mod arith;
 mod comb;
 mod jacobi;
+#[cfg(target_arch = "x86_64")]
+mod lanes;
 #[cfg(test)]
 mod reference_tests;
 
@@ -508,6 +510,27 @@ impl<P: ModpParams> Group for Modp<P> {
             .iter()
             .map(|a| P::Arith::fe_fingerprint(&a.0))
             .collect()
+    }
+
+    /// Eight ciphertexts at a time in SIMD lanes (the 2048-bit group on
+    /// AVX-512 IFMA): see [`lanes`].
+    fn vartime_lane_inner_products(
+        ct0s: &[&ModpElement<P>],
+        cts: &[&[ModpElement<P>]],
+        ys: &[&[i64]],
+        sks: &[&ModpScalar<P>],
+    ) -> Option<Result<Vec<ModpElement<P>>>> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let sks: Vec<&Int<P>> = sks.iter().map(|sk| &sk.0).collect();
+            let out = lanes::inner_products::<P>(ct0s, cts, ys, &sks)?;
+            Some(out.map(|v| v.into_iter().map(ModpElement).collect()))
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (ct0s, cts, ys, sks);
+            None
+        }
     }
 
     /// Square-and-multiply on |k|, then one inversion if k < 0.
