@@ -6,8 +6,9 @@
 //! dalek. Single-threaded.
 
 use cryptonn_fe::bench::{median_seconds, print_results};
+use cryptonn_fe::group::{Group, Modp2048, ModpParams, Rfc3526Group14};
 use cryptonn_fe::lanes::edwards::{Cached, Extended};
-use cryptonn_fe::lanes::ifma::Ifma;
+use cryptonn_fe::lanes::ifma::{Ifma, WideModulus};
 use cryptonn_fe::lanes::ristretto::{vartime_decode, vartime_encode};
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
@@ -212,6 +213,46 @@ fn codecs(v: Option<Ifma>, pts: &[RistrettoPoint], ext: &[Extended]) -> Vec<(&'s
     out
 }
 
+/// The 2048-bit MODP group's modular products: crypto-bigint through the
+/// group API (one `ConstMontyForm` product per `add`), and the lanes (per
+/// product, per lane: one call gives eight).
+fn modp_products(v: Option<Ifma>, rng: &mut StdRng) -> Vec<(&'static str, f64)> {
+    let n = 2000;
+    let g = Modp2048::generator();
+    let (a, b) = (
+        Modp2048::vartime_mul_small(&g, rng.random_range(1..1 << 40)),
+        Modp2048::vartime_mul_small(&g, rng.random_range(1..1 << 40)),
+    );
+    let scalar = median_seconds(REPS, || {
+        (0..n).fold(a.clone(), |x, _| Modp2048::add(&x, &b))
+    });
+    let mut out = vec![("modp2048_scalar_mul_ns", ns_per(scalar, n))];
+    let Some(v) = v else { return out };
+    let p: Vec<u64> = Rfc3526Group14::context().p().iter_u64_digits().collect();
+    let Some(m) = WideModulus::<40>::new(&p) else {
+        return out;
+    };
+    // Timing does not depend on the values: any words below p will do.
+    let words: [[u64; 32]; 8] = core::array::from_fn(|_| {
+        let mut w: [u64; 32] = core::array::from_fn(|_| rng.random());
+        w[31] >>= 1;
+        w
+    });
+    let (x, y) = (v.wide_pack(&m, &words), v.wide_pack(&m, &words));
+    let n = 500;
+    let mul = median_seconds(REPS, || (0..n).fold(x, |acc, _| v.wide_mul(&m, &acc, &y)));
+    let sqr = median_seconds(REPS, || (0..n).fold(x, |acc, _| v.wide_square(&m, &acc)));
+    let pack = median_seconds(REPS, || v.wide_pack(&m, &words));
+    let unpack = median_seconds(REPS, || v.wide_unpack::<40, 32>(&m, &x));
+    out.extend([
+        ("modp2048_lane_mul_ns", ns_per(mul, 8 * n)),
+        ("modp2048_lane_square_ns", ns_per(sqr, 8 * n)),
+        ("modp2048_lane_pack_ns", ns_per(pack, 8)),
+        ("modp2048_lane_unpack_ns", ns_per(unpack, 8)),
+    ]);
+    out
+}
+
 fn main() {
     let json = std::env::args().any(|a| a == "--json");
     let mut rng = StdRng::seed_from_u64(7);
@@ -228,6 +269,7 @@ fn main() {
         results.extend(lane_adds(v, &ext, &idx));
     }
     results.extend(codecs(ifma, &pts, &ext));
+    results.extend(modp_products(ifma, &mut rng));
     let get = |k: &str| {
         results
             .iter()
@@ -258,6 +300,10 @@ fn main() {
         (
             "ratio_dalek_decompress_over_scalar_decode",
             get("dalek_decompress_ns") / get("scalar_decode_ns"),
+        ),
+        (
+            "ratio_modp2048_scalar_mul_over_lane_mul",
+            get("modp2048_scalar_mul_ns") / get("modp2048_lane_mul_ns"),
         ),
     ];
     results.extend(ratios);

@@ -26,6 +26,9 @@ use zeroize::Zeroize;
 
 use crate::{Error, Result};
 
+/// The 2048-bit prime's crypto-bigint parameters, for the lane arithmetic's tests.
+#[cfg(test)]
+pub(crate) use modp::Prime2048;
 pub use modp::{
     Modp, Modp2048, Modp3072, ModpElement, ModpParams, ModpScalar, Rfc3526Group14, Rfc3526Group15,
 };

@@ -10,7 +10,9 @@
 //! ordinary code is the [`Ifma`] token, which exists only after runtime detection.
 //!
 //! # Security
-//! Variable time (see the parent module). Public values only.
+//! Variable time (see the parent module), public values only, except the
+//! combs ([`CombX8`], [`SmallCombX8`]) and the MODP lane arithmetic
+//! ([`WideX8`]), constant-time in their secret inputs.
 #![allow(unsafe_code)] // Reason: calling `#[target_feature]` code after runtime detection; see `Ifma`.
 
 use core::arch::x86_64::*;
@@ -19,7 +21,9 @@ use super::edwards::{Cached, Extended};
 use super::field::{Fe, MASK51};
 
 mod comb;
+mod wide;
 pub use comb::{CombX8, SmallCombX8};
+pub use wide::{WideModulus, WideX8};
 
 /// Eight field elements, one per lane, as five limb vectors.
 #[derive(Clone, Copy, Debug)]

@@ -1,0 +1,602 @@
+//! Montgomery arithmetic modulo one odd p of up to 52·N − 2 bits over 8
+//! independent lanes: the MODP groups' products eight at a time (N = 40 for
+//! the 2048-bit prime, 60 would do 3072).
+//!
+//! A [`WideX8<N>`] holds eight numbers in radix 2⁵² limb-major order: vector
+//! `k` holds limb `k` of all eight, lane `l` belongs to the `l`-th number.
+//! Products are Montgomery products with R' = 2^(52N) (not crypto-bigint's
+//! R = 2^(64W)), word by word (CIOS) with `vpmadd52{lo,hi}uq`, p's limbs
+//! broadcast to every lane.
+//!
+//! # Invariant ("almost Montgomery")
+//! Every limb of a [`WideX8`] is below 2⁵² (the multiplier reads 52 bits)
+//! and every value is below 2p. Since 4p ≤ R' ([`WideModulus::new`] checks),
+//! a product of two such values is again below 2p with no final
+//! subtraction: (a·b + m·p)/R' < 4p²/R' + p ≤ 2p. Only unpacking reduces
+//! fully (one masked subtraction of p).
+//!
+//! # Security
+//! Every function here runs the same instructions and touches the same
+//! addresses whatever the lane values: constant-time in the values (the
+//! modulus and the lane count are public).
+
+use core::arch::x86_64::*;
+
+use num_bigint::BigUint;
+use num_traits::One;
+
+use super::{Ifma, from_lanes, lanes_of, splat};
+
+const MASK52: u64 = (1 << 52) - 1;
+
+/// Eight numbers mod p, one per lane, in radix 2⁵² (see the module docs for
+/// the invariant: limbs < 2⁵², values < 2p, Montgomery form with 2^(52N)).
+#[derive(Clone, Copy, Debug)]
+pub struct WideX8<const N: usize>(pub(super) [__m512i; N]);
+
+/// One odd modulus p and the constants of its lane Montgomery arithmetic:
+/// built once, shared by every lane operation mod p.
+#[derive(Clone, Debug)]
+pub struct WideModulus<const N: usize> {
+    /// p in radix 2⁵² (broadcast to every lane at use).
+    p: [u64; N],
+    /// −p⁻¹ mod 2⁵².
+    pinv: u64,
+    /// 64-bit words of the packed form (crypto-bigint's R = 2^(64·words)).
+    words: usize,
+    /// R'²/R mod p: the lane Montgomery product by it turns x·R into x·R'.
+    to_lanes: [u64; N],
+    /// R mod p: the lane Montgomery product by it turns x·R' into x·R.
+    from_lanes: [u64; N],
+    /// R' mod p, the lanes' 1.
+    one: [u64; N],
+}
+
+/// The radix-2⁵² limbs of the little-endian 64-bit words `words` (bits past
+/// limb N are dropped; the callers pass values below 2^(52N)).
+fn limbs_from_words<const N: usize>(words: &[u64]) -> [u64; N] {
+    let mut out = [0u64; N];
+    let (mut acc, mut have, mut k) = (0u128, 0u32, 0usize);
+    for &w in words {
+        acc |= u128::from(w) << have;
+        have += 64;
+        while have >= 52 && k < N {
+            out[k] = acc as u64 & MASK52;
+            (acc, have, k) = (acc >> 52, have - 52, k + 1);
+        }
+    }
+    if k < N {
+        out[k] = acc as u64 & MASK52;
+    }
+    out
+}
+
+/// The little-endian 64-bit words of radix-2⁵² limbs (each below 2⁵²),
+/// truncated to `out.len()` words.
+fn words_from_limbs(limbs: &[u64], out: &mut [u64]) {
+    let (mut acc, mut have) = (0u128, 0u32);
+    let mut slots = out.iter_mut();
+    for &l in limbs {
+        acc |= u128::from(l) << have;
+        have += 52;
+        if have >= 64 {
+            if let Some(o) = slots.next() {
+                *o = acc as u64;
+            }
+            (acc, have) = (acc >> 64, have - 64);
+        }
+    }
+    for o in slots {
+        *o = acc as u64;
+        acc = 0;
+    }
+}
+
+fn limbs_of<const N: usize>(v: &BigUint) -> [u64; N] {
+    limbs_from_words(&v.iter_u64_digits().collect::<Vec<_>>())
+}
+
+impl<const N: usize> WideModulus<N> {
+    /// The context of the odd modulus p given as little-endian 64-bit words
+    /// (crypto-bigint's layout; `p_words.len()` fixes the packed form's R =
+    /// 2^(64·len)). `None` if p is even, below 3, or above 2^(52N − 2)
+    /// (then R' < 4p and products would leave [0, 2p)).
+    pub fn new(p_words: &[u64]) -> Option<Self> {
+        let p = BigUint::from_slice(
+            &p_words
+                .iter()
+                .flat_map(|w| [*w as u32, (*w >> 32) as u32])
+                .collect::<Vec<_>>(),
+        );
+        let lane_bits = 52 * N as u64;
+        let bad = p_words.first()? & 1 == 0 || p < BigUint::from(3u32);
+        // N ≥ 2: the product's first step reads limb 1.
+        if bad || N < 2 || p.bits() + 2 > lane_bits {
+            return None;
+        }
+        // p⁻¹ mod 2⁶⁴ by Newton's iteration (each step doubles the correct bits).
+        let p0 = p_words[0];
+        let mut inv = p0;
+        for _ in 0..6 {
+            inv = inv.wrapping_mul(2u64.wrapping_sub(p0.wrapping_mul(inv)));
+        }
+        let words_bits = 64 * p_words.len() as u64;
+        let pow = |e: u64| (BigUint::one() << e) % &p;
+        Some(WideModulus {
+            p: limbs_of(&p),
+            pinv: inv.wrapping_neg() & MASK52,
+            words: p_words.len(),
+            to_lanes: limbs_of(&pow(2 * lane_bits - words_bits)),
+            from_lanes: limbs_of(&pow(words_bits)),
+            one: limbs_of(&pow(lane_bits)),
+        })
+    }
+
+    /// The 64-bit words of the packed form (the length `new` was given).
+    pub fn words(&self) -> usize {
+        self.words
+    }
+}
+
+/// `c` in every lane.
+#[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+#[inline]
+fn broadcast<const N: usize>(c: &[u64; N]) -> [__m512i; N] {
+    c.map(|x| splat(x))
+}
+
+/// Limbs below 2⁵² by one carry pass, lowest first (a serial chain of N
+/// shifts and adds). Inputs below 2⁶³; the value must fit N limbs.
+#[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+#[inline]
+fn normalize<const N: usize>(mut t: [__m512i; N]) -> [__m512i; N] {
+    let mask = splat(MASK52);
+    for k in 0..N - 1 {
+        t[k + 1] = _mm512_add_epi64(t[k + 1], _mm512_srli_epi64::<52>(t[k]));
+        t[k] = _mm512_and_si512(t[k], mask);
+    }
+    t
+}
+
+/// a·b/R' mod p in every lane (CIOS, lazy carries), for limbs < 2⁵² and
+/// a·b < R'·p; the result has limbs < 2⁵² and is below a·b/R' + p (< 2p for
+/// a, b < 2p).
+///
+/// Step i adds aᵢ·b and mᵢ·p, with mᵢ = tₒ·(−p⁻¹) mod 2⁵² making limb 0 a
+/// multiple of 2⁵², then shifts down one limb. Overflow: every step adds to
+/// each limb slot at most four 52-bit halves (lo(aᵢ·bⱼ), lo(mᵢ·pⱼ),
+/// hi(aᵢ·bⱼ₋₁), hi(mᵢ·pⱼ₋₁)), and slot 0's carry (below 2⁹) to slot 1; over
+/// N steps a slot holds less than (4N + 1)·2⁵² ≤ 2⁶⁰ for N ≤ 63, and slot 0
+/// during a step at most 2⁵² more per madd: no 64-bit accumulator wraps.
+#[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+fn mont_mul<const N: usize>(
+    m: &WideModulus<N>,
+    a: &[__m512i; N],
+    b: &[__m512i; N],
+) -> [__m512i; N] {
+    let zero = _mm512_setzero_si512();
+    let pinv = splat(m.pinv);
+    let p = &m.p;
+    let mut t = [zero; N];
+    for ai in a {
+        let t0 = _mm512_madd52lo_epu64(t[0], *ai, b[0]);
+        // madd52lo reads only t0's low 52 bits: mᵢ = t0·(−p⁻¹) mod 2⁵².
+        let q = _mm512_madd52lo_epu64(zero, t0, pinv);
+        let t0 = _mm512_madd52lo_epu64(t0, q, splat(p[0]));
+        let mut prev = _mm512_add_epi64(t[1], _mm512_srli_epi64::<52>(t0));
+        for j in 1..N {
+            let (bj, pj) = (b[j - 1], splat(p[j - 1]));
+            let mut x = _mm512_madd52hi_epu64(prev, *ai, bj);
+            x = _mm512_madd52hi_epu64(x, q, pj);
+            if j + 1 < N {
+                prev = t[j + 1];
+            }
+            x = _mm512_madd52lo_epu64(x, *ai, b[j]);
+            t[j - 1] = _mm512_madd52lo_epu64(x, q, splat(p[j]));
+        }
+        let top = _mm512_madd52hi_epu64(zero, *ai, b[N - 1]);
+        t[N - 1] = _mm512_madd52hi_epu64(top, q, splat(p[N - 1]));
+    }
+    normalize(t)
+}
+
+/// x − p in the lanes where x ≥ p, x elsewhere (limbs < 2⁵², x < 2p): the
+/// borrow runs through every limb and the choice is a mask.
+#[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+fn reduce_once<const N: usize>(m: &WideModulus<N>, x: &[__m512i; N]) -> [__m512i; N] {
+    let mask = splat(MASK52);
+    let mut d = [_mm512_setzero_si512(); N];
+    let mut borrow = _mm512_setzero_si512();
+    for k in 0..N {
+        // Signed: x − p + borrow ∈ (−2⁵³, 2⁵²); the arithmetic shift is the next borrow.
+        let v = _mm512_add_epi64(_mm512_sub_epi64(x[k], splat(m.p[k])), borrow);
+        borrow = _mm512_srai_epi64::<52>(v);
+        d[k] = _mm512_and_si512(v, mask);
+    }
+    let ge = _mm512_cmpeq_epi64_mask(borrow, _mm512_setzero_si512());
+    let mut out = *x;
+    for (o, dk) in out.iter_mut().zip(d) {
+        *o = _mm512_mask_blend_epi64(ge, *o, dk);
+    }
+    out
+}
+
+impl<const N: usize> WideX8<N> {
+    /// Lane l takes the 64-bit words `words[l]` as an integer (any value
+    /// below 2^(52N)), limbs < 2⁵², no reduction.
+    #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+    fn from_words<const W: usize>(words: &[[u64; W]; 8]) -> WideX8<N> {
+        let limbs: [[u64; N]; 8] = core::array::from_fn(|l| limbs_from_words(&words[l]));
+        WideX8(core::array::from_fn(|k| {
+            from_lanes(core::array::from_fn(|l| limbs[l][k]))
+        }))
+    }
+
+    /// The lanes' integers as 64-bit words (limbs < 2⁵² assumed).
+    #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+    fn lane_words<const W: usize>(&self) -> [[u64; W]; 8] {
+        let by_limb: [[u64; 8]; N] = self.0.map(|v| lanes_of(v));
+        core::array::from_fn(|l| {
+            let limbs: [u64; N] = core::array::from_fn(|k| by_limb[k][l]);
+            let mut out = [0u64; W];
+            words_from_limbs(&limbs, &mut out);
+            out
+        })
+    }
+
+    /// From crypto-bigint's Montgomery form x·R (words[l], any value < R)
+    /// to the lanes' x·R' in [0, 2p): one lane product by R'²/R.
+    #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+    pub(super) fn pack<const W: usize>(m: &WideModulus<N>, words: &[[u64; W]; 8]) -> WideX8<N> {
+        let x = WideX8::<N>::from_words(words);
+        WideX8(mont_mul(m, &x.0, &broadcast(&m.to_lanes)))
+    }
+
+    /// Back to crypto-bigint's Montgomery form x·R mod p, fully reduced: one
+    /// lane product by R, then one masked subtraction.
+    #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+    pub(super) fn unpack<const W: usize>(&self, m: &WideModulus<N>) -> [[u64; W]; 8] {
+        let x = mont_mul(m, &self.0, &broadcast(&m.from_lanes));
+        WideX8(reduce_once(m, &x)).lane_words()
+    }
+
+    /// The lanes' 1 (R' mod p) in every lane.
+    #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+    pub(super) fn one(m: &WideModulus<N>) -> WideX8<N> {
+        WideX8(broadcast(&m.one))
+    }
+
+    /// Lane-wise Montgomery product.
+    #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+    #[inline]
+    pub(super) fn mul(&self, m: &WideModulus<N>, rhs: &WideX8<N>) -> WideX8<N> {
+        WideX8(mont_mul(m, &self.0, &rhs.0))
+    }
+
+    /// Lane-wise Montgomery square.
+    #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+    #[inline]
+    pub(super) fn square(&self, m: &WideModulus<N>) -> WideX8<N> {
+        WideX8(mont_mul(m, &self.0, &self.0))
+    }
+}
+
+impl Ifma {
+    /// Packs eight values given in crypto-bigint's Montgomery form (x·2^(64W)
+    /// mod p as W little-endian words, e.g. `ConstMontyForm::to_montgomery`)
+    /// into the lanes' form x·2^(52N) mod p, in [0, 2p).
+    ///
+    /// # Panics
+    /// If W differs from the word count `m` was built with.
+    pub fn wide_pack<const N: usize, const W: usize>(
+        self,
+        m: &WideModulus<N>,
+        words: &[[u64; W]; 8],
+    ) -> WideX8<N> {
+        assert_eq!(W, m.words, "packed form of another width");
+        // SAFETY: `self` exists only if `detect` found the features `pack` enables.
+        unsafe { WideX8::pack(m, words) }
+    }
+
+    /// Unpacks lanes into crypto-bigint's Montgomery form x·2^(64W) mod p,
+    /// fully reduced (< p): `ConstMontyForm::from_montgomery` takes it.
+    ///
+    /// # Panics
+    /// If W differs from the word count `m` was built with.
+    pub fn wide_unpack<const N: usize, const W: usize>(
+        self,
+        m: &WideModulus<N>,
+        x: &WideX8<N>,
+    ) -> [[u64; W]; 8] {
+        assert_eq!(W, m.words, "packed form of another width");
+        // SAFETY: `self` exists only if `detect` found the features `unpack` enables.
+        unsafe { x.unpack(m) }
+    }
+
+    /// 1 in every lane (the lanes' Montgomery form of 1).
+    pub fn wide_one<const N: usize>(self, m: &WideModulus<N>) -> WideX8<N> {
+        // SAFETY: `self` exists only if `detect` found the features `one` enables.
+        unsafe { WideX8::one(m) }
+    }
+
+    /// Lane-wise a·b mod p (Montgomery: inputs and output in the lanes' form,
+    /// all in [0, 2p)).
+    pub fn wide_mul<const N: usize>(
+        self,
+        m: &WideModulus<N>,
+        a: &WideX8<N>,
+        b: &WideX8<N>,
+    ) -> WideX8<N> {
+        // SAFETY: `self` exists only if `detect` found the features `mul` enables.
+        unsafe { a.mul(m, b) }
+    }
+
+    /// Lane-wise a² mod p (in and out in [0, 2p)).
+    pub fn wide_square<const N: usize>(self, m: &WideModulus<N>, a: &WideX8<N>) -> WideX8<N> {
+        // SAFETY: `self` exists only if `detect` found the features `square` enables.
+        unsafe { a.square(m) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::Prime2048;
+    use crypto_bigint::modular::{ConstMontyForm, ConstMontyParams};
+    use crypto_bigint::{U2048, Uint};
+    use proptest::prelude::*;
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+
+    type Fe = ConstMontyForm<Prime2048, 32>;
+    type Words = [u64; 32];
+
+    fn ifma() -> Option<Ifma> {
+        let t = Ifma::detect();
+        if t.is_none() {
+            eprintln!("no AVX-512 IFMA on this CPU: lane test skipped");
+        }
+        t
+    }
+
+    fn p_words() -> Words {
+        *Prime2048::PARAMS.modulus().as_ref().as_words()
+    }
+
+    fn modulus() -> WideModulus<40> {
+        WideModulus::new(&p_words()).expect("the RFC 3526 prime fits 40 limbs")
+    }
+
+    fn fe(w: &Words) -> Fe {
+        Fe::from_montgomery(Uint::from_words(*w))
+    }
+
+    fn words(x: &Fe) -> Words {
+        *x.to_montgomery().as_words()
+    }
+
+    /// p − k for small k.
+    fn p_minus(k: u64) -> Words {
+        *U2048::from_words(p_words())
+            .wrapping_sub(&U2048::from_u64(k))
+            .as_words()
+    }
+
+    /// A uniform-ish value below p (the top word is below p's all-ones word).
+    fn random_below_p(rng: &mut StdRng) -> Words {
+        let mut w: Words = core::array::from_fn(|_| rng.random());
+        w[31] %= u64::MAX;
+        w
+    }
+
+    /// Montgomery forms on every boundary: 0, 1, p − 1, p − 2, all-ones
+    /// limbs below p, a lone top bit.
+    fn boundaries() -> Vec<Words> {
+        let mut ones = [u64::MAX; 32];
+        ones[31] = u64::MAX >> 1;
+        let mut top = [0u64; 32];
+        top[31] = 1 << 63;
+        let mut low_ones = [0u64; 32];
+        low_ones[..31].fill(u64::MAX);
+        let limb_ones: Words = {
+            let mut w = [0u64; 32];
+            words_from_limbs(&[MASK52; 39], &mut w);
+            w
+        };
+        let mut one = [0u64; 32];
+        one[0] = 1;
+        vec![
+            [0; 32],
+            one,
+            p_minus(1),
+            p_minus(2),
+            ones,
+            top,
+            low_ones,
+            limb_ones,
+        ]
+    }
+
+    fn check_mul(v: Ifma, m: &WideModulus<40>, a: &[Words; 8], b: &[Words; 8]) {
+        let (la, lb) = (v.wide_pack(m, a), v.wide_pack(m, b));
+        let prod: [Words; 8] = v.wide_unpack(m, &v.wide_mul(m, &la, &lb));
+        let sq: [Words; 8] = v.wide_unpack(m, &v.wide_square(m, &la));
+        let back: [Words; 8] = v.wide_unpack(m, &la);
+        for l in 0..8 {
+            assert_eq!(prod[l], words(&fe(&a[l]).mul(&fe(&b[l]))), "mul lane {l}");
+            assert_eq!(sq[l], words(&fe(&a[l]).square()), "square lane {l}");
+            assert_eq!(back[l], words(&fe(&a[l])), "round trip lane {l}");
+        }
+    }
+
+    #[test]
+    fn limb_conversions_round_trip() {
+        let mut rng = StdRng::seed_from_u64(1);
+        for _ in 0..100 {
+            let w = random_below_p(&mut rng);
+            let limbs: [u64; 40] = limbs_from_words(&w);
+            assert!(limbs.iter().all(|&l| l <= MASK52));
+            let mut back = [0u64; 32];
+            words_from_limbs(&limbs, &mut back);
+            assert_eq!(back, w);
+        }
+    }
+
+    #[test]
+    fn modulus_rejects_even_small_and_too_wide() {
+        assert!(WideModulus::<40>::new(&[4, 1]).is_none());
+        assert!(WideModulus::<40>::new(&[1]).is_none());
+        assert!(WideModulus::<40>::new(&[]).is_none());
+        // 2079 bits: R' = 2²⁰⁸⁰ < 4p.
+        let mut wide = [0u64; 33];
+        wide[0] = 1;
+        wide[32] = 1 << 30;
+        assert!(WideModulus::<40>::new(&wide).is_none());
+        wide[32] = 1 << 29;
+        assert!(WideModulus::<40>::new(&wide).is_some());
+        assert_eq!(modulus().words(), 32);
+    }
+
+    #[test]
+    fn lane_mul_matches_crypto_bigint_on_boundaries() {
+        let Some(v) = ifma() else { return };
+        let m = modulus();
+        let edges = boundaries();
+        let mut rng = StdRng::seed_from_u64(2);
+        for (i, x) in edges.iter().enumerate() {
+            // Lane l pairs x with a different edge or random value.
+            let a = [*x; 8];
+            let b: [Words; 8] = core::array::from_fn(|l| {
+                edges
+                    .get((i + l) % (edges.len() + 1))
+                    .copied()
+                    .unwrap_or_else(|| random_below_p(&mut rng))
+            });
+            check_mul(v, &m, &a, &b);
+            check_mul(v, &m, &b, &a);
+        }
+    }
+
+    /// Inputs in [p, 2p) (what products may return) still multiply right and
+    /// stay below 2p.
+    #[test]
+    fn lane_mul_takes_almost_reduced_inputs() {
+        let Some(v) = ifma() else { return };
+        let m = modulus();
+        let p = BigUint::from_slice(&words_u32(&p_words()));
+        let mut rng = StdRng::seed_from_u64(3);
+        let values: [BigUint; 8] = core::array::from_fn(|l| match l {
+            0 => &p + 0u32,
+            1 => &p * 2u32 - 1u32,
+            2 => &p * 2u32 - 2u32,
+            _ => &p + BigUint::from_slice(&words_u32(&random_below_p(&mut rng))) % &p,
+        });
+        let x = WideX8(core::array::from_fn(|k| {
+            let lanes: [u64; 8] = core::array::from_fn(|l| limbs_of::<40>(&values[l])[k]);
+            lane_vector(v, lanes)
+        }));
+        let r_inv = (BigUint::one() << 2080u32).modinv(&p).expect("p odd");
+        let sq = v.wide_square(&m, &x);
+        let prod = v.wide_mul(&m, &x, &sq);
+        for (out, expect) in [
+            (sq, values.clone().map(|a| &a * &a * &r_inv % &p)),
+            (
+                prod,
+                core::array::from_fn(|l| {
+                    let s = &values[l] * &values[l] * &r_inv % &p;
+                    &values[l] * s * &r_inv % &p
+                }),
+            ),
+        ] {
+            let raw = raw_values(v, &out);
+            for l in 0..8 {
+                assert!(raw[l] < &p * 2u32, "lane {l} left [0, 2p)");
+                assert_eq!(&raw[l] % &p, expect[l], "lane {l}");
+            }
+        }
+    }
+
+    fn words_u32(w: &[u64]) -> Vec<u32> {
+        w.iter()
+            .flat_map(|x| [*x as u32, (x >> 32) as u32])
+            .collect()
+    }
+
+    fn lane_vector(_: Ifma, lanes: [u64; 8]) -> __m512i {
+        // SAFETY: the `Ifma` argument proves the features `from_lanes` enables.
+        unsafe { from_lanes(lanes) }
+    }
+
+    /// The lanes' raw integers (limbs < 2⁵² checked).
+    fn raw_values(_: Ifma, x: &WideX8<40>) -> [BigUint; 8] {
+        // SAFETY: the `Ifma` argument proves the features `lanes_of` enables.
+        let by_limb = x.0.map(|v| unsafe { lanes_of(v) });
+        core::array::from_fn(|l| {
+            let limbs: [u64; 40] = core::array::from_fn(|k| by_limb[k][l]);
+            assert!(limbs.iter().all(|&x| x <= MASK52), "unnormalized limb");
+            let mut w = [0u64; 40];
+            words_from_limbs(&limbs, &mut w);
+            BigUint::from_slice(&words_u32(&w))
+        })
+    }
+
+    #[test]
+    fn dependent_chains_of_1000_products_match() {
+        let Some(v) = ifma() else { return };
+        let m = modulus();
+        let mut rng = StdRng::seed_from_u64(4);
+        let mut edges = boundaries();
+        edges.truncate(4);
+        let start: [Words; 8] = core::array::from_fn(|l| {
+            if l == 0 {
+                p_minus(1)
+            } else {
+                random_below_p(&mut rng)
+            }
+        });
+        let step: [Words; 8] = core::array::from_fn(|l| {
+            if l < 2 {
+                p_minus(1 + l as u64)
+            } else {
+                random_below_p(&mut rng)
+            }
+        });
+        let (mut x, y) = (v.wide_pack(&m, &start), v.wide_pack(&m, &step));
+        let mut expect = start.map(|w| fe(&w));
+        for i in 0..1000 {
+            if i % 3 == 2 {
+                x = v.wide_square(&m, &x);
+                expect = expect.map(|e| e.square());
+            } else {
+                x = v.wide_mul(&m, &x, &y);
+                for (e, s) in expect.iter_mut().zip(&step) {
+                    *e = e.mul(&fe(s));
+                }
+            }
+        }
+        let got: [Words; 8] = v.wide_unpack(&m, &x);
+        for l in 0..8 {
+            assert_eq!(got[l], words(&expect[l]), "lane {l}");
+        }
+    }
+
+    fn below_p() -> impl Strategy<Value = Words> {
+        proptest::array::uniform32(any::<u64>()).prop_map(|mut w| {
+            w[31] %= u64::MAX;
+            w
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn lane_mul_matches_crypto_bigint(
+            a in proptest::array::uniform8(below_p()),
+            b in proptest::array::uniform8(below_p()),
+        ) {
+            let Some(v) = ifma() else { return Ok(()) };
+            check_mul(v, &modulus(), &a, &b);
+        }
+    }
+}
