@@ -8,7 +8,7 @@
 use cryptonn_fe::bench::{median_seconds, print_results};
 use cryptonn_fe::group::{Group, Modp2048, ModpParams, Rfc3526Group14};
 use cryptonn_fe::lanes::edwards::{Cached, Extended};
-use cryptonn_fe::lanes::ifma::{Ifma, WideModulus};
+use cryptonn_fe::lanes::ifma::{Ifma, WIDE_COMB_BLOCKS, WIDE_COMB_TEETH, WideModulus};
 use cryptonn_fe::lanes::ristretto::{vartime_decode, vartime_encode};
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
@@ -239,6 +239,7 @@ fn modp_products(v: Option<Ifma>, rng: &mut StdRng) -> Vec<(&'static str, f64)> 
         w
     });
     let (x, y) = (v.wide_pack(&m, &words), v.wide_pack(&m, &words));
+    out.extend(modp_combs(v, &m, &x, rng));
     let n = 500;
     let mul = median_seconds(REPS, || (0..n).fold(x, |acc, _| v.wide_mul(&m, &acc, &y)));
     let sqr = median_seconds(REPS, || (0..n).fold(x, |acc, _| v.wide_square(&m, &acc)));
@@ -250,6 +251,63 @@ fn modp_products(v: Option<Ifma>, rng: &mut StdRng) -> Vec<(&'static str, f64)> 
         ("modp2048_lane_pack_ns", ns_per(pack, 8)),
         ("modp2048_lane_unpack_ns", ns_per(unpack, 8)),
     ]);
+    out
+}
+
+fn us_per(seconds: f64, ops: usize) -> f64 {
+    seconds * 1e6 / ops as f64
+}
+
+/// Fixed-base exponentiations by 2047-bit exponents: crypto-bigint's comb
+/// through the group API, and the lane comb for a few geometries (per
+/// exponentiation, per lane), with the tables' build times.
+fn modp_combs(
+    v: Ifma,
+    m: &WideModulus<40>,
+    bases: &cryptonn_fe::lanes::ifma::WideX8<40>,
+    rng: &mut StdRng,
+) -> Vec<(&'static str, f64)> {
+    let reps = 5;
+    let g = Modp2048::generator();
+    let k = Modp2048::scalar_random(rng);
+    let build = median_seconds(reps, || Modp2048::fixed_base(&g));
+    let table = Modp2048::fixed_base(&g);
+    let pow = median_seconds(reps, || Modp2048::mul_fixed(&table, &k));
+    let mut out = vec![
+        ("modp2048_scalar_comb_pow_us", us_per(pow, 1)),
+        ("modp2048_scalar_comb_build_us", us_per(build, 1)),
+    ];
+    let exps: [[u64; 32]; 8] = core::array::from_fn(|_| {
+        let mut w: [u64; 32] = core::array::from_fn(|_| rng.random());
+        w[31] >>= 1;
+        w
+    });
+    let geometries = [
+        (6, 2),
+        (4, 4),
+        (5, 2),
+        (5, 4),
+        (6, 3),
+        (7, 2),
+        (4, 8),
+        (5, 6),
+        (5, 8),
+        (4, 16),
+    ];
+    for (teeth, blocks) in geometries {
+        let build = median_seconds(reps, || v.wide_comb_with(m, bases, teeth, blocks));
+        let comb = v.wide_comb_with(m, bases, teeth, blocks);
+        let pow = median_seconds(reps, || v.wide_comb_pow(&comb, &exps));
+        let key = |what: &str| -> &'static str {
+            Box::leak(format!("modp2048_lane_comb_{what}_t{teeth}b{blocks}").into_boxed_str())
+        };
+        out.push((key("pow_us"), us_per(pow, 8)));
+        out.push((key("build_us_per_lane"), us_per(build, 8)));
+        if (teeth, blocks) == (WIDE_COMB_TEETH, WIDE_COMB_BLOCKS) {
+            out.push(("modp2048_lane_comb_pow_us", us_per(pow, 8)));
+            out.push(("modp2048_lane_comb_build_us_per_lane", us_per(build, 8)));
+        }
+    }
     out
 }
 
@@ -304,6 +362,10 @@ fn main() {
         (
             "ratio_modp2048_scalar_mul_over_lane_mul",
             get("modp2048_scalar_mul_ns") / get("modp2048_lane_mul_ns"),
+        ),
+        (
+            "ratio_modp2048_scalar_comb_over_lane_comb",
+            get("modp2048_scalar_comb_pow_us") / get("modp2048_lane_comb_pow_us"),
         ),
     ];
     results.extend(ratios);

@@ -21,7 +21,7 @@
 //! **Variable time** in decoding, encoding and comparisons, which branch on the
 //! values: they handle public group elements only (ciphertexts, public keys).
 //! The exceptions that take secrets are the combs ([`ifma::CombX8`],
-//! [`ifma::SmallCombX8`]): every table entry of a window is read and blended by
+//! [`ifma::SmallCombX8`], and [`ifma::WideCombX8`] for MODP): every table entry of a window is read and blended by
 //! mask, with no secret-dependent address, branch or instruction. The MODP lane
 //! arithmetic ([`ifma::WideX8`]: packing, products, unpacking) is constant-time
 //! in the lane values.

@@ -176,28 +176,47 @@ fn mont_mul<const N: usize>(
 ) -> [__m512i; N] {
     let zero = _mm512_setzero_si512();
     let pinv = splat(m.pinv);
-    let p = &m.p;
+    // Broadcast once: the products then read p's limbs as memory operands.
+    let p = broadcast(&m.p);
     let mut t = [zero; N];
     for ai in a {
         let t0 = _mm512_madd52lo_epu64(t[0], *ai, b[0]);
         // madd52lo reads only t0's low 52 bits: mᵢ = t0·(−p⁻¹) mod 2⁵².
         let q = _mm512_madd52lo_epu64(zero, t0, pinv);
-        let t0 = _mm512_madd52lo_epu64(t0, q, splat(p[0]));
-        let mut prev = _mm512_add_epi64(t[1], _mm512_srli_epi64::<52>(t0));
-        for j in 1..N {
-            let (bj, pj) = (b[j - 1], splat(p[j - 1]));
-            let mut x = _mm512_madd52hi_epu64(prev, *ai, bj);
-            x = _mm512_madd52hi_epu64(x, q, pj);
-            if j + 1 < N {
-                prev = t[j + 1];
-            }
-            x = _mm512_madd52lo_epu64(x, *ai, b[j]);
-            t[j - 1] = _mm512_madd52lo_epu64(x, q, splat(p[j]));
+        let t0 = _mm512_madd52lo_epu64(t0, q, p[0]);
+        t[1] = _mm512_add_epi64(t[1], _mm512_srli_epi64::<52>(t0));
+        // Two limbs per round: fewer loop instructions per product.
+        let mut j = 1;
+        while j + 1 < N {
+            t[j - 1] = cios_limb(t[j], *ai, q, b, &p, j);
+            t[j] = cios_limb(t[j + 1], *ai, q, b, &p, j + 1);
+            j += 2;
+        }
+        if j < N {
+            t[j - 1] = cios_limb(t[j], *ai, q, b, &p, j);
         }
         let top = _mm512_madd52hi_epu64(zero, *ai, b[N - 1]);
-        t[N - 1] = _mm512_madd52hi_epu64(top, q, splat(p[N - 1]));
+        t[N - 1] = _mm512_madd52hi_epu64(top, q, p[N - 1]);
     }
     normalize(t)
+}
+
+/// The new limb j − 1 of a CIOS step: old limb j plus lo(aᵢ·bⱼ), lo(m·pⱼ),
+/// hi(aᵢ·bⱼ₋₁) and hi(m·pⱼ₋₁).
+#[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+#[inline]
+fn cios_limb<const N: usize>(
+    tj: __m512i,
+    ai: __m512i,
+    q: __m512i,
+    b: &[__m512i; N],
+    p: &[__m512i; N],
+    j: usize,
+) -> __m512i {
+    let x = _mm512_madd52hi_epu64(tj, ai, b[j - 1]);
+    let x = _mm512_madd52hi_epu64(x, q, p[j - 1]);
+    let x = _mm512_madd52lo_epu64(x, ai, b[j]);
+    _mm512_madd52lo_epu64(x, q, p[j])
 }
 
 /// x − p in the lanes where x ≥ p, x elsewhere (limbs < 2⁵², x < 2p): the
