@@ -10,6 +10,7 @@ use cryptonn_fe::group::{Group, Modp2048, ModpParams, Rfc3526Group14};
 use cryptonn_fe::lanes::edwards::{Cached, Extended};
 use cryptonn_fe::lanes::ifma::{Ifma, WIDE_COMB_BLOCKS, WIDE_COMB_TEETH, WideModulus};
 use cryptonn_fe::lanes::ristretto::{vartime_decode, vartime_encode};
+use cryptonn_fe::multiexp::{Engine, vartime_multiscalar_mul_shared_with};
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::Identity;
@@ -240,6 +241,7 @@ fn modp_products(v: Option<Ifma>, rng: &mut StdRng) -> Vec<(&'static str, f64)> 
     });
     let (x, y) = (v.wide_pack(&m, &words), v.wide_pack(&m, &words));
     out.extend(modp_combs(v, &m, &x, rng));
+    out.extend(modp_multiproducts(v, &m, rng));
     let n = 500;
     let mul = median_seconds(REPS, || (0..n).fold(x, |acc, _| v.wide_mul(&m, &acc, &y)));
     let sqr = median_seconds(REPS, || (0..n).fold(x, |acc, _| v.wide_square(&m, &acc)));
@@ -311,6 +313,60 @@ fn modp_combs(
     out
 }
 
+/// FEIP decryption's Πᵢ ctᵢ^(yⱼ,ᵢ) for H = 64 dense 8-bit keys over n
+/// elements, per output (one ciphertext and key): the scalar four-Russians
+/// engine through the group API on one ciphertext, the lanes on eight.
+fn modp_multiproducts(v: Ifma, m: &WideModulus<40>, rng: &mut StdRng) -> Vec<(&'static str, f64)> {
+    let (reps, keys) = (3, 64);
+    let g = Modp2048::generator();
+    let mut out = Vec::new();
+    for n in [784usize, 256] {
+        let ys: Vec<Vec<i64>> = (0..keys)
+            .map(|_| (0..n).map(|_| rng.random_range(-127..=127)).collect())
+            .collect();
+        let refs: Vec<&[i64]> = ys.iter().map(Vec::as_slice).collect();
+        let points: Vec<_> = (0..n)
+            .map(|_| Modp2048::vartime_mul_small(&g, rng.random_range(1..1 << 40)))
+            .collect();
+        let scalar = median_seconds(reps, || {
+            vartime_multiscalar_mul_shared_with::<Modp2048>(&points, &refs, Engine::FourRussians)
+        });
+        let lanes: Vec<_> = (0..n)
+            .map(|_| {
+                let words: [[u64; 32]; 8] = core::array::from_fn(|_| {
+                    let mut w: [u64; 32] = core::array::from_fn(|_| rng.random());
+                    w[31] >>= 1;
+                    w
+                });
+                v.wide_pack(m, &words)
+            })
+            .collect();
+        let key = |what: String| -> &'static str { Box::leak(what.into_boxed_str()) };
+        out.push((
+            key(format!("modp2048_scalar_multiproduct_us_per_output_n{n}")),
+            us_per(scalar, keys),
+        ));
+        let chunks: &[Option<usize>] = if n == 784 {
+            &[None, Some(6), Some(7), Some(8)]
+        } else {
+            &[None]
+        };
+        for &chunk in chunks {
+            let lane = median_seconds(reps, || {
+                v.wide_vartime_multiproduct_with::<40, 32>(m, &lanes, &refs, chunk)
+            });
+            let suffix = chunk.map_or(String::new(), |c| format!("_c{c}"));
+            out.push((
+                key(format!(
+                    "modp2048_lane_multiproduct_us_per_output_n{n}{suffix}"
+                )),
+                us_per(lane, 8 * keys),
+            ));
+        }
+    }
+    out
+}
+
 fn main() {
     let json = std::env::args().any(|a| a == "--json");
     let mut rng = StdRng::seed_from_u64(7);
@@ -366,6 +422,11 @@ fn main() {
         (
             "ratio_modp2048_scalar_comb_over_lane_comb",
             get("modp2048_scalar_comb_pow_us") / get("modp2048_lane_comb_pow_us"),
+        ),
+        (
+            "ratio_modp2048_scalar_over_lane_multiproduct_n784",
+            get("modp2048_scalar_multiproduct_us_per_output_n784")
+                / get("modp2048_lane_multiproduct_us_per_output_n784"),
         ),
     ];
     results.extend(ratios);

@@ -24,7 +24,8 @@
 //! [`ifma::SmallCombX8`], and [`ifma::WideCombX8`] for MODP): every table entry of a window is read and blended by
 //! mask, with no secret-dependent address, branch or instruction. The MODP lane
 //! arithmetic ([`ifma::WideX8`]: packing, products, unpacking) is constant-time
-//! in the lane values.
+//! in the lane values; its inversion and multi-product
+//! (`Ifma::wide_vartime_*`) are not, and take public values only.
 
 pub mod bases;
 pub mod edwards;

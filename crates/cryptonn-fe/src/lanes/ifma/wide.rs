@@ -16,12 +16,14 @@
 //! fully (one masked subtraction of p).
 //!
 //! # Security
-//! Every function here runs the same instructions and touches the same
-//! addresses whatever the lane values: constant-time in the values (the
-//! modulus and the lane count are public).
+//! Packing, products, squares and unpacking run the same instructions and
+//! touch the same addresses whatever the lane values: constant-time in the
+//! values (the modulus is public). [`Ifma::wide_vartime_invert`] is
+//! variable-time (crypto-bigint's vartime safegcd): public values only.
 
 use core::arch::x86_64::*;
 
+use crypto_bigint::{Odd, Uint};
 use num_bigint::BigUint;
 use num_traits::One;
 
@@ -42,14 +44,17 @@ pub struct WideModulus<const N: usize> {
     p: [u64; N],
     /// −p⁻¹ mod 2⁵².
     pinv: u64,
-    /// 64-bit words of the packed form (crypto-bigint's R = 2^(64·words)).
-    words: usize,
+    /// p's 64-bit words; their count fixes the packed form (crypto-bigint's
+    /// R = 2^(64·words)).
+    p_words: Vec<u64>,
     /// R'²/R mod p: the lane Montgomery product by it turns x·R into x·R'.
     to_lanes: [u64; N],
     /// R mod p: the lane Montgomery product by it turns x·R' into x·R.
     from_lanes: [u64; N],
     /// R' mod p, the lanes' 1.
     one: [u64; N],
+    /// R'³ mod p: the lane product by it turns (x·R')⁻¹ into x⁻¹·R'.
+    cube: [u64; N],
 }
 
 /// The radix-2⁵² limbs of the little-endian 64-bit words `words` (bits past
@@ -125,16 +130,23 @@ impl<const N: usize> WideModulus<N> {
         Some(WideModulus {
             p: limbs_of(&p),
             pinv: inv.wrapping_neg() & MASK52,
-            words: p_words.len(),
+            p_words: p_words.to_vec(),
             to_lanes: limbs_of(&pow(2 * lane_bits - words_bits)),
             from_lanes: limbs_of(&pow(words_bits)),
             one: limbs_of(&pow(lane_bits)),
+            cube: limbs_of(&pow(3 * lane_bits)),
         })
     }
 
     /// The 64-bit words of the packed form (the length `new` was given).
     pub fn words(&self) -> usize {
-        self.words
+        self.p_words.len()
+    }
+
+    /// p as W words (W = [`WideModulus::words`], which the callers check).
+    fn p_uint<const W: usize>(&self) -> Option<Odd<Uint<W>>> {
+        let words: [u64; W] = self.p_words.as_slice().try_into().ok()?;
+        Odd::new(Uint::from_words(words)).into_option()
     }
 }
 
@@ -244,7 +256,7 @@ impl<const N: usize> WideX8<N> {
     /// Lane l takes the 64-bit words `words[l]` as an integer (any value
     /// below 2^(52N)), limbs < 2⁵², no reduction.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
-    fn from_words<const W: usize>(words: &[[u64; W]; 8]) -> WideX8<N> {
+    pub(super) fn from_words<const W: usize>(words: &[[u64; W]; 8]) -> WideX8<N> {
         let limbs: [[u64; N]; 8] = core::array::from_fn(|l| limbs_from_words(&words[l]));
         WideX8(core::array::from_fn(|k| {
             from_lanes(core::array::from_fn(|l| limbs[l][k]))
@@ -277,6 +289,22 @@ impl<const N: usize> WideX8<N> {
     pub(super) fn unpack<const W: usize>(&self, m: &WideModulus<N>) -> [[u64; W]; 8] {
         let x = mont_mul(m, &self.0, &broadcast(&m.from_lanes));
         WideX8(reduce_once(m, &x)).lane_words()
+    }
+
+    /// The lanes' inverses, in variable time (public values): the eight
+    /// reduced values x·R' inverted by crypto-bigint's safegcd, then one lane
+    /// product by R'³. `None` if a lane is 0 mod p (or W is not p's width).
+    #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+    pub(super) fn vartime_invert<const W: usize>(&self, m: &WideModulus<N>) -> Option<WideX8<N>> {
+        let p = m.p_uint::<W>()?;
+        let raw: [[u64; W]; 8] = WideX8(reduce_once(m, &self.0)).lane_words();
+        let mut inv = [[0u64; W]; 8];
+        for (i, r) in inv.iter_mut().zip(&raw) {
+            let x = Uint::<W>::from_words(*r).invert_odd_mod_vartime(&p);
+            *i = x.into_option()?.to_words();
+        }
+        let y = WideX8::<N>::from_words(&inv);
+        Some(WideX8(mont_mul(m, &y.0, &broadcast(&m.cube))))
     }
 
     /// The lanes' 1 (R' mod p) in every lane.
@@ -312,7 +340,7 @@ impl Ifma {
         m: &WideModulus<N>,
         words: &[[u64; W]; 8],
     ) -> WideX8<N> {
-        assert_eq!(W, m.words, "packed form of another width");
+        assert_eq!(W, m.words(), "packed form of another width");
         // SAFETY: `self` exists only if `detect` found the features `pack` enables.
         unsafe { WideX8::pack(m, words) }
     }
@@ -327,7 +355,7 @@ impl Ifma {
         m: &WideModulus<N>,
         x: &WideX8<N>,
     ) -> [[u64; W]; 8] {
-        assert_eq!(W, m.words, "packed form of another width");
+        assert_eq!(W, m.words(), "packed form of another width");
         // SAFETY: `self` exists only if `detect` found the features `unpack` enables.
         unsafe { x.unpack(m) }
     }
@@ -348,6 +376,17 @@ impl Ifma {
     ) -> WideX8<N> {
         // SAFETY: `self` exists only if `detect` found the features `mul` enables.
         unsafe { a.mul(m, b) }
+    }
+
+    /// Lane-wise a⁻¹ mod p, in variable time (public values only); `None`
+    /// if a lane is 0 mod p or W is not the width `m` was built with.
+    pub fn wide_vartime_invert<const N: usize, const W: usize>(
+        self,
+        m: &WideModulus<N>,
+        a: &WideX8<N>,
+    ) -> Option<WideX8<N>> {
+        // SAFETY: `self` exists only if `detect` found the features `vartime_invert` enables.
+        unsafe { a.vartime_invert::<W>(m) }
     }
 
     /// Lane-wise a² mod p (in and out in [0, 2p)).
@@ -597,6 +636,31 @@ mod tests {
         for l in 0..8 {
             assert_eq!(got[l], words(&expect[l]), "lane {l}");
         }
+    }
+
+    #[test]
+    fn vartime_inverse_matches_crypto_bigint() {
+        let Some(v) = ifma() else { return };
+        let m = modulus();
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut xs: [Words; 8] = core::array::from_fn(|_| random_below_p(&mut rng));
+        xs[0] = words(&Fe::ONE);
+        xs[1] = words(&Fe::ONE.neg());
+        xs[2][0] = 1; // any unit
+        // One more product: lanes may lie in [p, 2p), as products leave them.
+        let x = v.wide_mul(&m, &v.wide_pack(&m, &xs), &v.wide_one(&m));
+        let inv = v.wide_vartime_invert::<40, 32>(&m, &x).expect("units");
+        let got: [Words; 8] = v.wide_unpack(&m, &inv);
+        for l in 0..8 {
+            let expect = fe(&xs[l]).invert_vartime().into_option().expect("unit");
+            assert_eq!(got[l], words(&expect), "lane {l}");
+        }
+        xs[5] = [0; 32];
+        assert!(
+            v.wide_vartime_invert::<40, 32>(&m, &v.wide_pack(&m, &xs))
+                .is_none()
+        );
+        assert!(v.wide_vartime_invert::<40, 31>(&m, &x).is_none());
     }
 
     fn below_p() -> impl Strategy<Value = Words> {

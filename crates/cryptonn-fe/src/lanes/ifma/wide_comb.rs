@@ -141,7 +141,7 @@ impl<const N: usize> WideCombX8<N> {
         })
     }
 
-    /// xₗ^(exps[l]) in every lane l, constant-time in the exponents (any
+    /// xₗ^(`exps[l]`) in every lane l, constant-time in the exponents (any
     /// values below 2^(64W)); the result is in the lanes' form, below 2p.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     fn pow<const W: usize>(&self, exps: &[[u64; W]; 8]) -> WideX8<N> {
@@ -196,7 +196,7 @@ impl Ifma {
         unsafe { WideCombX8::new(m, bases, teeth, blocks) }
     }
 
-    /// xₗ^(exps[l]) in lane l, xₗ the base of lane l of `comb`: constant-time
+    /// xₗ^(`exps[l]`) in lane l, xₗ the base of lane l of `comb`: constant-time
     /// in the exponents (secret), which may be any W-word values (the full
     /// 64W bits are always scanned). The result is in the lanes' form, in
     /// [0, 2p): [`Ifma::wide_unpack`] gives crypto-bigint's form.
