@@ -231,6 +231,21 @@ fn cios_limb<const N: usize>(
     _mm512_madd52lo_epu64(x, q, p[j])
 }
 
+/// `v`, hidden from the optimizer in a register, so that a blend under a
+/// secret mask stays a register blend: folded into memory it would become a
+/// masked load or store, which may skip the memory of masked-off lanes (a
+/// comb entry no lane chose might then not be read at all).
+#[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+#[inline]
+pub(super) fn opaque(mut v: __m512i) -> __m512i {
+    // SAFETY: an empty template with one register operand: no memory access,
+    // no side effect, the value unchanged.
+    unsafe {
+        core::arch::asm!("/* {0} */", inout(zmm_reg) v, options(pure, nomem, nostack, preserves_flags));
+    }
+    v
+}
+
 /// x − p in the lanes where x ≥ p, x elsewhere (limbs < 2⁵², x < 2p): the
 /// borrow runs through every limb and the choice is a mask.
 #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
@@ -247,7 +262,7 @@ fn reduce_once<const N: usize>(m: &WideModulus<N>, x: &[__m512i; N]) -> [__m512i
     let ge = _mm512_cmpeq_epi64_mask(borrow, _mm512_setzero_si512());
     let mut out = *x;
     for (o, dk) in out.iter_mut().zip(d) {
-        *o = _mm512_mask_blend_epi64(ge, *o, dk);
+        *o = opaque(_mm512_mask_blend_epi64(ge, opaque(*o), opaque(dk)));
     }
     out
 }

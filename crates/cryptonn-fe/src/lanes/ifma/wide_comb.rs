@@ -14,7 +14,7 @@
 
 use core::arch::x86_64::*;
 
-use super::wide::{WideModulus, WideX8};
+use super::wide::{WideModulus, WideX8, opaque};
 use super::{Ifma, from_lanes, splat};
 
 /// The default geometry, picked by `lanes_bench`
@@ -115,7 +115,8 @@ impl<const N: usize> WideCombX8<N> {
             let len = (N - start).min(8);
             for (entry, &hit) in table.iter().zip(&hits) {
                 for (i, limb) in limbs.iter_mut().enumerate().take(len) {
-                    *limb = _mm512_mask_blend_epi64(hit, *limb, entry.0[start + i]);
+                    let loaded = opaque(entry.0[start + i]);
+                    *limb = _mm512_mask_blend_epi64(hit, *limb, loaded);
                 }
             }
             out.0[start..start + len].copy_from_slice(&limbs[..len]);
