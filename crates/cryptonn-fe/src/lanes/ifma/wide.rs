@@ -174,8 +174,9 @@ fn normalize<const N: usize>(mut t: [__m512i; N]) -> [__m512i; N] {
 /// a·b < R'·p; the result has limbs < 2⁵² and is below a·b/R' + p (< 2p for
 /// a, b < 2p).
 ///
-/// Step i adds aᵢ·b and mᵢ·p, with mᵢ = tₒ·(−p⁻¹) mod 2⁵² making limb 0 a
-/// multiple of 2⁵², then shifts down one limb. Overflow: every step adds to
+/// Step i adds aᵢ·b and mᵢ·p, with mᵢ = t₀·(−p⁻¹) mod 2⁵² making limb 0 a
+/// multiple of 2⁵², then shifts down one limb; steps go in pairs, one sweep
+/// over the limbs per pair (the sweep is load/store-bound otherwise). Overflow: every step adds to
 /// each limb slot at most four 52-bit halves (lo(aᵢ·bⱼ), lo(mᵢ·pⱼ),
 /// hi(aᵢ·bⱼ₋₁), hi(mᵢ·pⱼ₋₁)), and slot 0's carry (below 2⁹) to slot 1; over
 /// N steps a slot holds less than (4N + 1)·2⁵² ≤ 2⁶⁰ for N ≤ 63, and slot 0
@@ -186,31 +187,95 @@ fn mont_mul<const N: usize>(
     a: &[__m512i; N],
     b: &[__m512i; N],
 ) -> [__m512i; N] {
-    let zero = _mm512_setzero_si512();
     let pinv = splat(m.pinv);
     // Broadcast once: the products then read p's limbs as memory operands.
     let p = broadcast(&m.p);
-    let mut t = [zero; N];
-    for ai in a {
-        let t0 = _mm512_madd52lo_epu64(t[0], *ai, b[0]);
-        // madd52lo reads only t0's low 52 bits: mᵢ = t0·(−p⁻¹) mod 2⁵².
-        let q = _mm512_madd52lo_epu64(zero, t0, pinv);
-        let t0 = _mm512_madd52lo_epu64(t0, q, p[0]);
-        t[1] = _mm512_add_epi64(t[1], _mm512_srli_epi64::<52>(t0));
-        // Two limbs per round: fewer loop instructions per product.
-        let mut j = 1;
-        while j + 1 < N {
-            t[j - 1] = cios_limb(t[j], *ai, q, b, &p, j);
-            t[j] = cios_limb(t[j + 1], *ai, q, b, &p, j + 1);
-            j += 2;
-        }
-        if j < N {
-            t[j - 1] = cios_limb(t[j], *ai, q, b, &p, j);
-        }
-        let top = _mm512_madd52hi_epu64(zero, *ai, b[N - 1]);
-        t[N - 1] = _mm512_madd52hi_epu64(top, q, p[N - 1]);
+    let mut t = [_mm512_setzero_si512(); N];
+    // Two steps per sweep: each limb slot is loaded and stored once per pair.
+    let mut i = 0;
+    while i + 1 < N {
+        cios_two_steps(&mut t, a[i], a[i + 1], b, &p, pinv);
+        i += 2;
+    }
+    if i < N {
+        cios_step(&mut t, a[i], b, &p, pinv);
     }
     normalize(t)
+}
+
+/// mᵢ for the step of aᵢ on limb 0 `t0`, and limb 0's carry after adding
+/// aᵢ·b₀ and mᵢ·p₀ (the low 52 bits are then zero).
+#[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+#[inline]
+fn step_start(
+    t0: __m512i,
+    ai: __m512i,
+    b0: __m512i,
+    p0: __m512i,
+    pinv: __m512i,
+) -> (__m512i, __m512i) {
+    let t0 = _mm512_madd52lo_epu64(t0, ai, b0);
+    // madd52lo reads only t0's low 52 bits: mᵢ = t0·(−p⁻¹) mod 2⁵².
+    let q = _mm512_madd52lo_epu64(_mm512_setzero_si512(), t0, pinv);
+    let t0 = _mm512_madd52lo_epu64(t0, q, p0);
+    (q, _mm512_srli_epi64::<52>(t0))
+}
+
+/// The top limb of a step: hi(aᵢ·b_(N−1)) + hi(mᵢ·p_(N−1)).
+#[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+#[inline]
+fn step_top(ai: __m512i, q: __m512i, b: __m512i, p: __m512i) -> __m512i {
+    let top = _mm512_madd52hi_epu64(_mm512_setzero_si512(), ai, b);
+    _mm512_madd52hi_epu64(top, q, p)
+}
+
+/// One CIOS step: t ← (t + aᵢ·b + mᵢ·p)/2⁵², limbs lazy.
+#[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+fn cios_step<const N: usize>(
+    t: &mut [__m512i; N],
+    ai: __m512i,
+    b: &[__m512i; N],
+    p: &[__m512i; N],
+    pinv: __m512i,
+) {
+    let (q, carry) = step_start(t[0], ai, b[0], p[0], pinv);
+    t[0] = cios_limb(_mm512_add_epi64(t[1], carry), ai, q, b, p, 1);
+    for j in 2..N {
+        t[j - 1] = cios_limb(t[j], ai, q, b, p, j);
+    }
+    t[N - 1] = step_top(ai, q, b[N - 1], p[N - 1]);
+}
+
+/// The steps of aᵢ and aᵢ₊₁ in one sweep: the first step's slot k (u) is
+/// made just before the second step turns it into slot k − 1. The second
+/// step's m needs the first's slot 0 only, computed up front.
+#[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+fn cios_two_steps<const N: usize>(
+    t: &mut [__m512i; N],
+    ai: __m512i,
+    aj: __m512i,
+    b: &[__m512i; N],
+    p: &[__m512i; N],
+    pinv: __m512i,
+) {
+    let (qi, carry) = step_start(t[0], ai, b[0], p[0], pinv);
+    let u0 = cios_limb(_mm512_add_epi64(t[1], carry), ai, qi, b, p, 1);
+    let (qj, carry) = step_start(u0, aj, b[0], p[0], pinv);
+    let mut u = if N > 2 {
+        cios_limb(t[2], ai, qi, b, p, 2)
+    } else {
+        step_top(ai, qi, b[N - 1], p[N - 1])
+    };
+    t[0] = cios_limb(_mm512_add_epi64(u, carry), aj, qj, b, p, 1);
+    for k in 2..N {
+        u = if k + 1 < N {
+            cios_limb(t[k + 1], ai, qi, b, p, k + 1)
+        } else {
+            step_top(ai, qi, b[N - 1], p[N - 1])
+        };
+        t[k - 1] = cios_limb(u, aj, qj, b, p, k);
+    }
+    t[N - 1] = step_top(aj, qj, b[N - 1], p[N - 1]);
 }
 
 /// The new limb j − 1 of a CIOS step: old limb j plus lo(aᵢ·bⱼ), lo(m·pⱼ),
@@ -676,6 +741,53 @@ mod tests {
                 .is_none()
         );
         assert!(v.wide_vartime_invert::<40, 31>(&m, &x).is_none());
+    }
+
+    /// An odd limb count (the single-step tail of the product) and the
+    /// 3072-bit prime (N = 60, W = 48) against crypto-bigint.
+    #[test]
+    fn odd_limb_count_and_3072_bits_match() {
+        use crate::group::Prime3072;
+        let Some(v) = ifma() else { return };
+        let mut rng = StdRng::seed_from_u64(6);
+        let m41 = WideModulus::<41>::new(&p_words()).expect("fits");
+        let a: [Words; 8] = core::array::from_fn(|_| random_below_p(&mut rng));
+        let mut b: [Words; 8] = core::array::from_fn(|_| random_below_p(&mut rng));
+        b[0] = p_minus(1);
+        let prod: [Words; 8] = v.wide_unpack(
+            &m41,
+            &v.wide_mul(&m41, &v.wide_pack(&m41, &a), &v.wide_pack(&m41, &b)),
+        );
+        for l in 0..8 {
+            assert_eq!(
+                prod[l],
+                words(&fe(&a[l]).mul(&fe(&b[l]))),
+                "N = 41, lane {l}"
+            );
+        }
+        type Fe3 = ConstMontyForm<Prime3072, 48>;
+        let p3 = *Prime3072::PARAMS.modulus().as_ref().as_words();
+        let m60 = WideModulus::<60>::new(&p3).expect("3072 bits fit 60 limbs");
+        let xs: [[u64; 48]; 8] = core::array::from_fn(|l| {
+            let mut w: [u64; 48] = core::array::from_fn(|_| rng.random());
+            w[47] >>= 1;
+            if l == 1 {
+                w = p3;
+                w[0] -= 1;
+            }
+            w
+        });
+        let x = v.wide_pack(&m60, &xs);
+        let mut chain = x;
+        for _ in 0..50 {
+            chain = v.wide_mul(&m60, &chain, &x);
+        }
+        let got: [[u64; 48]; 8] = v.wide_unpack(&m60, &chain);
+        for l in 0..8 {
+            let base = Fe3::from_montgomery(Uint::from_words(xs[l]));
+            let expect = (0..50).fold(base, |acc, _| acc.mul(&base));
+            assert_eq!(got[l], *expect.to_montgomery().as_words(), "3072, lane {l}");
+        }
     }
 
     fn below_p() -> impl Strategy<Value = Words> {
