@@ -6,9 +6,11 @@
 //! dalek. Single-threaded.
 
 use cryptonn_fe::bench::{median_seconds, print_results};
+use cryptonn_fe::group::{Group, Modp2048, ModpParams, Rfc3526Group14};
 use cryptonn_fe::lanes::edwards::{Cached, Extended};
-use cryptonn_fe::lanes::ifma::Ifma;
+use cryptonn_fe::lanes::ifma::{Ifma, WIDE_COMB_BLOCKS, WIDE_COMB_TEETH, WideModulus};
 use cryptonn_fe::lanes::ristretto::{vartime_decode, vartime_encode};
+use cryptonn_fe::multiexp::{Engine, vartime_multiscalar_mul_shared_with};
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::Identity;
@@ -212,6 +214,159 @@ fn codecs(v: Option<Ifma>, pts: &[RistrettoPoint], ext: &[Extended]) -> Vec<(&'s
     out
 }
 
+/// The 2048-bit MODP group's modular products: crypto-bigint through the
+/// group API (one `ConstMontyForm` product per `add`), and the lanes (per
+/// product, per lane: one call gives eight).
+fn modp_products(v: Option<Ifma>, rng: &mut StdRng) -> Vec<(&'static str, f64)> {
+    let n = 2000;
+    let g = Modp2048::generator();
+    let (a, b) = (
+        Modp2048::vartime_mul_small(&g, rng.random_range(1..1 << 40)),
+        Modp2048::vartime_mul_small(&g, rng.random_range(1..1 << 40)),
+    );
+    let scalar = median_seconds(REPS, || {
+        (0..n).fold(a.clone(), |x, _| Modp2048::add(&x, &b))
+    });
+    let mut out = vec![("modp2048_scalar_mul_ns", ns_per(scalar, n))];
+    let Some(v) = v else { return out };
+    let p: Vec<u64> = Rfc3526Group14::context().p().iter_u64_digits().collect();
+    let Some(m) = WideModulus::<40>::new(&p) else {
+        return out;
+    };
+    // Timing does not depend on the values: any words below p will do.
+    let words: [[u64; 32]; 8] = core::array::from_fn(|_| {
+        let mut w: [u64; 32] = core::array::from_fn(|_| rng.random());
+        w[31] >>= 1;
+        w
+    });
+    let (x, y) = (v.wide_pack(&m, &words), v.wide_pack(&m, &words));
+    out.extend(modp_combs(v, &m, &x, rng));
+    out.extend(modp_multiproducts(v, &m, rng));
+    let n = 500;
+    let mul = median_seconds(REPS, || (0..n).fold(x, |acc, _| v.wide_mul(&m, &acc, &y)));
+    let sqr = median_seconds(REPS, || (0..n).fold(x, |acc, _| v.wide_square(&m, &acc)));
+    let pack = median_seconds(REPS, || v.wide_pack(&m, &words));
+    let unpack = median_seconds(REPS, || v.wide_unpack::<40, 32>(&m, &x));
+    out.extend([
+        ("modp2048_lane_mul_ns", ns_per(mul, 8 * n)),
+        ("modp2048_lane_square_ns", ns_per(sqr, 8 * n)),
+        ("modp2048_lane_pack_ns", ns_per(pack, 8)),
+        ("modp2048_lane_unpack_ns", ns_per(unpack, 8)),
+    ]);
+    out
+}
+
+fn us_per(seconds: f64, ops: usize) -> f64 {
+    seconds * 1e6 / ops as f64
+}
+
+/// Fixed-base exponentiations by 2047-bit exponents: crypto-bigint's comb
+/// through the group API, and the lane comb for a few geometries (per
+/// exponentiation, per lane), with the tables' build times.
+fn modp_combs(
+    v: Ifma,
+    m: &WideModulus<40>,
+    bases: &cryptonn_fe::lanes::ifma::WideX8<40>,
+    rng: &mut StdRng,
+) -> Vec<(&'static str, f64)> {
+    let reps = 5;
+    let g = Modp2048::generator();
+    let k = Modp2048::scalar_random(rng);
+    let build = median_seconds(reps, || Modp2048::fixed_base(&g));
+    let table = Modp2048::fixed_base(&g);
+    let pow = median_seconds(reps, || Modp2048::mul_fixed(&table, &k));
+    let mut out = vec![
+        ("modp2048_scalar_comb_pow_us", us_per(pow, 1)),
+        ("modp2048_scalar_comb_build_us", us_per(build, 1)),
+    ];
+    let exps: [[u64; 32]; 8] = core::array::from_fn(|_| {
+        let mut w: [u64; 32] = core::array::from_fn(|_| rng.random());
+        w[31] >>= 1;
+        w
+    });
+    let geometries = [
+        (6, 2),
+        (4, 4),
+        (5, 2),
+        (5, 4),
+        (6, 3),
+        (7, 2),
+        (4, 8),
+        (5, 6),
+        (5, 8),
+        (4, 16),
+    ];
+    for (teeth, blocks) in geometries {
+        let build = median_seconds(reps, || v.wide_comb_with(m, bases, teeth, blocks));
+        let comb = v.wide_comb_with(m, bases, teeth, blocks);
+        let pow = median_seconds(reps, || v.wide_comb_pow(&comb, &exps));
+        let key = |what: &str| -> &'static str {
+            Box::leak(format!("modp2048_lane_comb_{what}_t{teeth}b{blocks}").into_boxed_str())
+        };
+        out.push((key("pow_us"), us_per(pow, 8)));
+        out.push((key("build_us_per_lane"), us_per(build, 8)));
+        if (teeth, blocks) == (WIDE_COMB_TEETH, WIDE_COMB_BLOCKS) {
+            out.push(("modp2048_lane_comb_pow_us", us_per(pow, 8)));
+            out.push(("modp2048_lane_comb_build_us_per_lane", us_per(build, 8)));
+        }
+    }
+    out
+}
+
+/// FEIP decryption's Πᵢ ctᵢ^(yⱼ,ᵢ) for H = 64 dense 8-bit keys over n
+/// elements, per output (one ciphertext and key): the scalar four-Russians
+/// engine through the group API on one ciphertext, the lanes on eight.
+fn modp_multiproducts(v: Ifma, m: &WideModulus<40>, rng: &mut StdRng) -> Vec<(&'static str, f64)> {
+    let (reps, keys) = (3, 64);
+    let g = Modp2048::generator();
+    let mut out = Vec::new();
+    for n in [784usize, 256] {
+        let ys: Vec<Vec<i64>> = (0..keys)
+            .map(|_| (0..n).map(|_| rng.random_range(-127..=127)).collect())
+            .collect();
+        let refs: Vec<&[i64]> = ys.iter().map(Vec::as_slice).collect();
+        let points: Vec<_> = (0..n)
+            .map(|_| Modp2048::vartime_mul_small(&g, rng.random_range(1..1 << 40)))
+            .collect();
+        let scalar = median_seconds(reps, || {
+            vartime_multiscalar_mul_shared_with::<Modp2048>(&points, &refs, Engine::FourRussians)
+        });
+        let lanes: Vec<_> = (0..n)
+            .map(|_| {
+                let words: [[u64; 32]; 8] = core::array::from_fn(|_| {
+                    let mut w: [u64; 32] = core::array::from_fn(|_| rng.random());
+                    w[31] >>= 1;
+                    w
+                });
+                v.wide_pack(m, &words)
+            })
+            .collect();
+        let key = |what: String| -> &'static str { Box::leak(what.into_boxed_str()) };
+        out.push((
+            key(format!("modp2048_scalar_multiproduct_us_per_output_n{n}")),
+            us_per(scalar, keys),
+        ));
+        let chunks: &[Option<usize>] = if n == 784 {
+            &[None, Some(6), Some(7), Some(8)]
+        } else {
+            &[None]
+        };
+        for &chunk in chunks {
+            let lane = median_seconds(reps, || {
+                v.wide_vartime_multiproduct_with::<40, 32>(m, &lanes, &refs, chunk)
+            });
+            let suffix = chunk.map_or(String::new(), |c| format!("_c{c}"));
+            out.push((
+                key(format!(
+                    "modp2048_lane_multiproduct_us_per_output_n{n}{suffix}"
+                )),
+                us_per(lane, 8 * keys),
+            ));
+        }
+    }
+    out
+}
+
 fn main() {
     let json = std::env::args().any(|a| a == "--json");
     let mut rng = StdRng::seed_from_u64(7);
@@ -228,6 +383,7 @@ fn main() {
         results.extend(lane_adds(v, &ext, &idx));
     }
     results.extend(codecs(ifma, &pts, &ext));
+    results.extend(modp_products(ifma, &mut rng));
     let get = |k: &str| {
         results
             .iter()
@@ -258,6 +414,19 @@ fn main() {
         (
             "ratio_dalek_decompress_over_scalar_decode",
             get("dalek_decompress_ns") / get("scalar_decode_ns"),
+        ),
+        (
+            "ratio_modp2048_scalar_mul_over_lane_mul",
+            get("modp2048_scalar_mul_ns") / get("modp2048_lane_mul_ns"),
+        ),
+        (
+            "ratio_modp2048_scalar_comb_over_lane_comb",
+            get("modp2048_scalar_comb_pow_us") / get("modp2048_lane_comb_pow_us"),
+        ),
+        (
+            "ratio_modp2048_scalar_over_lane_multiproduct_n784",
+            get("modp2048_scalar_multiproduct_us_per_output_n784")
+                / get("modp2048_lane_multiproduct_us_per_output_n784"),
         ),
     ];
     results.extend(ratios);

@@ -29,6 +29,9 @@ use crate::{Error, Result};
 pub use modp::{
     Modp, Modp2048, Modp3072, ModpElement, ModpParams, ModpScalar, Rfc3526Group14, Rfc3526Group15,
 };
+/// The primes' crypto-bigint parameters, for the lane arithmetic's tests.
+#[cfg(test)]
+pub(crate) use modp::{Prime2048, Prime3072};
 pub use ristretto::{Ristretto255, RistrettoElement, RistrettoScalar};
 
 /// Names a group on the wire and on the command line.

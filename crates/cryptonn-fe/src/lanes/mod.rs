@@ -9,7 +9,9 @@
 //! - [`edwards`]: extended/cached twisted Edwards points (HWCD 2008, a = −1).
 //! - [`ristretto`]: RFC 9496 decoding (all validity checks) and encoding.
 //! - [`ifma`]: the same field, points and decoding over 8 lanes of `__m512i`
-//!   (`avx512ifma`), behind runtime detection.
+//!   (`avx512ifma`), behind runtime detection; and the MODP groups' Montgomery
+//!   products mod a 2048-bit (or wider) prime, eight at a time
+//!   ([`ifma::WideX8`]).
 //!
 //! Limbs stay in radix 2⁵¹ in the lanes too (as curve25519-dalek's own IFMA
 //! backend does): `vpmadd52{lo,hi}uq` take 52-bit inputs, so a reduced element may
@@ -19,8 +21,11 @@
 //! **Variable time** in decoding, encoding and comparisons, which branch on the
 //! values: they handle public group elements only (ciphertexts, public keys).
 //! The exceptions that take secrets are the combs ([`ifma::CombX8`],
-//! [`ifma::SmallCombX8`]): every table entry of a window is read and blended by
-//! mask, with no secret-dependent address, branch or instruction.
+//! [`ifma::SmallCombX8`], and [`ifma::WideCombX8`] for MODP): every table entry of a window is read and blended by
+//! mask, with no secret-dependent address, branch or instruction. The MODP lane
+//! arithmetic ([`ifma::WideX8`]: packing, products, unpacking) is constant-time
+//! in the lane values; its inversion and multi-product
+//! (`Ifma::wide_vartime_*`) are not, and take public values only.
 
 pub mod bases;
 pub mod edwards;

@@ -298,14 +298,14 @@ fn horner<G: Group>(per_plane: &[Option<G::Element>]) -> G::Element {
 }
 
 /// Offset-binary digits u = y + `offset` of every vector.
-fn offset_digits(ys: &[&[i64]], offset: i128) -> Vec<Vec<u64>> {
+pub(crate) fn offset_digits(ys: &[&[i64]], offset: i128) -> Vec<Vec<u64>> {
     ys.iter()
         .map(|y| y.iter().map(|&v| (i128::from(v) + offset) as u64).collect())
         .collect()
 }
 
 /// `index[p]` = the pattern of bit p over `digits` (bit i from digit i).
-fn plane_patterns(index: &mut [usize], digits: &[u64]) {
+pub(crate) fn plane_patterns(index: &mut [usize], digits: &[u64]) {
     index.fill(0);
     for (bit, d) in digits.iter().enumerate() {
         for (p, idx) in index.iter_mut().enumerate() {

@@ -10,7 +10,10 @@
 //! ordinary code is the [`Ifma`] token, which exists only after runtime detection.
 //!
 //! # Security
-//! Variable time (see the parent module). Public values only.
+//! Variable time (see the parent module), public values only, except the
+//! combs ([`CombX8`], [`SmallCombX8`], [`WideCombX8`]) and the MODP lane
+//! arithmetic ([`WideX8`]; not its `wide_vartime_*` inversion and
+//! multi-product), constant-time in their secret inputs.
 #![allow(unsafe_code)] // Reason: calling `#[target_feature]` code after runtime detection; see `Ifma`.
 
 use core::arch::x86_64::*;
@@ -19,7 +22,13 @@ use super::edwards::{Affine, Cached, Extended};
 use super::field::{Fe, MASK51};
 
 mod comb;
+mod wide;
+mod wide_comb;
+mod wide_multi;
 pub use comb::{CombX8, SmallCombX8};
+pub use wide::{WideModulus, WideX8};
+pub use wide_comb::{WIDE_COMB_BLOCKS, WIDE_COMB_TEETH, WideCombX8};
+pub use wide_multi::{WIDE_MULTI_BOUND, wide_chunk_width};
 
 /// Eight field elements, one per lane, as five limb vectors.
 #[derive(Clone, Copy, Debug)]
