@@ -111,18 +111,12 @@ fn eight<P: ModpParams>(
 ) -> Result<Vec<Fe<P>>> {
     // Spare lanes repeat the first ciphertext: valid elements, results dropped.
     let lane = |l: usize| lanes.get(l).copied().unwrap_or(lanes[0]);
-    let pack = |element: &dyn Fn(usize) -> &ModpElement<P>| -> WideX8<LIMBS> {
-        let words: [Words; 8] = core::array::from_fn(|l| {
-            let mut w = [0u64; WORDS];
-            P::Arith::fe_montgomery_words(&element(lane(l)).0, &mut w);
-            w
-        });
-        ifma.wide_pack(m, &words)
-    };
     let n = cts[lanes[0]].len();
-    let points: Vec<WideX8<LIMBS>> = (0..n).map(|i| pack(&|v| &cts[v][i])).collect();
+    let points: Vec<WideX8<LIMBS>> = (0..n)
+        .map(|i| pack::<P>(ifma, m, |l| &cts[lane(l)][i]))
+        .collect();
     let products = ifma.wide_vartime_multiproduct::<LIMBS, WORDS>(m, &points, ys)?;
-    let comb = ifma.wide_comb(m, &pack(&|v| ct0s[v]));
+    let comb = ifma.wide_comb(m, &pack::<P>(ifma, m, |l| ct0s[lane(l)]));
     let mut rows: Vec<Vec<Fe<P>>> = vec![Vec::with_capacity(ys.len()); lanes.len()];
     for (product, exp) in products.iter().zip(exps) {
         let term = ifma.wide_comb_pow(&comb, &[*exp; 8]);
@@ -132,4 +126,97 @@ fn eight<P: ModpParams>(
         }
     }
     Ok(rows.into_iter().flatten().collect())
+}
+
+/// The eight lanes' elements `element(l)` in the lanes' form.
+fn pack<'a, P: ModpParams>(
+    ifma: Ifma,
+    m: &WideModulus<LIMBS>,
+    element: impl Fn(usize) -> &'a ModpElement<P>,
+) -> WideX8<LIMBS> {
+    let words: [Words; 8] = core::array::from_fn(|l| {
+        let mut w = [0u64; WORDS];
+        P::Arith::fe_montgomery_words(&element(l).0, &mut w);
+        w
+    });
+    ifma.wide_pack(m, &words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::{Group, Modp2048, Rfc3526Group14};
+    use proptest::prelude::*;
+
+    type G = Modp2048;
+
+    /// Π ctᵢ^(yᵢ) · ct₀^(−sk) through the group's own scalar arithmetic.
+    fn naive(ct0: &ModpElement<Rfc3526Group14>, ct: &[ModpElement<Rfc3526Group14>], y: &[i64], sk: &<G as Group>::Scalar) -> ModpElement<Rfc3526Group14> {
+        let sum = ct.iter().zip(y).fold(G::identity(), |acc, (p, &k)| G::add(&acc, &G::vartime_mul_small(p, k)));
+        G::add(&sum, &G::mul(ct0, &G::scalar_neg(sk)))
+    }
+
+    fn check(count: usize, n: usize, keys: usize, bound: i64, seed: u64) {
+        let g = G::generator();
+        let element = |k: i64| match k % 5 {
+            0 => G::identity(),
+            _ => G::vartime_mul_small(&g, k.wrapping_mul(0x9E37_79B9) % (1 << 40)),
+        };
+        let s = seed as i64 % 1000 + 1;
+        let ct0s: Vec<_> = (0..count as i64).map(|v| element(s * 7 + v + 1)).collect();
+        let cts: Vec<Vec<_>> = (0..count as i64)
+            .map(|v| (0..n as i64).map(|i| element(s + 31 * v + i)).collect())
+            .collect();
+        let ys: Vec<Vec<i64>> = (0..keys as i64)
+            .map(|j| (0..n as i64).map(|i| match (i + j) % 4 { 0 => bound, 1 => -bound, 2 => 0, _ => (s * 13 + i * j) % (2 * bound + 1) - bound }).collect())
+            .collect();
+        let sks: Vec<_> = (0..keys as i64).map(|j| G::scalar_from_i64(s * 1_000_003 + j - 5)).collect();
+        let Some(m) = modulus::<Rfc3526Group14>() else { return };
+        let Some(ifma) = Ifma::detect() else {
+            eprintln!("no AVX-512 IFMA on this CPU: the MODP lanes are not exercised");
+            return;
+        };
+        let _ = m;
+        let _ = ifma;
+        let r0: Vec<&ModpElement<Rfc3526Group14>> = ct0s.iter().collect();
+        let rc: Vec<&[ModpElement<Rfc3526Group14>]> = cts.iter().map(Vec::as_slice).collect();
+        let ry: Vec<&[i64]> = ys.iter().map(Vec::as_slice).collect();
+        let rs: Vec<&Int<Rfc3526Group14>> = sks.iter().map(|k| &k.0).collect();
+        let out = inner_products::<Rfc3526Group14>(&r0, &rc, &ry, &rs).unwrap().unwrap();
+        assert_eq!(out.len(), count * keys);
+        for v in 0..count {
+            for j in 0..keys {
+                let want = naive(&ct0s[v], &cts[v], &ys[j], &sks[j]);
+                assert!(out[v * keys + j] == want.0, "ciphertext {v} key {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn main_shape_matches_naive() {
+        check(9, 40, 5, 127, 1);
+        check(3, 7, 2, 128, 2);
+    }
+
+    #[test]
+    fn rejects_ragged_inputs() {
+        let g = G::generator();
+        let ct = vec![g.clone(); 3];
+        let short = vec![g.clone(); 2];
+        let sk = G::scalar_from_i64(1);
+        let y = [1i64, 2, 3];
+        let out = inner_products::<Rfc3526Group14>(&[&g, &g], &[&ct, &short], &[&y], &[&sk.0]);
+        if let Some(out) = out {
+            assert!(matches!(out, Err(Error::LengthMismatch { .. })));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(8))]
+        #[test]
+        fn lanes_match_naive(count in 1usize..12, n in 1usize..20, keys in 1usize..5,
+                             bound in prop::sample::select(vec![1i64, 2, 127, 128, 32767]), seed: u64) {
+            check(count, n, keys, bound, seed);
+        }
+    }
 }
