@@ -4,6 +4,13 @@
 //! Prints one JSON object of medians of wall time (the machine is shared: compare keys from one run), in nanoseconds
 //! per point operation (per lane for the lane code), plus the ratios against
 //! dalek. Single-threaded.
+//!
+//! `modp2048_*` keys: the 2048-bit MODP group's modular product (ns), comb
+//! exponentiation by a 2047-bit exponent and its table build (µs, per lane
+//! for the lanes; `_t{teeth}b{blocks}` per comb geometry), and FEIP
+//! decryption's multi-product over n = 784 or 256 elements with 64 dense 8-bit
+//! keys (µs per ciphertext and key; `_c{C}` per chunk width), each beside
+//! crypto-bigint through the group API.
 
 use cryptonn_fe::bench::{median_seconds, print_results};
 use cryptonn_fe::group::{Group, Modp2048, ModpParams, Rfc3526Group14};

@@ -105,7 +105,9 @@ impl<const N: usize> WideModulus<N> {
     /// The context of the odd modulus p given as little-endian 64-bit words
     /// (crypto-bigint's layout; `p_words.len()` fixes the packed form's R =
     /// 2^(64·len)). `None` if p is even, below 3, or above 2^(52N − 2)
-    /// (then R' < 4p and products would leave [0, 2p)).
+    /// (then R' < 4p and products would leave [0, 2p)), or if the packed
+    /// form is wider than N limbs (64·len > 52N: packing takes any value
+    /// below 2^(64·len)).
     pub fn new(p_words: &[u64]) -> Option<Self> {
         let p = BigUint::from_slice(
             &p_words
@@ -113,10 +115,10 @@ impl<const N: usize> WideModulus<N> {
                 .flat_map(|w| [*w as u32, (*w >> 32) as u32])
                 .collect::<Vec<_>>(),
         );
-        let lane_bits = 52 * N as u64;
+        let (lane_bits, words_bits) = (52 * N as u64, 64 * p_words.len() as u64);
         let bad = p_words.first()? & 1 == 0 || p < BigUint::from(3u32);
         // N ≥ 2: the product's first step reads limb 1.
-        if bad || N < 2 || p.bits() + 2 > lane_bits {
+        if bad || N < 2 || words_bits > lane_bits || p.bits() + 2 > lane_bits {
             return None;
         }
         // p⁻¹ mod 2⁶⁴ by Newton's iteration (each step doubles the correct bits).
@@ -125,7 +127,6 @@ impl<const N: usize> WideModulus<N> {
         for _ in 0..6 {
             inv = inv.wrapping_mul(2u64.wrapping_sub(p0.wrapping_mul(inv)));
         }
-        let words_bits = 64 * p_words.len() as u64;
         let pow = |e: u64| (BigUint::one() << e) % &p;
         Some(WideModulus {
             p: limbs_of(&p),
@@ -585,13 +586,16 @@ mod tests {
         assert!(WideModulus::<40>::new(&[4, 1]).is_none());
         assert!(WideModulus::<40>::new(&[1]).is_none());
         assert!(WideModulus::<40>::new(&[]).is_none());
-        // 2079 bits: R' = 2²⁰⁸⁰ < 4p.
+        // 33 words: packed values up to 2²¹¹² do not fit 2080 bits.
         let mut wide = [0u64; 33];
-        wide[0] = 1;
-        wide[32] = 1 << 30;
-        assert!(WideModulus::<40>::new(&wide).is_none());
-        wide[32] = 1 << 29;
-        assert!(WideModulus::<40>::new(&wide).is_some());
+        (wide[0], wide[32]) = (1, 1);
+        assert!(WideModulus::<40>::new(&wide[..33]).is_none());
+        assert!(WideModulus::<41>::new(&wide[..33]).is_some());
+        // 16 limbs = 13 words = 832 bits: p needs 2 bits to spare.
+        (wide[12], wide[32]) = (1 << 62, 0);
+        assert!(WideModulus::<16>::new(&wide[..13]).is_none());
+        wide[12] = 1 << 61;
+        assert!(WideModulus::<16>::new(&wide[..13]).is_some());
         assert_eq!(modulus().words(), 32);
     }
 
