@@ -1196,7 +1196,11 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(15);
         let (msk, mpk) = setup::<Modp2048, _>(n, &mut rng).unwrap();
         let xs: Vec<Vec<i64>> = (0..count as i64)
-            .map(|c| (0..n as i64).map(|i| [0, 255, (c * 31 + i * 7) % 256][(i % 3) as usize]).collect())
+            .map(|c| {
+                (0..n as i64)
+                    .map(|i| [0, 255, (c * 31 + i * 7) % 256][(i % 3) as usize])
+                    .collect()
+            })
             .collect();
         let mut ys: Vec<Vec<i64>> = (0..6i64)
             .map(|k| {
@@ -1207,14 +1211,21 @@ mod tests {
             .collect();
         ys.push(vec![0; n]);
         let keys: Vec<_> = ys.iter().map(|y| derive_key(&msk, y).unwrap()).collect();
-        let cts: Vec<_> = xs.iter().map(|x| encrypt(&mpk, x, &mut rng).unwrap()).collect();
+        let cts: Vec<_> = xs
+            .iter()
+            .map(|x| encrypt(&mpk, x, &mut rng).unwrap())
+            .collect();
         let expected: Vec<i64> = xs
             .iter()
             .flat_map(|x| ys.iter().map(|y| dot(x, y)))
             .collect();
         for engine in [Engine::FourRussians, Engine::Lanes] {
             let d = modp().clone().with_engine(engine);
-            assert_eq!(d.decrypt_batch(&keys, &cts), Ok(expected.clone()), "{engine:?}");
+            assert_eq!(
+                d.decrypt_batch(&keys, &cts),
+                Ok(expected.clone()),
+                "{engine:?}"
+            );
         }
         // Elements that are not encryptions of anything small: g^k and the identity.
         let g = Modp2048::generator();
@@ -1235,7 +1246,10 @@ mod tests {
         let small: Vec<_> = keys.iter().take(3).cloned().collect();
         let lanes = modp().clone().with_engine(Engine::Lanes);
         let four = modp().clone().with_engine(Engine::FourRussians);
-        assert_eq!(lanes.decrypt_batch(&small, &odd), four.decrypt_batch(&small, &odd));
+        assert_eq!(
+            lanes.decrypt_batch(&small, &odd),
+            four.decrypt_batch(&small, &odd)
+        );
     }
 
     /// A ciphertext read from its encoding equals the one written, decodes

@@ -151,8 +151,15 @@ mod tests {
     type G = Modp2048;
 
     /// Π ctᵢ^(yᵢ) · ct₀^(−sk) through the group's own scalar arithmetic.
-    fn naive(ct0: &ModpElement<Rfc3526Group14>, ct: &[ModpElement<Rfc3526Group14>], y: &[i64], sk: &<G as Group>::Scalar) -> ModpElement<Rfc3526Group14> {
-        let sum = ct.iter().zip(y).fold(G::identity(), |acc, (p, &k)| G::add(&acc, &G::vartime_mul_small(p, k)));
+    fn naive(
+        ct0: &ModpElement<Rfc3526Group14>,
+        ct: &[ModpElement<Rfc3526Group14>],
+        y: &[i64],
+        sk: &<G as Group>::Scalar,
+    ) -> ModpElement<Rfc3526Group14> {
+        let sum = ct.iter().zip(y).fold(G::identity(), |acc, (p, &k)| {
+            G::add(&acc, &G::vartime_mul_small(p, k))
+        });
         G::add(&sum, &G::mul(ct0, &G::scalar_neg(sk)))
     }
 
@@ -168,10 +175,23 @@ mod tests {
             .map(|v| (0..n as i64).map(|i| element(s + 31 * v + i)).collect())
             .collect();
         let ys: Vec<Vec<i64>> = (0..keys as i64)
-            .map(|j| (0..n as i64).map(|i| match (i + j) % 4 { 0 => bound, 1 => -bound, 2 => 0, _ => (s * 13 + i * j) % (2 * bound + 1) - bound }).collect())
+            .map(|j| {
+                (0..n as i64)
+                    .map(|i| match (i + j) % 4 {
+                        0 => bound,
+                        1 => -bound,
+                        2 => 0,
+                        _ => (s * 13 + i * j) % (2 * bound + 1) - bound,
+                    })
+                    .collect()
+            })
             .collect();
-        let sks: Vec<_> = (0..keys as i64).map(|j| G::scalar_from_i64(s * 1_000_003 + j - 5)).collect();
-        let Some(m) = modulus::<Rfc3526Group14>() else { return };
+        let sks: Vec<_> = (0..keys as i64)
+            .map(|j| G::scalar_from_i64(s * 1_000_003 + j - 5))
+            .collect();
+        let Some(m) = modulus::<Rfc3526Group14>() else {
+            return;
+        };
         let Some(ifma) = Ifma::detect() else {
             eprintln!("no AVX-512 IFMA on this CPU: the MODP lanes are not exercised");
             return;
@@ -182,7 +202,9 @@ mod tests {
         let rc: Vec<&[ModpElement<Rfc3526Group14>]> = cts.iter().map(Vec::as_slice).collect();
         let ry: Vec<&[i64]> = ys.iter().map(Vec::as_slice).collect();
         let rs: Vec<&Int<Rfc3526Group14>> = sks.iter().map(|k| &k.0).collect();
-        let out = inner_products::<Rfc3526Group14>(&r0, &rc, &ry, &rs).unwrap().unwrap();
+        let out = inner_products::<Rfc3526Group14>(&r0, &rc, &ry, &rs)
+            .unwrap()
+            .unwrap();
         assert_eq!(out.len(), count * keys);
         for v in 0..count {
             for j in 0..keys {

@@ -6,7 +6,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{CachedX8, ExtendedX8, F51x8, from_lanes, splat};
+use super::{CachedX8, ExtendedX8, F51x8, from_lanes, opaque, splat};
 use crate::lanes::field::Fe;
 
 /// d·16ʲ·Pₗ for d = 1 … 8 and j = 0 … 63, lane l holding its own base Pₗ:
@@ -51,11 +51,11 @@ impl CachedX8 {
         for l in 0..5 {
             for (entry, &hit) in window.iter().zip(&hits) {
                 out.y_plus_x.0[l] =
-                    _mm512_mask_blend_epi64(hit, out.y_plus_x.0[l], entry.y_plus_x.0[l]);
+                    _mm512_mask_blend_epi64(hit, out.y_plus_x.0[l], opaque(entry.y_plus_x.0[l]));
                 out.y_minus_x.0[l] =
-                    _mm512_mask_blend_epi64(hit, out.y_minus_x.0[l], entry.y_minus_x.0[l]);
-                out.z.0[l] = _mm512_mask_blend_epi64(hit, out.z.0[l], entry.z.0[l]);
-                out.t2d.0[l] = _mm512_mask_blend_epi64(hit, out.t2d.0[l], entry.t2d.0[l]);
+                    _mm512_mask_blend_epi64(hit, out.y_minus_x.0[l], opaque(entry.y_minus_x.0[l]));
+                out.z.0[l] = _mm512_mask_blend_epi64(hit, out.z.0[l], opaque(entry.z.0[l]));
+                out.t2d.0[l] = _mm512_mask_blend_epi64(hit, out.t2d.0[l], opaque(entry.t2d.0[l]));
             }
         }
         // −P swaps Y + X and Y − X and negates 2d·T.

@@ -606,6 +606,21 @@ fn add_chain(p: &ExtendedX8, q: &CachedX8, n: usize) -> ExtendedX8 {
     acc
 }
 
+/// `v`, hidden from the optimizer in a register, so that a blend under a
+/// secret mask stays a register blend: folded into memory it would become a
+/// masked load or store, which may skip the memory of masked-off lanes (a
+/// comb entry no lane chose might then not be read at all).
+#[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
+#[inline]
+fn opaque(mut v: __m512i) -> __m512i {
+    // SAFETY: an empty template with one register operand: no memory access,
+    // no side effect, the value unchanged.
+    unsafe {
+        core::arch::asm!("/* {0} */", inout(zmm_reg) v, options(pure, nomem, nostack, preserves_flags));
+    }
+    v
+}
+
 /// Proof that this CPU has AVX-512 F, VL and IFMA: the only way to run the lane code.
 ///
 /// Each method below is a safe wrapper whose `unsafe` block is justified by the

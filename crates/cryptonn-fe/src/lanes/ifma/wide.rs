@@ -27,7 +27,7 @@ use crypto_bigint::{Odd, Uint};
 use num_bigint::BigUint;
 use num_traits::One;
 
-use super::{Ifma, from_lanes, lanes_of, splat};
+use super::{Ifma, from_lanes, lanes_of, opaque, splat};
 
 const MASK52: u64 = (1 << 52) - 1;
 
@@ -295,21 +295,6 @@ fn cios_limb<const N: usize>(
     let x = _mm512_madd52hi_epu64(x, q, p[j - 1]);
     let x = _mm512_madd52lo_epu64(x, ai, b[j]);
     _mm512_madd52lo_epu64(x, q, p[j])
-}
-
-/// `v`, hidden from the optimizer in a register, so that a blend under a
-/// secret mask stays a register blend: folded into memory it would become a
-/// masked load or store, which may skip the memory of masked-off lanes (a
-/// comb entry no lane chose might then not be read at all).
-#[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
-#[inline]
-pub(super) fn opaque(mut v: __m512i) -> __m512i {
-    // SAFETY: an empty template with one register operand: no memory access,
-    // no side effect, the value unchanged.
-    unsafe {
-        core::arch::asm!("/* {0} */", inout(zmm_reg) v, options(pure, nomem, nostack, preserves_flags));
-    }
-    v
 }
 
 /// x − p in the lanes where x ≥ p, x elsewhere (limbs < 2⁵², x < 2p): the

@@ -14,8 +14,8 @@
 
 use core::arch::x86_64::*;
 
-use super::wide::{WideModulus, WideX8, opaque};
-use super::{Ifma, from_lanes, splat};
+use super::wide::{WideModulus, WideX8};
+use super::{Ifma, from_lanes, opaque, splat};
 
 /// The default geometry, picked by `lanes_bench`
 /// (`modp2048_lane_comb_pow_us_t*b*`): 5 rows of 410 bits in 6 blocks,
