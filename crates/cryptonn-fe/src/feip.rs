@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::dlog::DlogTable;
-use crate::group::{DecodedPoints, EncodedPoints, Group};
+use crate::group::{EncodedPoints, Group};
 use crate::key_id::KeyId;
 use crate::lanes::bases::{LaneBases, SMALL_BOUND};
 use crate::multiexp::{Engine, Method, ScaledSums, vartime_multiscalar_mul_shared_with};
@@ -252,10 +252,9 @@ impl<G: Group> FunctionKey<G> {
 ///
 /// Deserialization refuses n = 0 and anything but a JSON object.
 ///
-/// A ciphertext read from encodings ([`Ciphertext::from_encoding`]) on a
-/// group and CPU with lanes keeps ct₁ … ctₙ as the lane engine reads them,
-/// decoded once there, and makes elements only when they are first asked
-/// for: the lane engine never needs them.
+/// A ciphertext read from validated encodings ([`Ciphertext::from_encoding`])
+/// decodes ct₁ … ctₙ only when they are first asked for: the lane engine
+/// decrypts from the encodings and never needs them.
 #[derive(Clone)]
 pub struct Ciphertext<G: Group> {
     id: KeyId,
@@ -266,9 +265,6 @@ pub struct Ciphertext<G: Group> {
     /// ([`Group::BATCH_ENCODING`]) or a decoder kept it; never part of
     /// equality or serde.
     encoded: Option<Arc<[u8]>>,
-    /// ct₁ … ctₙ decoded for the lane engine when read
-    /// ([`Group::vartime_decode_for_lanes`]); never part of equality or serde.
-    decoded: Option<Arc<DecodedPoints>>,
 }
 
 impl<G: Group> PartialEq for Ciphertext<G> {
@@ -340,7 +336,6 @@ impl<G: Group> Ciphertext<G> {
             dim: ct.len(),
             ct: OnceLock::from(ct),
             encoded: None,
-            decoded: None,
         })
     }
 
@@ -367,11 +362,10 @@ impl<G: Group> Ciphertext<G> {
     }
 
     /// A ciphertext from its encoding ct₀ ‖ ct₁ … ctₙ, every element
-    /// validated now. Where the group decodes in batches for its lane engine
-    /// ([`Group::vartime_decode_for_lanes`]: SIMD lanes for Ristretto255),
-    /// ct₁ … ctₙ are kept in that form (decryption does not decode them
-    /// again) and made into elements only when first asked for; elsewhere
-    /// they are decoded into elements now.
+    /// validated now. Where the group validates in batches much faster than
+    /// it decodes ([`Group::vartime_validate_encodings`]: SIMD lanes for
+    /// Ristretto255), ct₁ … ctₙ are decoded only when first asked for;
+    /// elsewhere now.
     ///
     /// # Errors
     /// [`Error::InvalidEncoding`] for an element that does not decode, or a
@@ -385,9 +379,8 @@ impl<G: Group> Ciphertext<G> {
         }
         let ct0 = G::element_from_bytes(&encoded[..len])?;
         let ct = OnceLock::new();
-        let mut decoded = None;
-        match G::vartime_decode_for_lanes(&encoded[len..]) {
-            Some(points) => decoded = Some(Arc::new(points?)),
+        match G::vartime_validate_encodings(&encoded[len..]) {
+            Some(valid) => valid?,
             None => {
                 let elements = encoded[len..]
                     .par_chunks_exact(len)
@@ -402,7 +395,6 @@ impl<G: Group> Ciphertext<G> {
             dim: encoded.len() / len - 1,
             ct,
             encoded: Some(encoded),
-            decoded,
         })
     }
 
@@ -415,7 +407,6 @@ impl<G: Group> Ciphertext<G> {
             dim: encoded.len() / G::ELEMENT_LEN - 1,
             ct: OnceLock::new(),
             encoded: Some(encoded),
-            decoded: None,
         }
     }
 
@@ -864,7 +855,7 @@ impl<G: Group> Decryptor<G> {
     }
 
     /// The lane engine on encodings, if every ciphertext carries its
-    /// encoding (and, if every one has them, its points decoded when read).
+    /// encoding.
     fn encoded_lanes(
         cts: &[Ciphertext<G>],
         ys: &[&[i64]],
@@ -874,11 +865,7 @@ impl<G: Group> Decryptor<G> {
             .iter()
             .map(Ciphertext::encoding)
             .collect::<Option<Vec<_>>>()?;
-        let decoded = cts
-            .iter()
-            .map(|ct| ct.decoded.as_deref())
-            .collect::<Option<Vec<_>>>();
-        G::vartime_doubled_decryptions(&encodings, decoded.as_deref(), ys, sks)
+        G::vartime_doubled_decryptions(&encodings, ys, sks)
     }
 
     /// scale·Σᵢ yⱼᵢ·ctᵢ for every key j, over chunks of the points in
@@ -1156,11 +1143,6 @@ mod tests {
             .iter()
             .map(|ct| Ciphertext::from_parts(ct.id(), ct.ct0, ct.elements().to_vec()).unwrap())
             .collect();
-        // As read from a file: decoded once for the lanes where they exist.
-        let read: Vec<_> = cts
-            .iter()
-            .map(|ct| Ciphertext::from_encoding(ct.id(), ct.encoding().unwrap().into()).unwrap())
-            .collect();
         let expected: Vec<i64> = xs
             .iter()
             .flat_map(|x| ys.iter().map(|y| dot(x, y)))
@@ -1174,11 +1156,6 @@ mod tests {
             );
             assert_eq!(
                 d.decrypt_batch(&keys, &bare),
-                Ok(expected.clone()),
-                "{engine:?}"
-            );
-            assert_eq!(
-                d.decrypt_batch(&keys, &read),
                 Ok(expected.clone()),
                 "{engine:?}"
             );

@@ -105,24 +105,6 @@ pub struct EncodedPoints {
     pub fingerprints: Vec<u128>,
 }
 
-/// A ciphertext's elements decoded once, when it was read, for the lane
-/// engine ([`Group::vartime_decode_for_lanes`]; Ristretto255 on AVX-512
-/// IFMA): their affine coordinates, 80 bytes an element.
-#[derive(Debug, Clone)]
-pub struct DecodedPoints(pub(crate) Vec<crate::lanes::edwards::Affine>);
-
-impl DecodedPoints {
-    /// The number of elements.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
 /// Code generic over the group, run for a group chosen at run time with
 /// [`GroupId::dispatch`]: the one place a run-time choice becomes a type.
 pub trait ForGroup {
@@ -253,11 +235,10 @@ pub trait Group: Copy + Default + fmt::Debug + Send + Sync + 'static {
     /// Lengths that differ, or an encoding that does not decode.
     fn vartime_doubled_decryptions(
         cts: &[&[u8]],
-        decoded: Option<&[&DecodedPoints]>,
         ys: &[&[i64]],
         sks: &[&Self::Scalar],
     ) -> Option<Result<EncodedPoints>> {
-        let _ = (cts, decoded, ys, sks);
+        let _ = (cts, ys, sks);
         None
     }
     /// ⟨xᵥ, yⱼ⟩·g = Σᵢ yⱼᵢ·ctᵥᵢ − skⱼ·ct₀ᵥ for every ciphertext v (its
@@ -285,15 +266,15 @@ pub trait Group: Copy + Default + fmt::Debug + Send + Sync + 'static {
         let _ = bases;
         None
     }
-    /// Decodes `bytes` (`ELEMENT_LEN` bytes each) into the form the lane
-    /// engine reads, where the group has one and does that much faster than
-    /// [`Group::element_from_bytes`] (Ristretto255 on AVX-512 IFMA); `None`
-    /// where it cannot (decode into elements instead). Acceptance is exactly
+    /// Checks that `bytes` holds valid encodings (`ELEMENT_LEN` bytes each)
+    /// without keeping the elements, where the group does that much faster
+    /// than decoding them (Ristretto255 on AVX-512 IFMA); `None` where it
+    /// cannot (decode instead). Acceptance is exactly
     /// [`Group::element_from_bytes`]'s.
     ///
     /// # Errors
     /// [`Error::InvalidEncoding`] if any element does not decode.
-    fn vartime_decode_for_lanes(bytes: &[u8]) -> Option<Result<DecodedPoints>> {
+    fn vartime_validate_encodings(bytes: &[u8]) -> Option<Result<()>> {
         let _ = bytes;
         None
     }

@@ -2,8 +2,6 @@
 
 use core::fmt;
 
-use crate::lanes::edwards::Affine;
-use crate::multiexp::lanes::Points;
 use curve25519_dalek::constants::{RISTRETTO_BASEPOINT_POINT, RISTRETTO_BASEPOINT_TABLE};
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoBasepointTable, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
@@ -183,7 +181,6 @@ impl Group for Ristretto255 {
     /// encoding of 2·D, the bytes `double_and_compress_batch` gives.
     fn vartime_doubled_decryptions(
         cts: &[&[u8]],
-        decoded: Option<&[&super::DecodedPoints]>,
         ys: &[&[i64]],
         sks: &[&RistrettoScalar],
     ) -> Option<Result<super::EncodedPoints>> {
@@ -193,16 +190,7 @@ impl Group for Ristretto255 {
             .iter()
             .map(|c| c.get(..32).and_then(|b| b.try_into().ok()))
             .collect::<Option<_>>()?;
-        let encoded: Vec<&[u8]> = cts.iter().map(|c| &c[32..]).collect();
-        let points: Vec<&[Affine]> = decoded
-            .unwrap_or_default()
-            .iter()
-            .map(|d| d.0.as_slice())
-            .collect();
-        let vectors = match decoded {
-            Some(_) => Points::Decoded(&points),
-            None => Points::Encoded(&encoded),
-        };
+        let vectors: Vec<&[u8]> = cts.iter().map(|c| &c[32..]).collect();
         let mut digits: Vec<[i8; 64]> = sks
             .iter()
             .map(|sk| {
@@ -210,7 +198,8 @@ impl Group for Ristretto255 {
                 crate::lanes::radix16(minus_twice.as_bytes())
             })
             .collect();
-        let rows = crate::multiexp::lanes::decryption_encodings(vectors, &commitments, ys, &digits);
+        let rows =
+            crate::multiexp::lanes::decryption_encodings(&vectors, &commitments, ys, &digits);
         digits.zeroize();
         Some(rows?.map(|rows| {
             let mut points = super::EncodedPoints::default();
@@ -227,9 +216,8 @@ impl Group for Ristretto255 {
     /// Eight at a time in the lanes ([`crate::lanes`]), about nine times
     /// faster than dalek's decompression; the lane decoder accepts exactly
     /// what dalek accepts (tested on random and near-valid encodings).
-    fn vartime_decode_for_lanes(bytes: &[u8]) -> Option<Result<super::DecodedPoints>> {
-        crate::multiexp::lanes::decode_encodings(bytes)
-            .map(|decoded| decoded.map(super::DecodedPoints))
+    fn vartime_validate_encodings(bytes: &[u8]) -> Option<Result<()>> {
+        crate::multiexp::lanes::validate_encodings(bytes)
     }
 
     fn lane_bases(bases: &[RistrettoElement]) -> Option<crate::lanes::bases::LaneBases> {

@@ -23,17 +23,6 @@ pub struct Extended {
     pub t: Fe,
 }
 
-/// A decoded point's affine coordinates (x, y): what a validated ciphertext
-/// keeps for the lane engine, so that its points are decoded once (80 bytes
-/// a point, against 160 in extended coordinates).
-#[derive(Clone, Copy, Debug)]
-pub struct Affine {
-    /// x.
-    pub x: Fe,
-    /// y.
-    pub y: Fe,
-}
-
 /// A point prepared as the right operand of an addition: (Y + X, Y − X, Z, 2d·T).
 #[derive(Clone, Copy, Debug)]
 pub struct Cached {
@@ -45,14 +34,6 @@ pub struct Cached {
     pub z: Fe,
     /// 2d·T.
     pub t2d: Fe,
-}
-
-impl Affine {
-    /// The neutral element (0, 1).
-    pub const IDENTITY: Affine = Affine {
-        x: Fe::ZERO,
-        y: Fe::ONE,
-    };
 }
 
 impl Extended {

@@ -9,48 +9,10 @@
 //!
 //! Variable time in public values only (ciphertext points and key vectors).
 
-use crate::lanes::edwards::Affine;
 use crate::{Error, Result};
 
-/// Where the engine reads each vector's points: their encodings (decoded in
-/// the lanes as they are needed), or points decoded when the ciphertext was
-/// read ([`decode_encodings`]), one vector per ciphertext.
-#[derive(Clone, Copy)]
-pub enum Points<'a> {
-    /// n canonical 32-byte encodings back to back per vector.
-    Encoded(&'a [&'a [u8]]),
-    /// n decoded points per vector.
-    Decoded(&'a [&'a [Affine]]),
-}
-
-impl Points<'_> {
-    fn vectors(&self) -> usize {
-        match self {
-            Points::Encoded(v) => v.len(),
-            Points::Decoded(v) => v.len(),
-        }
-    }
-
-    /// The number of points in vector `v`.
-    fn len_of(&self, v: usize) -> usize {
-        match self {
-            Points::Encoded(vs) => vs[v].len() / 32,
-            Points::Decoded(vs) => vs[v].len(),
-        }
-    }
-
-    /// Vectors `start..start + 8` (or fewer at the end).
-    fn group(&self, start: usize) -> Points<'_> {
-        let end = (start + 8).min(self.vectors());
-        match self {
-            Points::Encoded(vs) => Points::Encoded(&vs[start..end]),
-            Points::Decoded(vs) => Points::Decoded(&vs[start..end]),
-        }
-    }
-}
-
-/// Encodings of 2·Σᵢ yᵢ·Pᵢ for every vector and every y: vector v holds
-/// n Ristretto255 points ([`Points`]), every y has n
+/// Encodings of 2·Σᵢ yᵢ·Pᵢ for every vector and every y: `vectors[v]` holds
+/// n canonical 32-byte Ristretto255 encodings back to back, every y has n
 /// entries of magnitude below 2⁶¹; the result's row v has one encoding per y.
 /// `None` when the CPU lacks AVX-512 IFMA. The engine without the
 /// commitment term, for the tests against the naive sums.
@@ -60,7 +22,7 @@ impl Points<'_> {
 /// [`Error::InvalidEncoding`] for a point that does not decode.
 #[cfg(test)]
 pub fn doubled_sums_encoded(
-    vectors: Points<'_>,
+    vectors: &[&[u8]],
     ys: &[&[i64]],
 ) -> Option<Result<Vec<Vec<[u8; 32]>>>> {
     #[cfg(target_arch = "x86_64")]
@@ -87,7 +49,7 @@ pub fn doubled_sums_encoded(
 /// As [`doubled_sums_encoded`], and [`Error::LengthMismatch`] unless there
 /// is one commitment per vector and one digit string per y.
 pub fn decryption_encodings(
-    vectors: Points<'_>,
+    vectors: &[&[u8]],
     commitments: &[[u8; 32]],
     ys: &[&[i64]],
     digits: &[[i8; 64]],
@@ -110,15 +72,13 @@ pub fn decryption_encodings(
     }
 }
 
-/// Decodes `bytes`, whole 32-byte encodings, eight at a time in the lanes,
-/// keeping each point's affine coordinates for the engine (a ciphertext's
-/// points are then decoded once, when it is read); `None` when the CPU lacks
-/// AVX-512 IFMA.
+/// Checks that `bytes` holds whole valid 32-byte encodings, eight at a time
+/// in the lanes; `None` when the CPU lacks AVX-512 IFMA.
 ///
 /// # Errors
 /// [`Error::InvalidEncoding`] for a wrong length or a point that does not
 /// decode.
-pub fn decode_encodings(bytes: &[u8]) -> Option<Result<Vec<Affine>>> {
+pub fn validate_encodings(bytes: &[u8]) -> Option<Result<()>> {
     #[cfg(target_arch = "x86_64")]
     {
         use rayon::prelude::*;
@@ -128,24 +88,15 @@ pub fn decode_encodings(bytes: &[u8]) -> Option<Result<Vec<Affine>>> {
                 "ristretto255: not whole 32-byte elements",
             )));
         }
-        let parts = bytes.par_chunks(8 * 256).map(|part| {
-            let mut out = Vec::with_capacity(part.len() / 32);
-            for eight in part.chunks(8 * 32) {
-                // Spare lanes decode the identity's encoding (all zeros).
+        Some(bytes.par_chunks(8 * 256).try_for_each(|part| {
+            part.chunks(8 * 32).try_for_each(|eight| {
                 let mut lanes = [[0u8; 32]; 8];
                 for (lane, b) in lanes.iter_mut().zip(eight.chunks_exact(32)) {
                     lane.copy_from_slice(b);
                 }
-                let points = ifma.vartime_decode_affine(&lanes)?;
-                out.extend_from_slice(&points[..eight.len() / 32]);
-            }
-            Ok(out)
-        });
-        Some(
-            parts
-                .collect::<Result<Vec<Vec<Affine>>>>()
-                .map(|v| v.concat()),
-        )
+                ifma.vartime_decode(&lanes).map(drop)
+            })
+        }))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -155,7 +106,7 @@ pub fn decode_encodings(bytes: &[u8]) -> Option<Result<Vec<Affine>>> {
 }
 
 /// The shape every input must have: n points per vector, n entries per y.
-fn check_shape(vectors: Points<'_>, ys: &[&[i64]]) -> Result<usize> {
+fn check_shape(vectors: &[&[u8]], ys: &[&[i64]]) -> Result<usize> {
     let n = ys.first().map_or(0, |y| y.len());
     if let Some(y) = ys.iter().find(|y| y.len() != n) {
         return Err(Error::LengthMismatch {
@@ -163,14 +114,10 @@ fn check_shape(vectors: Points<'_>, ys: &[&[i64]]) -> Result<usize> {
             got: y.len(),
         });
     }
-    let whole = |v: usize| match vectors {
-        Points::Encoded(vs) => vs[v].len().is_multiple_of(32),
-        Points::Decoded(_) => true,
-    };
-    if let Some(v) = (0..vectors.vectors()).find(|&v| vectors.len_of(v) != n || !whole(v)) {
+    if let Some(v) = vectors.iter().find(|v| v.len() != 32 * n) {
         return Err(Error::LengthMismatch {
-            expected: n,
-            got: vectors.len_of(v),
+            expected: 32 * n,
+            got: v.len(),
         });
     }
     if ys
@@ -189,7 +136,7 @@ fn check_shape(vectors: Points<'_>, ys: &[&[i64]]) -> Result<usize> {
 mod imp {
     use rayon::prelude::*;
 
-    use super::{Affine, Points, check_shape};
+    use super::check_shape;
     use crate::lanes::edwards::Extended;
     use crate::lanes::ifma::{CachedX8, ExtendedX8, Ifma};
     use crate::multiexp::signed::{best_chunk, planes};
@@ -238,22 +185,20 @@ mod imp {
     #[cfg(test)]
     pub(super) fn doubled_sums_encoded(
         ifma: Ifma,
-        vectors: Points<'_>,
+        vectors: &[&[u8]],
         ys: &[&[i64]],
     ) -> Result<Vec<Vec<[u8; 32]>>> {
         let n = check_shape(vectors, ys)?;
-        if ys.is_empty() || vectors.vectors() == 0 {
-            return Ok(vec![Vec::new(); vectors.vectors()]);
+        if ys.is_empty() || vectors.is_empty() {
+            return Ok(vec![Vec::new(); vectors.len()]);
         }
         let plan = Plan::new(n, ys);
-        let groups = (0..vectors.vectors())
-            .into_par_iter()
-            .step_by(8)
-            .map(|start| {
-                let group = vectors.group(start);
+        let groups = vectors
+            .par_chunks(8)
+            .map(|group| {
                 let sums = eight(ifma, &plan, group, ys.len())?;
                 Ok(spread(
-                    group.vectors(),
+                    group.len(),
                     sums.iter().map(|s| ifma.vartime_encode(s)),
                 ))
             })
@@ -263,27 +208,26 @@ mod imp {
 
     pub(super) fn decryption_encodings(
         ifma: Ifma,
-        vectors: Points<'_>,
+        vectors: &[&[u8]],
         commitments: &[[u8; 32]],
         ys: &[&[i64]],
         digits: &[[i8; 64]],
     ) -> Result<Vec<Vec<[u8; 64]>>> {
         let n = check_shape(vectors, ys)?;
-        if commitments.len() != vectors.vectors() || digits.len() != ys.len() {
+        if commitments.len() != vectors.len() || digits.len() != ys.len() {
             return Err(Error::LengthMismatch {
-                expected: vectors.vectors(),
+                expected: vectors.len(),
                 got: commitments.len(),
             });
         }
-        if ys.is_empty() || vectors.vectors() == 0 {
-            return Ok(vec![Vec::new(); vectors.vectors()]);
+        if ys.is_empty() || vectors.is_empty() {
+            return Ok(vec![Vec::new(); vectors.len()]);
         }
         let plan = Plan::new(n, ys);
-        let groups = commitments
+        let groups = vectors
             .par_chunks(8)
-            .enumerate()
-            .map(|(g, commitments)| {
-                let group = vectors.group(8 * g);
+            .zip(commitments.par_chunks(8))
+            .map(|(group, commitments)| {
                 let sums = eight(ifma, &plan, group, ys.len())?;
                 let mut lanes = [[0u8; 32]; 8];
                 lanes[..commitments.len()].copy_from_slice(commitments);
@@ -301,7 +245,7 @@ mod imp {
                         both
                     })
                 });
-                Ok(spread(group.vectors(), points))
+                Ok(spread(group.len(), points))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(groups.into_iter().flatten().collect())
@@ -320,14 +264,14 @@ mod imp {
 
     /// 2·Σᵢ yᵢ·Pᵢ for each key, one lane per vector of the group (missing
     /// lanes hold the identity).
-    fn eight(ifma: Ifma, plan: &Plan, group: Points<'_>, keys: usize) -> Result<Vec<ExtendedX8>> {
+    fn eight(ifma: Ifma, plan: &Plan, group: &[&[u8]], keys: usize) -> Result<Vec<ExtendedX8>> {
         let identity = ifma.pack_extended(&[Extended::IDENTITY; 8]);
         let mut acc = vec![identity; keys * plan.planes];
         let mut total = identity;
         for (c, idx) in plan.index.iter().enumerate() {
             let start = c * plan.chunk;
             let points = (start..(start + plan.chunk).min(plan.n))
-                .map(|i| point(ifma, group, i))
+                .map(|i| decode(ifma, group, i))
                 .collect::<Result<Vec<_>>>()?;
             let table = signed_table(ifma, &points);
             total = ifma.add(&total, &table[table.len() - 1]);
@@ -347,25 +291,13 @@ mod imp {
             .collect())
     }
 
-    /// Point i of every vector in the group, in the lanes (decoded there
-    /// from encodings; missing lanes hold the identity).
-    fn point(ifma: Ifma, group: Points<'_>, i: usize) -> Result<ExtendedX8> {
-        match group {
-            Points::Encoded(vectors) => {
-                let mut bytes = [[0u8; 32]; 8];
-                for (lane, v) in bytes.iter_mut().zip(vectors) {
-                    lane.copy_from_slice(&v[32 * i..32 * i + 32]);
-                }
-                ifma.vartime_decode(&bytes)
-            }
-            Points::Decoded(vectors) => {
-                let mut points = [Affine::IDENTITY; 8];
-                for (lane, v) in points.iter_mut().zip(vectors) {
-                    *lane = v[i];
-                }
-                Ok(ifma.pack_affine(&points))
-            }
+    /// Point i of every vector in the group, decoded in the lanes.
+    fn decode(ifma: Ifma, group: &[&[u8]], i: usize) -> Result<ExtendedX8> {
+        let mut bytes = [[0u8; 32]; 8];
+        for (lane, v) in bytes.iter_mut().zip(group) {
+            lane.copy_from_slice(&v[32 * i..32 * i + 32]);
         }
+        ifma.vartime_decode(&bytes)
     }
 
     /// Every signed combination Σ ±Pᵢ of the chunk, indexed by its pattern
@@ -440,20 +372,12 @@ mod tests {
         let ys = boundary_keys(n, keys, bound, seed);
         let refs: Vec<&[i64]> = ys.iter().map(Vec::as_slice).collect();
         let vecs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
-        let Some(out) = doubled_sums_encoded(Points::Encoded(&vecs), &refs) else {
+        let Some(out) = doubled_sums_encoded(&vecs, &refs) else {
             eprintln!("no AVX-512 IFMA on this CPU: the lane engine is not exercised");
             return;
         };
         let out = out.unwrap();
         assert_eq!(out.len(), vectors);
-        // Points decoded once when read give the same sums.
-        let decoded: Vec<Vec<Affine>> = vecs
-            .iter()
-            .map(|v| decode_encodings(v).unwrap().unwrap())
-            .collect();
-        let decoded: Vec<&[Affine]> = decoded.iter().map(Vec::as_slice).collect();
-        let from_decoded = doubled_sums_encoded(Points::Decoded(&decoded), &refs).unwrap();
-        assert_eq!(from_decoded.unwrap(), out);
         for (ps, row) in points.iter().zip(&out) {
             assert_eq!(row.len(), keys);
             for (y, e) in ys.iter().zip(row) {
@@ -492,37 +416,24 @@ mod tests {
         let (_, bytes) = encoded(3, 4, 7);
         let y = [1i64, -2, 3, 0];
         let vecs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
-        let Some(ok) = doubled_sums_encoded(Points::Encoded(&vecs), &[&y]) else {
+        let Some(ok) = doubled_sums_encoded(&vecs, &[&y]) else {
             return;
         };
         assert!(ok.is_ok());
         let short = [&bytes[0][..96]];
         assert!(matches!(
-            doubled_sums_encoded(Points::Encoded(&short), &[&y]),
+            doubled_sums_encoded(&short, &[&y]),
             Some(Err(Error::LengthMismatch { .. }))
-        ));
-        let three = decode_encodings(&bytes[0][..96]).unwrap().unwrap();
-        assert!(matches!(
-            doubled_sums_encoded(Points::Decoded(&[&three]), &[&y]),
-            Some(Err(Error::LengthMismatch { .. }))
-        ));
-        assert!(matches!(
-            decode_encodings(&bytes[0][..95]),
-            Some(Err(Error::InvalidEncoding(_)))
         ));
         let mut bad = bytes[1].clone();
         bad[31] |= 0x80; // top bit: never canonical
         assert!(matches!(
-            doubled_sums_encoded(Points::Encoded(&[&bad]), &[&y]),
-            Some(Err(Error::InvalidEncoding(_)))
-        ));
-        assert!(matches!(
-            decode_encodings(&bad),
+            doubled_sums_encoded(&[&bad], &[&y]),
             Some(Err(Error::InvalidEncoding(_)))
         ));
         let wide = [1i64 << 62, 0, 0, 0];
         assert!(matches!(
-            doubled_sums_encoded(Points::Encoded(&vecs), &[&wide]),
+            doubled_sums_encoded(&vecs, &[&wide]),
             Some(Err(Error::InvalidParameter(_)))
         ));
     }

@@ -18,7 +18,7 @@
 
 use core::arch::x86_64::*;
 
-use super::edwards::{Affine, Cached, Extended};
+use super::edwards::{Cached, Extended};
 use super::field::{Fe, MASK51};
 
 mod comb;
@@ -388,27 +388,6 @@ impl ExtendedX8 {
         }
     }
 
-    /// Lane `l` takes the affine point `points[l]` (Z = 1, T = x·y).
-    #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
-    fn pack_affine(points: &[Affine; 8]) -> ExtendedX8 {
-        let x = F51x8::pack(&points.map(|p| p.x));
-        let y = F51x8::pack(&points.map(|p| p.y));
-        ExtendedX8 {
-            x,
-            y,
-            z: F51x8::splat(&Fe::ONE),
-            t: x.mul(&y),
-        }
-    }
-
-    /// The lanes' affine coordinates, for points with Z = 1 (as decoding
-    /// leaves them).
-    #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
-    fn unpack_affine_z1(&self) -> [Affine; 8] {
-        let (x, y) = (self.x.unpack(), self.y.unpack());
-        core::array::from_fn(|l| Affine { x: x[l], y: y[l] })
-    }
-
     /// The eight lanes as scalar points.
     #[target_feature(enable = "avx512ifma,avx512vl,avx512f")]
     fn unpack(&self) -> [Extended; 8] {
@@ -767,24 +746,6 @@ impl Ifma {
     pub fn vartime_decode_masked(self, bytes: &[[u8; 32]; 8]) -> (ExtendedX8, u8) {
         // SAFETY: `self` exists only if `detect` found the features `decode` enables.
         unsafe { ExtendedX8::decode(bytes) }
-    }
-
-    /// RFC 9496 decoding of eight encodings in the lanes, kept as affine
-    /// coordinates for [`Ifma::pack_affine`].
-    ///
-    /// # Errors
-    /// [`crate::Error::InvalidEncoding`] if any of the eight is not a valid encoding.
-    pub fn vartime_decode_affine(self, bytes: &[[u8; 32]; 8]) -> crate::Result<[Affine; 8]> {
-        let points = self.vartime_decode(bytes)?;
-        // SAFETY: `self` exists only if `detect` found the features `unpack_affine_z1`
-        // enables; decoding leaves Z = 1.
-        Ok(unsafe { points.unpack_affine_z1() })
-    }
-
-    /// Eight affine points (from [`Ifma::vartime_decode_affine`]) in the lanes.
-    pub fn pack_affine(self, points: &[Affine; 8]) -> ExtendedX8 {
-        // SAFETY: `self` exists only if `detect` found the features `pack_affine` enables.
-        unsafe { ExtendedX8::pack_affine(points) }
     }
 
     /// RFC 9496 decoding of eight encodings in the lanes.
