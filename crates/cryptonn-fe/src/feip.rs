@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 use crate::dlog::DlogTable;
 use crate::group::{EncodedPoints, Group};
 use crate::key_id::KeyId;
-use crate::lanes::bases::{LaneBases, SMALL_BOUND};
+use crate::lanes::bases::SMALL_BOUND;
 use crate::multiexp::{Engine, Method, ScaledSums, vartime_multiscalar_mul_shared_with};
 use crate::wire::{self, GroupTag};
 use crate::{Error, Result};
@@ -482,15 +482,7 @@ pub fn setup<G: Group, R: CryptoRng + ?Sized>(
 /// [`Error::LengthMismatch`] if y has the wrong length.
 pub fn derive_key<G: Group>(msk: &MasterSecretKey<G>, y: &[i64]) -> Result<FunctionKey<G>> {
     check_len(msk.dim(), y.len())?;
-    // y is public: skipping its zeros leaks nothing about s.
-    let sk = msk
-        .s
-        .iter()
-        .zip(y)
-        .filter(|&(_, &yi)| yi != 0)
-        .fold(G::scalar_from_i64(0), |acc, (s, &yi)| {
-            G::scalar_add(&acc, &G::scalar_mul(s, &G::scalar_from_i64(yi)))
-        });
+    let sk = G::scalar_dot_small(&msk.s, y);
     Ok(FunctionKey {
         group: GroupTag::default(),
         id: msk.id,
@@ -552,14 +544,14 @@ fn encrypt_with<G: Group>(
 ///
 /// Building the tables costs about as much as a few plain encryptions; each
 /// encryption after that costs n table multiplications. Where the group and
-/// CPU have SIMD lanes ([`Group::lane_bases`]: Ristretto255 on AVX-512
-/// IFMA), the tables are lane combs of eight bases each and encryption
-/// writes the wire encoding directly; the per-element tables are then built
+/// CPU have SIMD lanes ([`Group::lane_bases`]: Ristretto255 and the
+/// 2048-bit MODP group on AVX-512 IFMA), the tables are lane combs of eight
+/// bases each and encryption writes the wire encoding directly; the per-element tables are then built
 /// only if an entry needs them (|xᵢ| ≥ 2¹⁶).
 pub struct Encryptor<G: Group> {
     mpk: MasterPublicKey<G>,
     tables: OnceLock<Vec<G::FixedBase>>,
-    lanes: Option<LaneBases>,
+    lanes: Option<G::LaneBases>,
 }
 
 impl<G: Group> Encryptor<G> {
@@ -638,17 +630,6 @@ impl<G: Group> Encryptor<G> {
         for x in xs {
             check_len(self.mpk.dim(), x.len())?;
         }
-        let bytes: Vec<Zeroizing<Vec<u8>>> = rs
-            .iter()
-            .map(|r| Zeroizing::new(G::scalar_to_bytes(r)))
-            .collect();
-        let Ok(r_bytes) = bytes
-            .iter()
-            .map(|b| <&[u8; 32]>::try_from(b.as_slice()))
-            .collect::<core::result::Result<Vec<_>, _>>()
-        else {
-            return Ok(None);
-        };
         if xs
             .iter()
             .flat_map(|x| x.iter())
@@ -656,8 +637,7 @@ impl<G: Group> Encryptor<G> {
         {
             return Ok(None);
         }
-        let items: Vec<(&[u8; 32], &[i64])> = r_bytes.into_iter().zip(xs.iter().copied()).collect();
-        let bodies = lanes.encode_linear_many(&items)?;
+        let bodies = G::lane_encrypt_bodies(lanes, rs, xs)?;
         let len = G::ELEMENT_LEN;
         Ok(Some(
             rs.par_iter()
@@ -1299,6 +1279,37 @@ mod tests {
         }
     }
 
+    /// MODP's lane combs give the plain ciphertexts, at the small table's
+    /// boundaries and with a spare-lane comb (n = 13 = 8 + 5).
+    #[test]
+    fn modp_lane_encryption_agrees() {
+        let mut rng = StdRng::seed_from_u64(16);
+        let n = 13;
+        let (msk, mpk) = setup::<Modp2048, _>(n, &mut rng).unwrap();
+        let encryptor = Encryptor::new(&mpk).unwrap();
+        let mut x: Vec<i64> = (0..n as i64).map(|i| (i * 97) % 511 - 255).collect();
+        x[0] = 65_535;
+        x[1] = -65_535;
+        let zeros = vec![0i64; n];
+        let rs = [
+            Modp2048::scalar_random(&mut rng),
+            Modp2048::scalar_from_i64(1),
+        ];
+        let plain =
+            |x: &[i64], r| encrypt_with(&mpk, x, r, |i, r| Modp2048::mul(&mpk.h[i], r)).unwrap();
+        let Some(many) = encryptor.encrypt_many_in_lanes(&[&x, &zeros], &rs).unwrap() else {
+            eprintln!("no MODP lanes on this CPU: lane encryption not exercised");
+            return;
+        };
+        assert_eq!(many[0], plain(&x, &rs[0]));
+        assert_eq!(many[1], plain(&zeros, &rs[1]));
+        let y: Vec<i64> = (0..n as i64).map(|i| i - 6).collect();
+        let key = derive_key(&msk, &y).unwrap();
+        assert_eq!(modp().decrypt(&key, &many[0]), Ok(dot(&x, &y)));
+        x[2] = 1 << 16;
+        assert!(encryptor.encrypt_in_lanes(&x, &rs[0]).unwrap().is_none());
+    }
+
     /// The batched encoding is the element-by-element one, and the
     /// ciphertext made through halves decrypts as the direct one.
     #[test]
@@ -1325,13 +1336,20 @@ mod tests {
             Ciphertext::from_parts(ct.id(), *ct.commitment(), ct.elements().to_vec()).unwrap();
         assert!(parts.encoding().is_none());
         assert_eq!(parts, ct);
-        // MODP encodes element by element.
+        // MODP encodes in its lanes where the CPU has them, element by
+        // element elsewhere; either way the encoding is the elements'.
         let (_, mpk) = setup::<Modp2048, _>(2, &mut rng).unwrap();
         let ct = Encryptor::new(&mpk)
             .unwrap()
             .encrypt(&[1, 2], &mut rng)
             .unwrap();
-        assert!(ct.encoding().is_none());
+        if let Some(encoded) = ct.encoding() {
+            let elementwise: Vec<u8> = core::iter::once(ct.commitment())
+                .chain(ct.elements())
+                .flat_map(Modp2048::element_to_bytes)
+                .collect();
+            assert_eq!(encoded, elementwise.as_slice());
+        }
     }
 
     #[test]

@@ -27,7 +27,8 @@ use zeroize::Zeroize;
 use crate::{Error, Result};
 
 pub use modp::{
-    Modp, Modp2048, Modp3072, ModpElement, ModpParams, ModpScalar, Rfc3526Group14, Rfc3526Group15,
+    Modp, Modp2048, Modp3072, ModpElement, ModpLaneBases, ModpParams, ModpScalar, Rfc3526Group14,
+    Rfc3526Group15,
 };
 /// The primes' crypto-bigint parameters, for the lane arithmetic's tests.
 #[cfg(test)]
@@ -180,6 +181,9 @@ pub trait Group: Copy + Default + fmt::Debug + Send + Sync + 'static {
     type Scalar: Clone + PartialEq + Send + Sync + Zeroize + Serialize + DeserializeOwned;
     /// A precomputed table for fast multiplication of one fixed element.
     type FixedBase: Send + Sync;
+    /// Encryption's combs of a public key's bases in SIMD lanes
+    /// ([`Group::lane_bases`]).
+    type LaneBases: Send + Sync;
 
     /// The generator g.
     fn generator() -> Self::Element;
@@ -260,12 +264,25 @@ pub trait Group: Copy + Default + fmt::Debug + Send + Sync + 'static {
         None
     }
     /// Combs for encrypting under `bases` eight at a time in SIMD lanes
-    /// ([`crate::lanes::bases`]), where the group and CPU have them
-    /// (Ristretto255 on AVX-512 IFMA); `None` elsewhere.
-    fn lane_bases(bases: &[Self::Element]) -> Option<crate::lanes::bases::LaneBases> {
+    /// (Ristretto255: [`crate::lanes::bases`]; the 2048-bit MODP group: its
+    /// wide lanes), where the group and CPU have them; `None` elsewhere.
+    fn lane_bases(bases: &[Self::Element]) -> Option<Self::LaneBases> {
         let _ = bases;
         None
     }
+    /// The encodings of rₖ·hᵢ + xₖᵢ·g for every item k (randomness `rs[k]`,
+    /// vector `xs[k]`) and base hᵢ of `lanes`, back to back per item:
+    /// encryption's ct₁ … ctₙ. Constant-time in the rₖ and xₖᵢ.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] unless every x has one entry per base;
+    /// [`Error::InvalidParameter`] for |xₖᵢ| ≥
+    /// [`crate::lanes::bases::SMALL_BOUND`] (the caller takes another way).
+    fn lane_encrypt_bodies(
+        lanes: &Self::LaneBases,
+        rs: &[Self::Scalar],
+        xs: &[&[i64]],
+    ) -> Result<Vec<Vec<u8>>>;
     /// Checks that `bytes` holds valid encodings (`ELEMENT_LEN` bytes each)
     /// without keeping the elements, where the group does that much faster
     /// than decoding them (Ristretto255 on AVX-512 IFMA); `None` where it
@@ -291,6 +308,17 @@ pub trait Group: Copy + Default + fmt::Debug + Send + Sync + 'static {
     fn scalar_add(a: &Self::Scalar, b: &Self::Scalar) -> Self::Scalar;
     /// a · b mod q.
     fn scalar_mul(a: &Self::Scalar, b: &Self::Scalar) -> Self::Scalar;
+    /// Σᵢ sᵢ·yᵢ for secret scalars sᵢ and public integers yᵢ (a FEIP
+    /// function key), constant-time in the sᵢ; zero yᵢ are skipped (y is
+    /// public).
+    fn scalar_dot_small(s: &[Self::Scalar], y: &[i64]) -> Self::Scalar {
+        s.iter().zip(y).filter(|&(_, &yi)| yi != 0).fold(
+            Self::scalar_from_i64(0),
+            |acc, (si, &yi)| {
+                Self::scalar_add(&acc, &Self::scalar_mul(si, &Self::scalar_from_i64(yi)))
+            },
+        )
+    }
     /// −a mod q.
     fn scalar_neg(a: &Self::Scalar) -> Self::Scalar;
     /// a⁻¹ mod q, or `None` for zero.

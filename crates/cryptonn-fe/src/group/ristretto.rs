@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+use crate::lanes::bases::LaneBases;
 use curve25519_dalek::constants::{RISTRETTO_BASEPOINT_POINT, RISTRETTO_BASEPOINT_TABLE};
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoBasepointTable, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
@@ -117,6 +118,7 @@ impl Group for Ristretto255 {
     type Element = RistrettoElement;
     type Scalar = RistrettoScalar;
     type FixedBase = RistrettoTable;
+    type LaneBases = LaneBases;
 
     fn generator() -> RistrettoElement {
         RistrettoElement(RISTRETTO_BASEPOINT_POINT)
@@ -220,7 +222,7 @@ impl Group for Ristretto255 {
         crate::multiexp::lanes::validate_encodings(bytes)
     }
 
-    fn lane_bases(bases: &[RistrettoElement]) -> Option<crate::lanes::bases::LaneBases> {
+    fn lane_bases(bases: &[RistrettoElement]) -> Option<LaneBases> {
         use rayon::prelude::*;
         let encoded: Vec<[u8; 32]> = bases
             .par_iter()
@@ -228,6 +230,18 @@ impl Group for Ristretto255 {
             .collect();
         let g = RISTRETTO_BASEPOINT_POINT.compress().to_bytes();
         crate::lanes::bases::LaneBases::new(&encoded, &g)?.ok()
+    }
+
+    fn lane_encrypt_bodies(
+        lanes: &LaneBases,
+        rs: &[RistrettoScalar],
+        xs: &[&[i64]],
+    ) -> Result<Vec<Vec<u8>>> {
+        let bytes: Vec<Zeroizing<[u8; 32]>> =
+            rs.iter().map(|r| Zeroizing::new(r.0.to_bytes())).collect();
+        let items: Vec<(&[u8; 32], &[i64])> =
+            bytes.iter().map(|b| &**b).zip(xs.iter().copied()).collect();
+        lanes.encode_linear_many(&items)
     }
 
     fn fixed_base(a: &RistrettoElement) -> RistrettoTable {

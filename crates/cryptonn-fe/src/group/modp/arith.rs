@@ -113,6 +113,9 @@ pub trait ModpArith: sealed::Sealed + Send + Sync + 'static {
     fn int_mul(a: &Self::Int, b: &Self::Int) -> Self::Int;
     /// −a mod q.
     fn int_neg(a: &Self::Int) -> Self::Int;
+    /// Σ sᵢ·yᵢ mod q for secret sᵢ and public yᵢ, constant-time in the
+    /// sᵢ: word products summed without reduction, one reduction at the end.
+    fn int_dot_small<'a>(terms: impl Iterator<Item = (&'a Self::Int, i64)>) -> Self::Int;
     /// a⁻¹ mod q, or `None` for 0 (constant-time safegcd).
     fn int_invert(a: &Self::Int) -> Option<Self::Int>;
     /// The big-endian encoding, `Uint::BYTES` bytes.
@@ -135,6 +138,20 @@ where
     Q: ConstMontyParams<L>,
 {
     const TWO: Fe<M, L> = Fe::<M, L>::new(&Uint::from_u64(2));
+}
+
+impl<M, Q, const L: usize> MontyArith<M, Q, L>
+where
+    M: ConstMontyParams<L>,
+    Q: ConstMontyParams<L>,
+{
+    /// v mod q for v < 2¹²⁸ (two words; q has far more).
+    fn int_from_u128(v: u128) -> ScalarInt<L> {
+        let mut words = [0u64; L];
+        words[0] = v as u64;
+        words[1] = (v >> 64) as u64;
+        ScalarInt(Uint::from_words(words))
+    }
 }
 
 impl<M, Q, const L: usize> sealed::Sealed for MontyArith<M, Q, L>
@@ -281,6 +298,35 @@ where
         lo_hi.0.zeroize();
         lo_hi.1.zeroize();
         ScalarInt(v)
+    }
+
+    fn int_dot_small<'a>(terms: impl Iterator<Item = (&'a ScalarInt<L>, i64)>) -> ScalarInt<L> {
+        // Positive and negative yᵢ (public) in separate sums: L words and a
+        // top of at most 64 + log₂(n) bits each.
+        let mut words = Zeroizing::new([[0u64; L]; 2]);
+        let mut tops = Zeroizing::new([0u128; 2]);
+        for (s, y) in terms {
+            let sign = usize::from(y < 0);
+            let mag = u128::from(y.unsigned_abs());
+            let mut carry = 0u128;
+            for (w, sw) in words[sign].iter_mut().zip(s.0.as_words()) {
+                // < 2¹²⁷ + 2⁶⁵: no overflow for |y| ≤ 2⁶³.
+                let t = u128::from(*w) + u128::from(*sw) * mag + carry;
+                *w = t as u64;
+                carry = t >> 64;
+            }
+            tops[sign] += carry;
+        }
+        let q = Q::PARAMS.modulus().as_nz_ref();
+        // 2^(64L) mod q: the Montgomery form of 1.
+        let r_mod_q = ScalarInt(ConstMontyForm::<Q, L>::ONE.to_montgomery());
+        let reduce = |sign: usize| {
+            let low = ScalarInt(Uint::from_words(words[sign]).rem(q));
+            let high = Self::int_mul(&r_mod_q, &Self::int_from_u128(tops[sign]));
+            Self::int_add(&low, &high)
+        };
+        let (pos, neg) = (reduce(0), reduce(1));
+        Self::int_add(&pos, &Self::int_neg(&neg))
     }
 
     fn int_add(a: &ScalarInt<L>, b: &ScalarInt<L>) -> ScalarInt<L> {

@@ -18,7 +18,8 @@ use zeroize::Zeroizing;
 
 use super::arith::ModpArith;
 use super::{Fe, Int, ModpElement, ModpParams};
-use crate::lanes::ifma::{Ifma, WideModulus, WideX8};
+use crate::lanes::bases::SMALL_BOUND;
+use crate::lanes::ifma::{Ifma, WideCombX8, WideModulus, WideX8};
 use crate::{Error, Result};
 
 /// Radix-2⁵² limbs of a 2048-bit lane value (52·40 ≥ 2048 + 2).
@@ -140,6 +141,98 @@ fn pack<'a, P: ModpParams>(
         w
     });
     ifma.wide_pack(m, &words)
+}
+
+/// Lane combs of a public key's bases, eight per comb (480 KiB each: all
+/// of a 784-base key's are 46 MiB), for encryption.
+pub struct Combs {
+    combs: Vec<WideCombX8<LIMBS>>,
+    len: usize,
+}
+
+/// The lane combs of `bases`; `None` unless the group is the 2048-bit one
+/// and the CPU has AVX-512 IFMA.
+pub(super) fn lane_combs<P: ModpParams>(bases: &[ModpElement<P>]) -> Option<Combs> {
+    let m = modulus::<P>()?;
+    let ifma = Ifma::detect()?;
+    let combs = bases
+        .par_chunks(8)
+        .map(|eight| ifma.wide_comb(m, &pack::<P>(ifma, m, |l| &eight[l.min(eight.len() - 1)])))
+        .collect();
+    Some(Combs {
+        combs,
+        len: bases.len(),
+    })
+}
+
+/// The encodings of hᵢ^rₖ·g^(xₖᵢ) for every item k and base i, back to
+/// back per item; constant-time in the rₖ (lane combs) and the xₖᵢ (the
+/// generator's small table, |x| < 2¹⁶).
+///
+/// # Errors
+/// [`Error::LengthMismatch`] unless every x has one entry per base;
+/// [`Error::InvalidParameter`] for |xₖᵢ| ≥ 2¹⁶.
+pub(super) fn encrypt_bodies<P: ModpParams>(
+    combs: &Combs,
+    rs: &[&Int<P>],
+    xs: &[&[i64]],
+) -> Result<Vec<Vec<u8>>> {
+    let (Some(m), Some(ifma)) = (modulus::<P>(), Ifma::detect()) else {
+        return Err(Error::InvalidParameter(
+            "MODP lanes are not available".into(),
+        ));
+    };
+    for x in xs {
+        if x.len() != combs.len {
+            return Err(Error::LengthMismatch {
+                expected: combs.len,
+                got: x.len(),
+            });
+        }
+        if x.iter().any(|v| v.unsigned_abs() >= SMALL_BOUND) {
+            return Err(Error::InvalidParameter(
+                "lane encryption: |x| < 2^16 only".into(),
+            ));
+        }
+    }
+    Ok(rs
+        .par_iter()
+        .zip(xs)
+        .map(|(r, x)| encrypt_one::<P>(ifma, m, combs, r, x))
+        .collect())
+}
+
+/// One item's ct₁ … ctₙ, comb by comb.
+fn encrypt_one<P: ModpParams>(
+    ifma: Ifma,
+    m: &WideModulus<LIMBS>,
+    combs: &Combs,
+    r: &Int<P>,
+    x: &[i64],
+) -> Vec<u8> {
+    let mut r_words = Zeroizing::new([[0u64; WORDS]; 8]);
+    P::Arith::int_words(r, &mut r_words[0]);
+    let first = r_words[0];
+    r_words.iter_mut().for_each(|w| *w = first);
+    let small = &P::generator_tables().small;
+    let mut out = vec![0u8; x.len() * P::BYTES];
+    for (comb, (xs, dst)) in combs
+        .combs
+        .iter()
+        .zip(x.chunks(8).zip(out.chunks_mut(8 * P::BYTES)))
+    {
+        let hr = ifma.wide_comb_pow(comb, &r_words);
+        let mut gx = Zeroizing::new([[0u64; WORDS]; 8]);
+        for (w, &xi) in gx.iter_mut().zip(xs) {
+            P::Arith::fe_montgomery_words(&P::Arith::small_pow(small, xi), w);
+        }
+        let ct =
+            ifma.wide_unpack::<LIMBS, WORDS>(m, &ifma.wide_mul(m, &hr, &ifma.wide_pack(m, &gx)));
+        for (w, d) in ct.iter().zip(dst.chunks_exact_mut(P::BYTES)) {
+            d.copy_from_slice(&P::Arith::fe_to_be(&P::Arith::fe_from_montgomery_words(w)));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
