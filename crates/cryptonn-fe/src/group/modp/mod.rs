@@ -557,7 +557,8 @@ impl<P: ModpParams> Group for Modp<P> {
     }
 
     /// Eight ciphertexts at a time in SIMD lanes (the 2048-bit group on
-    /// AVX-512 IFMA): see [`lanes`].
+    /// AVX-512 IFMA): the multi-product and the ct₀ comb of
+    /// [`crate::lanes::ifma`]'s wide arithmetic.
     fn vartime_lane_inner_products(
         ct0s: &[&ModpElement<P>],
         cts: &[&[ModpElement<P>]],
