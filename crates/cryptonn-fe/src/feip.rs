@@ -1091,6 +1091,28 @@ mod tests {
         }
     }
 
+    /// `count` images of n pixels cycling through 0, 255 and mixed values.
+    fn boundary_pixels(count: usize, n: usize) -> Vec<Vec<i64>> {
+        (0..count as i64)
+            .map(|c| {
+                (0..n as i64)
+                    .map(|i| [0, 255, (c * 31 + i * 7) % 256][(i % 3) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// `count` keys of n entries cycling through 127, `low`, 0 and mixed values.
+    fn boundary_keys(count: i64, n: usize, low: i64) -> Vec<Vec<i64>> {
+        (0..count)
+            .map(|k| {
+                (0..n as i64)
+                    .map(|i| [127, low, 0, (k * 37 + i * 11) % 255 - 127][((k + i) % 4) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Batches of encoded ciphertexts take the lane engine where the CPU has
     /// it: every engine gives the plain inner products, with or without the
     /// encodings, at boundary keys and pixels.
@@ -1099,20 +1121,8 @@ mod tests {
         let (n, count) = (40, 11);
         let mut rng = StdRng::seed_from_u64(12);
         let (msk, mpk) = setup::<Ristretto255, _>(n, &mut rng).unwrap();
-        let xs: Vec<Vec<i64>> = (0..count as i64)
-            .map(|c| {
-                (0..n as i64)
-                    .map(|i| [0, 255, (c * 31 + i * 7) % 256][(i % 3) as usize])
-                    .collect()
-            })
-            .collect();
-        let ys: Vec<Vec<i64>> = (0..16i64)
-            .map(|k| {
-                (0..n as i64)
-                    .map(|i| [127, -127, 0, (k * 37 + i * 11) % 255 - 127][((k + i) % 4) as usize])
-                    .collect()
-            })
-            .collect();
+        let xs = boundary_pixels(count, n);
+        let ys = boundary_keys(16, n, -127);
         let keys: Vec<_> = ys.iter().map(|y| derive_key(&msk, y).unwrap()).collect();
         let cts = Encryptor::new(&mpk)
             .unwrap()
@@ -1152,20 +1162,8 @@ mod tests {
         let (n, count) = (23, 11);
         let mut rng = StdRng::seed_from_u64(15);
         let (msk, mpk) = setup::<Modp2048, _>(n, &mut rng).unwrap();
-        let xs: Vec<Vec<i64>> = (0..count as i64)
-            .map(|c| {
-                (0..n as i64)
-                    .map(|i| [0, 255, (c * 31 + i * 7) % 256][(i % 3) as usize])
-                    .collect()
-            })
-            .collect();
-        let mut ys: Vec<Vec<i64>> = (0..6i64)
-            .map(|k| {
-                (0..n as i64)
-                    .map(|i| [127, -128, 0, (k * 37 + i * 11) % 255 - 127][((k + i) % 4) as usize])
-                    .collect()
-            })
-            .collect();
+        let xs = boundary_pixels(count, n);
+        let mut ys = boundary_keys(6, n, -128);
         ys.push(vec![0; n]);
         let keys: Vec<_> = ys.iter().map(|y| derive_key(&msk, y).unwrap()).collect();
         let cts: Vec<_> = xs

@@ -24,6 +24,8 @@ use super::field::{Fe, MASK51};
 mod comb;
 mod wide;
 mod wide_comb;
+#[cfg(test)]
+mod wide_fixtures;
 mod wide_multi;
 pub use comb::{CombX8, SmallCombX8};
 pub use wide::{WideModulus, WideX8};

@@ -472,27 +472,10 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
 
-    type Fe = ConstMontyForm<Prime2048, 32>;
-    type Words = [u64; 32];
-
-    fn ifma() -> Option<Ifma> {
-        let t = Ifma::detect();
-        if t.is_none() {
-            eprintln!("no AVX-512 IFMA on this CPU: lane test skipped");
-        }
-        t
-    }
+    use super::super::wide_fixtures::{Fe, Words, fe, ifma, modulus};
 
     fn p_words() -> Words {
         *Prime2048::PARAMS.modulus().as_ref().as_words()
-    }
-
-    fn modulus() -> WideModulus<40> {
-        WideModulus::new(&p_words()).expect("the RFC 3526 prime fits 40 limbs")
-    }
-
-    fn fe(w: &Words) -> Fe {
-        Fe::from_montgomery(Uint::from_words(*w))
     }
 
     fn words(x: &Fe) -> Words {

@@ -219,28 +219,15 @@ impl Ifma {
 mod tests {
     use super::*;
     use crate::group::Prime2048;
-    use crypto_bigint::modular::{ConstMontyForm, ConstMontyParams};
+    use crypto_bigint::modular::ConstMontyParams;
     use crypto_bigint::{U2048, Uint};
+    use rand::SeedableRng;
     use rand::rngs::StdRng;
-    use rand::{RngExt, SeedableRng};
 
-    type Fe = ConstMontyForm<Prime2048, 32>;
-    type Words = [u64; 32];
-
-    fn ifma() -> Option<Ifma> {
-        let t = Ifma::detect();
-        if t.is_none() {
-            eprintln!("no AVX-512 IFMA on this CPU: lane test skipped");
-        }
-        t
-    }
+    use super::super::wide_fixtures::{Fe, Words, ifma, modulus, random_words};
 
     fn p() -> U2048 {
         *Prime2048::PARAMS.modulus().as_ref()
-    }
-
-    fn modulus() -> WideModulus<40> {
-        WideModulus::new(p().as_words()).expect("the RFC 3526 prime fits 40 limbs")
     }
 
     /// q = (p − 1)/2 minus k.
@@ -248,12 +235,6 @@ mod tests {
         *p().shr_vartime(1)
             .wrapping_sub(&U2048::from_u64(k))
             .as_words()
-    }
-
-    fn random_words(rng: &mut StdRng) -> Words {
-        let mut w: Words = core::array::from_fn(|_| rng.random());
-        w[31] >>= 1;
-        w
     }
 
     fn fe_pow(base: &Words, exp: &Words) -> Words {

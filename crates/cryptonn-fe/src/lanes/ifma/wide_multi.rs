@@ -210,32 +210,14 @@ impl Ifma {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::group::Prime2048;
     use crypto_bigint::Uint;
-    use crypto_bigint::modular::{ConstMontyForm, ConstMontyParams};
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
 
-    type Fe = ConstMontyForm<Prime2048, 32>;
-    type Words = [u64; 32];
-
-    fn ifma() -> Option<Ifma> {
-        let t = Ifma::detect();
-        if t.is_none() {
-            eprintln!("no AVX-512 IFMA on this CPU: lane test skipped");
-        }
-        t
-    }
-
-    fn modulus() -> WideModulus<40> {
-        WideModulus::new(Prime2048::PARAMS.modulus().as_ref().as_words())
-            .expect("the RFC 3526 prime fits 40 limbs")
-    }
+    use super::super::wide_fixtures::{Fe, Words, fe, ifma, modulus, random_words};
 
     fn random_fe(rng: &mut StdRng) -> Fe {
-        let mut w: Words = core::array::from_fn(|_| rng.random());
-        w[31] >>= 1;
-        Fe::from_montgomery(Uint::from_words(w))
+        fe(&random_words(rng))
     }
 
     /// Πᵢ Pᵢ^(yᵢ) by square-and-multiply and an inversion per negative entry.
