@@ -392,10 +392,11 @@ impl<G: Group> Authority<G> {
             .get(&instance)
             .ok_or(Error::UnknownKey(instance))?;
         let start = Instant::now();
-        let keys = requests
-            .par_iter()
-            .map(|r| febo::derive_key(msk, &r.commitment, r.op, r.operand))
-            .collect::<cryptonn_fe::Result<Vec<_>>>()?;
+        let batch: Vec<_> = requests
+            .iter()
+            .map(|r| (&r.commitment, r.op, r.operand))
+            .collect();
+        let keys = febo::derive_keys(msk, &batch)?;
         let derive = start.elapsed();
         let hashes = requests
             .iter()

@@ -207,6 +207,12 @@ pub trait Group: Copy + Default + fmt::Debug + Send + Sync + 'static {
     fn mul(a: &Self::Element, k: &Self::Scalar) -> Self::Element;
     /// k·g.
     fn mul_base(k: &Self::Scalar) -> Self::Element;
+    /// k·aᵢ for every aᵢ, constant-time in k: one secret scalar, many bases
+    /// (FEBO key derivation), in parallel.
+    fn mul_many(bases: &[Self::Element], k: &Self::Scalar) -> Vec<Self::Element> {
+        use rayon::prelude::*;
+        bases.par_iter().map(|a| Self::mul(a, k)).collect()
+    }
     /// k·g for a small secret k, such as one entry of a plaintext vector.
     /// Implementations may specialise |k| < 2¹⁶ (a short constant-time
     /// comb); the default is [`Group::mul_base`].

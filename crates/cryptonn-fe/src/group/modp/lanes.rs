@@ -143,6 +143,37 @@ fn pack<'a, P: ModpParams>(
     ifma.wide_pack(m, &words)
 }
 
+/// Rows of the one-use combs of [`pow_many`]: one block, so building costs
+/// the 2047 squarings of one exponentiation and 16 products, and the power
+/// 2 × 512 products.
+const ONE_USE_TEETH: usize = 4;
+
+/// aᵢ^k for every aᵢ, eight at a time, constant-time in k (secret); `None`
+/// unless the group is the 2048-bit one and the CPU has AVX-512 IFMA.
+pub(super) fn pow_many<P: ModpParams>(bases: &[ModpElement<P>], k: &Int<P>) -> Option<Vec<Fe<P>>> {
+    let m = modulus::<P>()?;
+    let ifma = Ifma::detect()?;
+    let mut words = Zeroizing::new([[0u64; WORDS]; 8]);
+    P::Arith::int_words(k, &mut words[0]);
+    let first = words[0];
+    words.iter_mut().for_each(|w| *w = first);
+    let words = &*words;
+    Some(
+        bases
+            .par_chunks(8)
+            .flat_map_iter(|eight| {
+                let packed = pack::<P>(ifma, m, |l| &eight[l.min(eight.len() - 1)]);
+                let comb = ifma.wide_comb_with(m, &packed, ONE_USE_TEETH, 1);
+                let out = ifma.wide_unpack::<LIMBS, WORDS>(m, &ifma.wide_comb_pow(&comb, words));
+                out.into_iter()
+                    .take(eight.len())
+                    .map(|w| P::Arith::fe_from_montgomery_words(&w))
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
+    )
+}
+
 /// Lane combs of a public key's bases, eight per comb (480 KiB each: all
 /// of a 784-base key's are 46 MiB), for encryption.
 pub struct Combs {
