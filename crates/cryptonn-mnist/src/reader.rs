@@ -2,6 +2,7 @@
 //! file per step, and keep what fits of the decoded batches between epochs.
 
 use std::sync::Arc;
+use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
 use cryptonn_fe::{Group, KeyId};
@@ -125,9 +126,24 @@ pub struct Reader<G: Group, F: BatchFile<G>> {
     left: usize,
     /// Each batch's master keys, once read.
     pub keys: Vec<Option<BatchKeys>>,
-    /// Time spent reading and decoding, in seconds.
+    /// Time the trainer waited for reading and decoding, in seconds.
     pub seconds: f64,
+    /// The order the trainer will ask for batches in, and how far it got.
+    order: Vec<usize>,
+    next: usize,
+    /// The batch being read ahead on its own thread, while the trainer
+    /// works (its decoding fills the cores' idle moments: key requests).
+    ahead: Option<(usize, JoinHandle<cryptonn_protocol::Result<F>>)>,
     group: std::marker::PhantomData<G>,
+}
+
+impl<G: Group, F: BatchFile<G>> Drop for Reader<G, F> {
+    fn drop(&mut self) {
+        // Nothing is left running past the training that asked for it.
+        if let Some((_, handle)) = self.ahead.take() {
+            let _ = handle.join();
+        }
+    }
 }
 
 impl<G: Group, F: BatchFile<G>> Reader<G, F> {
@@ -152,8 +168,20 @@ impl<G: Group, F: BatchFile<G>> Reader<G, F> {
             left: budget_bytes,
             keys: vec![None; count],
             seconds: 0.0,
+            order: Vec::new(),
+            next: 0,
+            ahead: None,
             group: std::marker::PhantomData,
         })
+    }
+
+    /// The same reader, told the order of the batches it will be asked for
+    /// (every epoch's): after each read it reads the next one ahead.
+    #[must_use]
+    pub fn reading_ahead(mut self, order: Vec<usize>) -> Self {
+        self.order = order;
+        self.next = 0;
+        self
     }
 
     /// The batches in the directory.
@@ -178,12 +206,45 @@ impl<G: Group, F: BatchFile<G>> Reader<G, F> {
         if let Some(slot) = self.keys.get_mut(b) {
             *slot = Some(batch.keys());
         }
+        self.read_next_ahead(b);
         Ok(batch)
+    }
+
+    /// Starts reading the batch after `b` in the order, unless it is cached
+    /// or already on its way.
+    fn read_next_ahead(&mut self, b: usize) {
+        if self.order.get(self.next) == Some(&b) {
+            self.next += 1;
+        }
+        let Some(&after) = self.order.get(self.next) else {
+            return;
+        };
+        let cached = matches!(self.cache.get(after), Some(Some(_)));
+        if cached || self.ahead.is_some() {
+            return;
+        }
+        let dir = self.dir.clone();
+        let handle = thread::spawn(move || F::read(&dir, after));
+        self.ahead = Some((after, handle));
     }
 
     fn load(&mut self, b: usize) -> Result<Arc<F>, TrainError> {
         let start = Instant::now();
-        let batch = Arc::new(F::read(&self.dir, b)?);
+        let read = match self.ahead.take() {
+            Some((ahead, handle)) if ahead == b => handle.join().unwrap_or_else(|_| {
+                Err(cryptonn_protocol::Error::InvalidBatch(
+                    "the read-ahead thread stopped".into(),
+                ))
+            }),
+            other => {
+                // Another batch was read ahead: let it finish, unused.
+                if let Some((_, handle)) = other {
+                    let _ = handle.join();
+                }
+                F::read(&self.dir, b)
+            }
+        };
+        let batch = Arc::new(read?);
         self.seconds += start.elapsed().as_secs_f64();
         let bytes = batch.points() * std::mem::size_of::<G::Element>();
         if let Some(slot) = self.cache.get_mut(b).filter(|_| bytes <= self.left) {

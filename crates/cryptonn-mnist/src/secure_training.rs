@@ -42,6 +42,11 @@ pub fn train_secure<G: Group, M: SecureModel<G>>(
 ) -> Result<RunReport, TrainError> {
     let reader = Reader::<G, M::Input>::new(session.train.clone(), config.batch_cache_mib << 20)?;
     let count = reader.len();
+    // The Learner's order (`TrainingConfig::epoch_order`), read one batch ahead.
+    let order = (0..config.epochs)
+        .flat_map(|e| config.epoch_order(e, count))
+        .collect();
+    let reader = reader.reading_ahead(order);
     let reader = Arc::new(Mutex::new(reader));
     let meters = Arc::new(Mutex::new(Vec::new()));
     let guard = need.map(|need| budget_guard(need, &session.server, &reader, &meters));
