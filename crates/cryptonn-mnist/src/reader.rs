@@ -254,3 +254,65 @@ impl<G: Group, F: BatchFile<G>> Reader<G, F> {
         Ok(batch)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cryptonn_fe::{GroupId, Ristretto255, feip};
+    use cryptonn_protocol::container::Manifest;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    type G = Ristretto255;
+
+    /// Three row-wise files of two images of three pixels; file 1 corrupt
+    /// when `corrupt`.
+    fn dir(name: &str, corrupt: bool) -> BatchDir {
+        let root =
+            std::env::temp_dir().join(format!("cryptonn-reader-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let manifest = Manifest::new(GroupId::Ristretto255, Kind::Rows, [2, 3], 3, 255.0);
+        let dir = BatchDir::create(&root, manifest).unwrap();
+        let mut rng = StdRng::seed_from_u64(4);
+        let (_, mpk) = feip::setup::<G, _>(3, &mut rng).unwrap();
+        for i in 0..3 {
+            let cts = (0..2)
+                .map(|j| feip::encrypt(&mpk, &[i, j, 7], &mut rng).unwrap())
+                .collect();
+            dir.write_rows(i as usize, &EncryptedRows::new(255.0, cts, None).unwrap())
+                .unwrap();
+        }
+        if corrupt {
+            let path = dir.path(1);
+            let mut bytes = std::fs::read(&path).unwrap();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            std::fs::write(&path, bytes).unwrap();
+        }
+        dir
+    }
+
+    /// Read ahead or not, in the announced order or out of it, every batch
+    /// is the file's; a corrupt file read ahead is still an error, on its
+    /// own read.
+    #[test]
+    fn reading_ahead_changes_nothing_but_the_wait() {
+        let files = dir("ahead", false);
+        let order = vec![2, 0, 1, 1, 2, 0];
+        for budget in [0, 1 << 30] {
+            let mut reader = Reader::<G, EncryptedRows<G>>::new(files.clone(), budget)
+                .unwrap()
+                .reading_ahead(order.clone());
+            for &b in order.iter().chain(&[1, 0, 2]) {
+                assert_eq!(*reader.read(b).unwrap(), files.read_rows::<G>(b).unwrap());
+            }
+        }
+        let bad = dir("corrupt", true);
+        let mut reader = Reader::<G, EncryptedRows<G>>::new(bad, 0)
+            .unwrap()
+            .reading_ahead(vec![0, 1, 2]);
+        assert!(reader.read(0).is_ok());
+        assert!(reader.read(1).is_err());
+        assert!(reader.read(2).is_ok());
+    }
+}
