@@ -371,7 +371,8 @@ fn derive_with<G: Group>(
     if G::is_identity(cmt) {
         return Err(Error::Identity("FEBO commitment"));
     }
-    let s_cmt = || s_cmt.clone().unwrap_or_else(|| G::mul(cmt, &msk.s));
+    // Called at most once, by the one arm that needs it.
+    let s_cmt = move || s_cmt.unwrap_or_else(|| G::mul(cmt, &msk.s));
     let sk = match op {
         Op::Add => G::sub(&s_cmt(), &G::mul_base_small(y)),
         Op::Sub => G::add(&s_cmt(), &G::mul_base_small(y)),

@@ -439,9 +439,9 @@ impl<G: Group> Ciphertext<G> {
             let bytes = self.encoded.as_deref().unwrap_or_default();
             bytes[G::ELEMENT_LEN.min(bytes.len())..]
                 .par_chunks_exact(G::ELEMENT_LEN)
-                // Validated in from_encoding, which is the only way here
-                // without elements; the identity is unreachable.
-                .map(|b| G::element_from_bytes(b).unwrap_or_else(|_| G::identity()))
+                // Validated in from_encoding or written by the encryptor (the
+                // only ways here without elements); the identity is unreachable.
+                .map(|b| G::element_from_valid_bytes(b).unwrap_or_else(|_| G::identity()))
                 .collect()
         })
     }

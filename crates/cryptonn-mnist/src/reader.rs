@@ -213,8 +213,10 @@ impl<G: Group, F: BatchFile<G>> Reader<G, F> {
     /// Starts reading the batch after `b` in the order, unless it is cached
     /// or already on its way.
     fn read_next_ahead(&mut self, b: usize) {
-        if self.order.get(self.next) == Some(&b) {
-            self.next += 1;
+        // Past b's next place in the order, so that a read out of order
+        // (none today) does not leave the cursor behind.
+        if let Some(pos) = self.order.iter().skip(self.next).position(|&o| o == b) {
+            self.next += pos + 1;
         }
         let Some(&after) = self.order.get(self.next) else {
             return;

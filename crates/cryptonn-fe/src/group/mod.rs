@@ -106,6 +106,13 @@ pub struct EncodedPoints {
     pub fingerprints: Vec<u128>,
 }
 
+/// k·aᵢ for every aᵢ by [`Group::mul`], in parallel: [`Group::mul_many`]'s
+/// default, and its fallback where a group overrides it.
+pub(crate) fn mul_each<G: Group>(bases: &[G::Element], k: &G::Scalar) -> Vec<G::Element> {
+    use rayon::prelude::*;
+    bases.par_iter().map(|a| G::mul(a, k)).collect()
+}
+
 /// Code generic over the group, run for a group chosen at run time with
 /// [`GroupId::dispatch`]: the one place a run-time choice becomes a type.
 pub trait ForGroup {
@@ -210,8 +217,7 @@ pub trait Group: Copy + Default + fmt::Debug + Send + Sync + 'static {
     /// k·aᵢ for every aᵢ, constant-time in k: one secret scalar, many bases
     /// (FEBO key derivation), in parallel.
     fn mul_many(bases: &[Self::Element], k: &Self::Scalar) -> Vec<Self::Element> {
-        use rayon::prelude::*;
-        bases.par_iter().map(|a| Self::mul(a, k)).collect()
+        mul_each::<Self>(bases, k)
     }
     /// k·g for a small secret k, such as one entry of a plaintext vector.
     /// Implementations may specialise |k| < 2¹⁶ (a short constant-time
@@ -337,6 +343,15 @@ pub trait Group: Copy + Default + fmt::Debug + Send + Sync + 'static {
     /// # Errors
     /// Wrong length, non-canonical bytes, or a value outside the group.
     fn element_from_bytes(bytes: &[u8]) -> Result<Self::Element>;
+    /// [`Group::element_from_bytes`] for bytes already known to encode an
+    /// element (written by this crate, or validated when read): a group may
+    /// skip checks that only untrusted bytes need (MODP: residuosity).
+    ///
+    /// # Errors
+    /// As [`Group::element_from_bytes`], for what is still checked.
+    fn element_from_valid_bytes(bytes: &[u8]) -> Result<Self::Element> {
+        Self::element_from_bytes(bytes)
+    }
     /// The canonical encoding of a scalar (`SCALAR_LEN` bytes).
     fn scalar_to_bytes(a: &Self::Scalar) -> Vec<u8>;
     /// Decodes a scalar, which must be fully reduced mod q.

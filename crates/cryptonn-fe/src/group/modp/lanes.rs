@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 use super::arith::ModpArith;
 use super::{Fe, Int, ModpElement, ModpParams};
 use crate::lanes::bases::SMALL_BOUND;
-use crate::lanes::ifma::{Ifma, WideCombX8, WideModulus, WideX8};
+use crate::lanes::ifma::{Ifma, WIDE_MULTI_BOUND, WideCombX8, WideModulus, WideX8};
 use crate::{Error, Result};
 
 /// Radix-2⁵² limbs of a 2048-bit lane value (52·40 ≥ 2048 + 2).
@@ -29,20 +29,35 @@ const WORDS: usize = 32;
 
 type Words = [u64; WORDS];
 
-/// The lanes' constants for the 2048-bit prime, built once.
+/// The lanes' constants for the RFC 3526 2048-bit prime, built once; `None`
+/// for any other prime (a `ModpParams` of the same size included).
 fn modulus<P: ModpParams>() -> Option<&'static WideModulus<LIMBS>> {
-    static MODULUS: OnceLock<Option<WideModulus<LIMBS>>> = OnceLock::new();
-    if P::BYTES != 8 * WORDS {
-        return None;
-    }
-    MODULUS
-        .get_or_init(|| WideModulus::new(&P::context().p_digits))
-        .as_ref()
+    static MODULUS: OnceLock<Option<(Vec<u64>, WideModulus<LIMBS>)>> = OnceLock::new();
+    let group14 = super::Rfc3526Group14::context();
+    let (p, m) = MODULUS
+        .get_or_init(|| {
+            Some((
+                group14.p_digits.clone(),
+                WideModulus::new(&group14.p_digits)?,
+            ))
+        })
+        .as_ref()?;
+    (P::context().p_digits == *p).then_some(m)
+}
+
+/// The secret scalar `k` in every lane, as the combs take exponents.
+fn splat<P: ModpParams>(k: &Int<P>) -> Zeroizing<[Words; 8]> {
+    let mut words = Zeroizing::new([[0u64; WORDS]; 8]);
+    P::Arith::int_words(k, &mut words[0]);
+    let first = words[0];
+    words.iter_mut().for_each(|w| *w = first);
+    words
 }
 
 /// ⟨xᵥ, yⱼ⟩·g for every ciphertext v (commitment `ct0s[v]`, elements
 /// `cts[v]`) and key j, row-major; `None` unless the group is the 2048-bit
-/// one and the CPU has AVX-512 IFMA.
+/// one, the CPU has AVX-512 IFMA and every |yⱼᵢ| is below the multi-product's
+/// bound (larger keys take the scalar engines).
 ///
 /// # Errors
 /// [`Error::LengthMismatch`] unless every ciphertext and key has the same
@@ -55,6 +70,13 @@ pub(super) fn inner_products<P: ModpParams>(
 ) -> Option<Result<Vec<Fe<P>>>> {
     let m = modulus::<P>()?;
     let ifma = Ifma::detect()?;
+    let wide = ys
+        .iter()
+        .flat_map(|y| y.iter())
+        .any(|v| v.unsigned_abs() >= WIDE_MULTI_BOUND);
+    if wide {
+        return None;
+    }
     Some(run::<P>(ifma, m, ct0s, cts, ys, sks))
 }
 
@@ -73,23 +95,16 @@ fn run<P: ModpParams>(
             got: bad,
         });
     }
-    if ct0s.len() != cts.len() || sks.len() != ys.len() {
-        return Err(Error::LengthMismatch {
-            expected: cts.len(),
-            got: ct0s.len(),
-        });
+    for (expected, got) in [(cts.len(), ct0s.len()), (ys.len(), sks.len())] {
+        if expected != got {
+            return Err(Error::LengthMismatch { expected, got });
+        }
     }
-    // −skⱼ mod q, the comb's exponents (secret).
-    let exps: Zeroizing<Vec<Words>> = Zeroizing::new(
-        sks.iter()
-            .map(|sk| {
-                let neg = Zeroizing::new(P::Arith::int_neg(sk));
-                let mut w = [0u64; WORDS];
-                P::Arith::int_words(&neg, &mut w);
-                w
-            })
-            .collect(),
-    );
+    // −skⱼ mod q in every lane: the comb's exponents (secret), made once.
+    let exps: Vec<Zeroizing<[Words; 8]>> = sks
+        .iter()
+        .map(|sk| splat::<P>(&Zeroizing::new(P::Arith::int_neg(sk))))
+        .collect();
     let groups = (0..cts.len().div_ceil(8))
         .into_par_iter()
         .map(|g| {
@@ -108,7 +123,7 @@ fn eight<P: ModpParams>(
     ct0s: &[&ModpElement<P>],
     cts: &[&[ModpElement<P>]],
     ys: &[&[i64]],
-    exps: &[Words],
+    exps: &[Zeroizing<[Words; 8]>],
 ) -> Result<Vec<Fe<P>>> {
     // Spare lanes repeat the first ciphertext: valid elements, results dropped.
     let lane = |l: usize| lanes.get(l).copied().unwrap_or(lanes[0]);
@@ -120,7 +135,7 @@ fn eight<P: ModpParams>(
     let comb = ifma.wide_comb(m, &pack::<P>(ifma, m, |l| ct0s[lane(l)]));
     let mut rows: Vec<Vec<Fe<P>>> = vec![Vec::with_capacity(ys.len()); lanes.len()];
     for (product, exp) in products.iter().zip(exps) {
-        let term = ifma.wide_comb_pow(&comb, &[*exp; 8]);
+        let term = ifma.wide_comb_pow(&comb, exp);
         let words: [Words; 8] = ifma.wide_unpack(m, &ifma.wide_mul(m, product, &term));
         for (row, w) in rows.iter_mut().zip(&words) {
             row.push(P::Arith::fe_from_montgomery_words(w));
@@ -153,11 +168,7 @@ const ONE_USE_TEETH: usize = 4;
 pub(super) fn pow_many<P: ModpParams>(bases: &[ModpElement<P>], k: &Int<P>) -> Option<Vec<Fe<P>>> {
     let m = modulus::<P>()?;
     let ifma = Ifma::detect()?;
-    let mut words = Zeroizing::new([[0u64; WORDS]; 8]);
-    P::Arith::int_words(k, &mut words[0]);
-    let first = words[0];
-    words.iter_mut().for_each(|w| *w = first);
-    let words = &*words;
+    let words = &*splat::<P>(k);
     Some(
         bases
             .par_chunks(8)
@@ -241,10 +252,7 @@ fn encrypt_one<P: ModpParams>(
     r: &Int<P>,
     x: &[i64],
 ) -> Vec<u8> {
-    let mut r_words = Zeroizing::new([[0u64; WORDS]; 8]);
-    P::Arith::int_words(r, &mut r_words[0]);
-    let first = r_words[0];
-    r_words.iter_mut().for_each(|w| *w = first);
+    let r_words = splat::<P>(r);
     let small = &P::generator_tables().small;
     let mut out = vec![0u8; x.len() * P::BYTES];
     for (comb, (xs, dst)) in combs
@@ -338,10 +346,29 @@ mod tests {
         }
     }
 
+    /// The lanes' constants serve the RFC 3526 2048-bit prime and no other.
+    #[test]
+    fn modulus_is_the_2048_bit_prime_only() {
+        assert!(modulus::<Rfc3526Group14>().is_some());
+        assert!(modulus::<crate::group::Rfc3526Group15>().is_none());
+    }
+
     #[test]
     fn main_shape_matches_naive() {
         check(9, 40, 5, 127, 1);
         check(3, 7, 2, 128, 2);
+    }
+
+    /// Keys past the multi-product's bound leave the lanes (the scalar
+    /// engines take them), rather than failing.
+    #[test]
+    fn wide_keys_fall_back() {
+        let g = G::generator();
+        let ct = vec![g.clone(); 2];
+        let sk = G::scalar_from_i64(1);
+        let y = [1i64 << 40, 1];
+        let out = inner_products::<Rfc3526Group14>(&[&g], &[&ct], &[&y], &[&sk.0]);
+        assert!(out.is_none());
     }
 
     #[test]
